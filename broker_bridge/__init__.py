@@ -1,0 +1,1 @@
+"""Durable outbox, batching, retries and publishing of fragments into each tenant's broker."""

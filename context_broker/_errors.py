@@ -1,0 +1,100 @@
+"""The NGSI-LD error hierarchy (ETSI GS CIM 009, clause 5.5.2) and its ProblemDetails form."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+_BASE = "https://uri.etsi.org/ngsi-ld/errors/"
+
+
+class NgsiLdError(Exception):
+    """A client-visible error: carries the spec's type URI, HTTP status and a detail text."""
+
+    type_name: ClassVar[str] = "InternalError"
+    status: ClassVar[int] = 500
+    title: ClassVar[str] = "Internal error"
+
+    def __init__(self, detail: str, *, instance: str | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.instance = instance
+
+    @property
+    def type_uri(self) -> str:
+        return _BASE + self.type_name
+
+    def problem_details(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "type": self.type_uri,
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+        }
+        if self.instance is not None:
+            body["instance"] = self.instance
+        return body
+
+
+class InvalidRequest(NgsiLdError):
+    type_name = "InvalidRequest"
+    status = 400
+    title = "Invalid request"
+
+
+class BadRequestData(NgsiLdError):
+    type_name = "BadRequestData"
+    status = 400
+    title = "Bad request data"
+
+
+class ResourceNotFound(NgsiLdError):
+    type_name = "ResourceNotFound"
+    status = 404
+    title = "Resource not found"
+
+
+class NonexistentTenant(NgsiLdError):
+    type_name = "NonexistentTenant"
+    status = 404
+    title = "Tenant does not exist"
+
+
+class AlreadyExists(NgsiLdError):
+    type_name = "AlreadyExists"
+    status = 409
+    title = "Already exists"
+
+
+class OperationNotSupported(NgsiLdError):
+    type_name = "OperationNotSupported"
+    status = 422
+    title = "Operation not supported"
+
+
+class NotAcceptable(NgsiLdError):
+    # The spec has no error type of its own for 406; InvalidRequest is what brokers send.
+    type_name = "InvalidRequest"
+    status = 406
+    title = "Not acceptable"
+
+
+class UnsupportedMediaType(NgsiLdError):
+    type_name = "InvalidRequest"
+    status = 415
+    title = "Unsupported media type"
+
+
+class PayloadTooLarge(NgsiLdError):
+    type_name = "BadRequestData"
+    status = 413
+    title = "Payload too large"
+
+
+class LdContextNotAvailable(NgsiLdError):
+    type_name = "LdContextNotAvailable"
+    status = 503
+    title = "JSON-LD @context not available"
+
+
+class InternalError(NgsiLdError):
+    pass

@@ -1,0 +1,1 @@
+"""Regional data models: Smart Data Models with Tuscan profiles, offline validation, conversion."""
