@@ -1,0 +1,68 @@
+"""The `contesto` command line: one typer app, one subcommand group per area."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from contesto._settings import StackSettings
+from contesto._stack import StackError, run_stack
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="contesto",
+    help="Contesto: the NGSI-LD context broker toolkit of Tuscany.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+)
+# Subcommand groups are added here, one line each: app.add_typer(models_app, name="models").
+
+
+@app.callback()
+def _root() -> None:
+    """Contesto: the NGSI-LD context broker toolkit of Tuscany. Every command has --help."""
+
+
+@app.command()
+def up(
+    host: Annotated[
+        str | None,
+        typer.Option(help="Address the NGSI-LD API listens on [env CONTESTO_HOST; 127.0.0.1]."),
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(help="Port of the NGSI-LD API [env CONTESTO_PORT; 1026]."),
+    ] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Where the embedded store keeps its data (DIR/db) and log "
+            "(DIR/secantus.log) [env CONTESTO_DATA_DIR; ./var]."
+        ),
+    ] = None,
+) -> None:
+    """Run the stack: the NGSI-LD API at http://HOST:PORT/ngsi-ld/v1 on its store.
+
+    With CONTESTO_MONGO_URL unset, an embedded MongoDB-protocol store (SecantusDB, from
+    `pip install 'contesto[embedded]'`) runs as a child process on loopback, with its data
+    under --data-dir, kept across runs. With CONTESTO_MONGO_URL set (a MongoDB replica set in
+    production), the broker uses that server and nothing else is started.
+    Ctrl-C or SIGTERM stops the API, then the store.
+    """
+    given: dict[str, Any] = {"host": host, "port": port, "data_dir": data_dir}
+    settings = StackSettings(**{name: value for name, value in given.items() if value is not None})
+    try:
+        run_stack(settings, say=typer.echo)
+    except StackError as exc:
+        typer.secho(f"contesto up: {exc}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(1) from None
+    typer.echo("Contesto stopped.")
+
+
+def main() -> None:
+    """Entry point of the `contesto` console script."""
+    app()

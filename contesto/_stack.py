@@ -1,0 +1,147 @@
+"""The stack of `contesto up`: a store (embedded unless configured) and the NGSI-LD broker."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import re
+import signal
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from types import FrameType
+
+import uvicorn
+
+from contesto._embedded import EmbeddedStore, EmbeddedStoreError
+from contesto._settings import StackSettings
+from context_broker import BrokerSettings, create_app
+
+__all__ = ["StackError", "run_stack"]
+
+NGSI_LD_PATH = "/ngsi-ld/v1"
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class StackError(RuntimeError):
+    """The stack could not start; the message says why in a user's words."""
+
+
+def run_stack(settings: StackSettings, say: Callable[[str], None]) -> None:
+    """Run the store and the broker until SIGINT or SIGTERM, then stop both in that order.
+
+    Returns normally after a stop by signal; raises StackError when the stack cannot start.
+    """
+    http_socket = _listen(settings.host, settings.port)
+    try:
+        with contextlib.ExitStack() as resources:
+            resources.callback(http_socket.close)
+            # Until the HTTP server runs, SIGTERM unwinds like Ctrl-C so the store is stopped.
+            with _signal_handlers(_interrupt):
+                mongo_url, store_lines = _open_store(settings, resources)
+                app = create_app(BrokerSettings(mongo_url=mongo_url))
+            server = uvicorn.Server(
+                uvicorn.Config(app, log_level=settings.log_level, lifespan="on")
+            )
+            banner = _banner(settings, store_lines)
+            # uvicorn handles the signals while it serves and re-raises them after its
+            # shutdown; ours ask the server to exit, which is a no-op once it has.
+            with _signal_handlers(_exit_handler(server)):
+                try:
+                    asyncio.run(_serve(server, http_socket, lambda: say(banner)))
+                except SystemExit as exc:  # uvicorn exits this way when the app fails to start
+                    raise StackError("the broker did not start: see the error above") from exc
+    except KeyboardInterrupt:
+        return
+
+
+def _open_store(settings: StackSettings, resources: contextlib.ExitStack) -> tuple[str, list[str]]:
+    if settings.mongo_url is not None:
+        return settings.mongo_url, [f"  store        MongoDB at {_redact(settings.mongo_url)}"]
+    data_dir = settings.data_dir.absolute()
+    store = EmbeddedStore(data_dir / "db", log_path=data_dir / "secantus.log")
+    try:
+        resources.enter_context(store)
+    except EmbeddedStoreError as exc:
+        raise StackError(str(exc)) from None
+    return store.url, [
+        f"  store        embedded (SecantusDB), data in {store.storage_path}",
+        f"  store log    {store.log_path}",
+    ]
+
+
+async def _serve(server: uvicorn.Server, sock: socket.socket, on_ready: Callable[[], None]) -> None:
+    serving = asyncio.create_task(server.serve(sockets=[sock]))
+    while not (server.started or serving.done()):
+        await asyncio.sleep(0.05)
+    if server.started:
+        on_ready()
+    await serving
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """Bind the HTTP port before anything starts, so a taken port is a plain error."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror as exc:
+        raise StackError(f"cannot listen on {host!r}: {exc.strerror}") from None
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise StackError(
+                f"port {port} on {host} is already in use: stop what listens there "
+                "or choose another port with --port (or CONTESTO_PORT)"
+            ) from None
+        raise StackError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    return sock
+
+
+def _banner(settings: StackSettings, store_lines: list[str]) -> str:
+    host = settings.host
+    if host in ("0.0.0.0", "::", ""):
+        host = "127.0.0.1"
+    elif ":" in host:
+        host = f"[{host}]"
+    return "\n".join(
+        [
+            "Contesto is up.",
+            f"  NGSI-LD API  http://{host}:{settings.port}{NGSI_LD_PATH}",
+            *store_lines,
+            "Stop with Ctrl-C.",
+        ]
+    )
+
+
+def _redact(url: str) -> str:
+    return re.sub(r"//[^@/]*@", "//***@", url)
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def _exit_handler(server: uvicorn.Server) -> Callable[[int, FrameType | None], None]:
+    def handler(signum: int, frame: FrameType | None) -> None:
+        server.should_exit = True
+
+    return handler
+
+
+@contextlib.contextmanager
+def _signal_handlers(handler: Callable[[int, FrameType | None], None]) -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, handler) for sig in _STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
