@@ -1,0 +1,477 @@
+"""JSON-LD @context handling for NGSI-LD: term maps, expansion, compaction, context resolution.
+
+Pure: it takes parsed JSON and a fetch function, so it runs anywhere (API, tests, tools).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import functools
+import json
+import re
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Mapping
+from importlib import resources
+from typing import Final, Generic, TypeVar
+from urllib.parse import urljoin, urlsplit
+
+from context_broker._errors import BadRequestData, LdContextNotAvailable
+
+__all__ = [
+    "DEFAULT_VOCAB",
+    "NGSI_LD_CORE_CONTEXT_URL",
+    "ContextResolver",
+    "FetchContext",
+    "TermMap",
+    "core_term_map",
+    "is_core_context_url",
+]
+
+NGSI_LD_CORE_CONTEXT_URL: Final = "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.8.jsonld"
+DEFAULT_VOCAB: Final = "https://uri.etsi.org/ngsi-ld/default-context/"
+
+MAX_CONTEXT_DEPTH: Final = 8
+_MEMO_LIMIT: Final = 20_000
+_CORE_FILE: Final = "ngsi-ld-core-context-v1.8.jsonld"
+_CORE_URL_RE: Final = re.compile(
+    r"https?://uri\.etsi\.org/ngsi-ld/v1/ngsi-ld-core-context[^/?#]*\.jsonld", re.ASCII
+)
+
+FetchContext = Callable[[str], Awaitable[object]]
+"""Returns the parsed JSON document at a URL; raises LdContextNotAvailable."""
+
+ContextValue = str | list[object] | dict[str, object]
+
+
+def is_core_context_url(url: str) -> bool:
+    """True for any version of the NGSI-LD core context URL (resolved without a fetch)."""
+    return _CORE_URL_RE.fullmatch(url) is not None
+
+
+class TermMap:
+    """An immutable resolved @context: the core terms, the user terms over them, the vocab."""
+
+    __slots__ = (
+        "_compacted",
+        "_expanded",
+        "_inverse",
+        "_prefixes",
+        "_terms",
+        "_user",
+        "_vocab",
+        "response_context",
+    )
+
+    def __init__(
+        self,
+        core: Mapping[str, str],
+        user: Mapping[str, str],
+        vocab: str,
+        response_context: ContextValue,
+    ) -> None:
+        self._user = dict(user)
+        self._terms: dict[str, str] = {**user, **core}
+        self._vocab = vocab
+        self.response_context = response_context
+        self._expanded: dict[str, str] = {}
+        self._compacted: dict[str, str] = {}
+        self._inverse: dict[str, str] | None = None
+        self._prefixes: list[tuple[str, str]] = []
+
+    @property
+    def vocab(self) -> str:
+        return self._vocab
+
+    def is_default(self) -> bool:
+        """True when only the core context is in force (no user term, default vocab)."""
+        return not self._user and self._vocab == DEFAULT_VOCAB
+
+    def expand(self, term: str) -> str:
+        """The IRI of an attribute name, entity type or VocabProperty value."""
+        iri = self._expanded.get(term)
+        if iri is None:
+            iri = self._expand(term)
+            if len(self._expanded) >= _MEMO_LIMIT:
+                self._expanded.clear()
+            self._expanded[term] = iri
+        return iri
+
+    def compact(self, iri: str) -> str:
+        """The shortest name of an IRI under this context (the inverse of expand)."""
+        term = self._compacted.get(iri)
+        if term is None:
+            term = self._compact(iri)
+            if len(self._compacted) >= _MEMO_LIMIT:
+                self._compacted.clear()
+            self._compacted[iri] = term
+        return term
+
+    def _expand(self, term: str) -> str:
+        if term.startswith("@"):
+            return term
+        iri = self._terms.get(term)
+        if iri is not None:
+            return iri
+        if ":" in term:
+            prefix, suffix = term.split(":", 1)
+            base = self._terms.get(prefix)
+            if base is not None and not base.startswith("@") and not suffix.startswith("//"):
+                return base + suffix
+            return term
+        return self._vocab + term
+
+    def _compact(self, iri: str) -> str:
+        inverse = self._inverse if self._inverse is not None else self._build_inverse()
+        term = inverse.get(iri)
+        if term is not None:
+            return term
+        if iri.startswith("@"):
+            return iri
+        if iri.startswith(self._vocab):
+            rest = iri[len(self._vocab) :]
+            if rest and not _has_any(rest, "/#:") and rest not in self._terms:
+                return rest
+        for base, prefix in self._prefixes:
+            if len(iri) > len(base) and iri.startswith(base):
+                rest = iri[len(base) :]
+                candidate = f"{prefix}:{rest}"
+                if not rest.startswith("//") and candidate not in self._terms:
+                    return candidate
+        return iri
+
+    def _build_inverse(self) -> dict[str, str]:
+        def rank(term: str) -> tuple[bool, int, str]:
+            return (term not in self._user, len(term), term)
+
+        inverse: dict[str, str] = {}
+        for term, iri in self._terms.items():
+            best = inverse.get(iri)
+            if best is None or rank(term) < rank(best):
+                inverse[iri] = term
+        prefixes = [
+            (iri, term)
+            for term, iri in self._terms.items()
+            if ":" not in term and iri.endswith(("/", "#")) and not iri.startswith("@")
+        ]
+        prefixes.sort(key=lambda pair: (-len(pair[0]), rank(pair[1])))
+        self._prefixes = prefixes
+        self._inverse = inverse
+        return inverse
+
+
+def _has_any(text: str, chars: str) -> bool:
+    return any(c in text for c in chars)
+
+
+_Layer = dict[str, object] | None  # an inline context object, or None: reset to the core
+
+
+class _LayerParser:
+    """Turns one inline context object into term -> IRI (None: undefined) and its @vocab."""
+
+    def __init__(
+        self,
+        ctx: Mapping[str, object],
+        core: Mapping[str, str],
+        earlier: Mapping[str, str],
+        vocab: str,
+    ) -> None:
+        self._ctx = ctx
+        self._core = core
+        self._earlier = earlier
+        self._vocab = vocab
+        self._defined: dict[str, str | None] = {}
+        self._in_progress: set[str] = set()
+
+    def parse(self) -> tuple[dict[str, str | None], str]:
+        if "@vocab" in self._ctx:
+            raw = self._ctx["@vocab"]
+            if raw is None:
+                self._vocab = DEFAULT_VOCAB
+            elif isinstance(raw, str) and ":" in raw and not raw.startswith("@"):
+                self._vocab = self._value_iri(raw, "@vocab")
+            else:
+                raise BadRequestData(f"@vocab in @context must be an absolute IRI, not {raw!r}")
+        for term in self._ctx:
+            if term == "":
+                raise BadRequestData("a term in @context must not be the empty string")
+            if not term.startswith("@"):
+                self._define(term)
+        return self._defined, self._vocab
+
+    def _define(self, term: str) -> str | None:
+        if term in self._defined:
+            return self._defined[term]
+        if term in self._in_progress:
+            raise BadRequestData(f"the definition of term {term!r} in @context is cyclic")
+        self._in_progress.add(term)
+        raw = self._ctx[term]
+        iri: str | None
+        if raw is None:
+            iri = None
+        elif isinstance(raw, str):
+            iri = self._value_iri(raw, term)
+        elif isinstance(raw, dict):
+            if "@id" in raw:
+                raw_id = raw["@id"]
+                if raw_id is not None and not isinstance(raw_id, str):
+                    raise BadRequestData(
+                        f"invalid term definition for {term!r} in @context: @id must be a string"
+                    )
+                iri = None if raw_id is None else self._value_iri(raw_id, term)
+            elif ":" in term:
+                iri = self._value_iri(term, term)
+            else:
+                iri = self._vocab + term
+        else:
+            raise BadRequestData(
+                f"invalid term definition for {term!r} in @context: "
+                "expected a string, an object or null"
+            )
+        self._in_progress.discard(term)
+        self._defined[term] = iri
+        return iri
+
+    def _value_iri(self, value: str, self_term: str) -> str:
+        """Expand an IRI-valued entry: core terms first, then this context, then earlier ones."""
+        if value.startswith("@"):
+            return value
+        if ":" in value:
+            prefix, suffix = value.split(":", 1)
+            if suffix.startswith("//") or prefix == self_term:
+                return value
+            base = self._lookup(prefix)
+            if base is None or base.startswith("@"):
+                return value
+            return base + suffix
+        if value == self_term:
+            return self._vocab + value
+        iri = self._lookup(value)
+        return self._vocab + value if iri is None else iri
+
+    def _lookup(self, term: str) -> str | None:
+        if term in self._core:
+            return self._core[term]
+        if term in self._ctx:
+            return self._define(term)
+        return self._earlier.get(term)
+
+
+def _build_term_map(
+    layers: list[_Layer], core: Mapping[str, str], response_context: ContextValue
+) -> TermMap:
+    user: dict[str, str] = {}
+    vocab: str = DEFAULT_VOCAB
+    for layer in layers:
+        if layer is None:
+            user, vocab = {}, DEFAULT_VOCAB
+            continue
+        defined, vocab = _LayerParser(layer, core, user, vocab).parse()
+        for term, iri in defined.items():
+            if term in core:
+                continue  # the core context is protected: its terms win
+            if iri is None:
+                user.pop(term, None)
+            else:
+                user[term] = iri
+    return TermMap(core, user, vocab, response_context)
+
+
+@functools.cache
+def _core_terms() -> dict[str, str]:
+    text = resources.files("context_broker.contexts").joinpath(_CORE_FILE).read_text("utf-8")
+    document = json.loads(text)
+    defined, _ = _LayerParser(document["@context"], {}, {}, DEFAULT_VOCAB).parse()
+    return {term: iri for term, iri in defined.items() if iri is not None}
+
+
+@functools.cache
+def core_term_map() -> TermMap:
+    """The term map of the shipped core context alone (built once)."""
+    return TermMap(_core_terms(), {}, DEFAULT_VOCAB, NGSI_LD_CORE_CONTEXT_URL)
+
+
+def _context_of(document: object) -> object:
+    if not isinstance(document, dict) or "@context" not in document:
+        raise ValueError
+    return document["@context"]
+
+
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
+
+class _Lru(Generic[_K, _V]):
+    __slots__ = ("_data", "_size")
+
+    def __init__(self, size: int) -> None:
+        self._data: OrderedDict[_K, _V] = OrderedDict()
+        self._size = size
+
+    def get(self, key: _K) -> _V | None:
+        value = self._data.get(key)
+        if value is not None:
+            self._data.move_to_end(key)
+        return value
+
+    def put(self, key: _K, value: _V) -> None:
+        self._data[key] = value
+        self._data.move_to_end(key)
+        while len(self._data) > self._size:
+            self._data.popitem(last=False)
+
+    def pop(self, key: _K) -> _V | None:
+        return self._data.pop(key, None)
+
+    def clear(self) -> None:
+        self._data.clear()
+
+    def keys(self) -> list[_K]:
+        return list(self._data)
+
+
+class ContextResolver:
+    """Resolves request @context values to TermMaps, caching fetched documents and maps."""
+
+    def __init__(self, fetch: FetchContext, *, cache_entries: int = 256) -> None:
+        if cache_entries < 1:
+            raise ValueError("cache_entries must be at least 1")
+        self._fetch = fetch
+        self._maps: _Lru[str, TermMap] = _Lru(cache_entries)
+        self._documents: _Lru[str, object] = _Lru(cache_entries)
+        self._local: dict[str, object] = {}
+        self._pending: dict[str, asyncio.Future[object]] = {}
+
+    async def resolve(self, context: ContextValue | None) -> TermMap:
+        """The term map for a request's @context (None: the core context alone)."""
+        if context is None:
+            return core_term_map()
+        if isinstance(context, str):
+            key = context
+        elif isinstance(context, list | dict):
+            try:
+                key = "\x00" + json.dumps(
+                    context, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+                )
+            except (TypeError, ValueError) as exc:
+                raise BadRequestData("the @context is not a JSON value") from exc
+        else:
+            raise BadRequestData(
+                f"@context must be a URL, an object or an array, not {type(context).__name__}"
+            )
+        term_map = self._maps.get(key)
+        if term_map is None:
+            layers = await self._layers(context, base=None, chain=())
+            response = context if isinstance(context, str) else copy.deepcopy(context)
+            term_map = _build_term_map(layers, _core_terms(), response)
+            self._maps.put(key, term_map)
+        return term_map
+
+    def add_local(self, url: str, document: object) -> None:
+        """Serve a context hosted by this broker under url, without fetching it."""
+        try:
+            _context_of(document)
+        except ValueError:
+            raise BadRequestData(
+                f"the context document for {url} must be a JSON object with @context"
+            ) from None
+        self._local[url] = document
+        self._documents.pop(url)
+        self._maps.clear()
+
+    def remove_local(self, url: str) -> None:
+        if self._local.pop(url, None) is not None:
+            self._maps.clear()
+
+    def evict(self, url: str) -> bool:
+        """Forget a cached remote context so that the next use fetches it again."""
+        if self._documents.pop(url) is None:
+            return False
+        self._maps.clear()
+        return True
+
+    def cached_urls(self) -> list[str]:
+        """URLs of the remote context documents held in the cache (least recent first)."""
+        return self._documents.keys()
+
+    def cached_document(self, url: str) -> object | None:
+        """A hosted or cached remote context document, as served or fetched."""
+        if url in self._local:
+            return self._local[url]
+        return self._documents.get(url)
+
+    async def _layers(
+        self, value: object, *, base: str | None, chain: tuple[str, ...]
+    ) -> list[_Layer]:
+        if value is None:
+            return [None]
+        if isinstance(value, dict):
+            return [value]
+        if isinstance(value, str):
+            return await self._url_layers(value, base=base, chain=chain)
+        if isinstance(value, list):
+            layers: list[_Layer] = []
+            for item in value:
+                if isinstance(item, list):
+                    raise BadRequestData("an @context array must not contain arrays")
+                layers.extend(await self._layers(item, base=base, chain=chain))
+            return layers
+        raise BadRequestData(
+            f"an @context entry must be a URL, an object or null, not {type(value).__name__}"
+        )
+
+    async def _url_layers(
+        self, value: str, *, base: str | None, chain: tuple[str, ...]
+    ) -> list[_Layer]:
+        url = value if base is None else urljoin(base, value)
+        if is_core_context_url(url):
+            return []
+        if not urlsplit(url).scheme:
+            raise BadRequestData(f"the @context URL must be absolute: {value!r}")
+        if url in chain:
+            raise BadRequestData(
+                f"the @context {url} includes itself (cycle: {' -> '.join(chain)})"
+            )
+        if len(chain) >= MAX_CONTEXT_DEPTH:
+            raise BadRequestData(
+                f"the @context nests more than {MAX_CONTEXT_DEPTH} documents deep at {url}"
+            )
+        document = self._local.get(url)
+        if document is None:
+            document = await self._document(url)
+        try:
+            inner = _context_of(document)
+        except ValueError:
+            raise LdContextNotAvailable(
+                f"the document at {url} is not a JSON-LD context (no @context member)"
+            ) from None
+        return await self._layers(inner, base=url, chain=(*chain, url))
+
+    async def _document(self, url: str) -> object:
+        """The fetched document at url; concurrent requests for one URL share one fetch."""
+        document = self._documents.get(url)
+        if document is not None:
+            return document
+        while (pending := self._pending.get(url)) is not None:
+            try:
+                return await asyncio.shield(pending)
+            except asyncio.CancelledError:
+                if not pending.cancelled():
+                    raise
+        future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        self._pending[url] = future
+        try:
+            document = await self._fetch(url)
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved here; waiters (if any) get it too
+            raise
+        finally:
+            del self._pending[url]
+        self._documents.put(url, document)
+        future.set_result(document)
+        return document

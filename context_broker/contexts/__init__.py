@@ -1,0 +1,1 @@
+"""The NGSI-LD core @context shipped with the broker (package data)."""
