@@ -1,0 +1,155 @@
+"""Fetching remote @context documents from a real HTTP server on a loopback port."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from context_broker._context_fetch import HttpContextFetcher
+from context_broker._errors import BadRequestData, LdContextNotAvailable
+
+GOOD = {"@context": {"speed": "http://example.org/speed"}}
+TIMEOUT_S = 0.5
+MAX_BYTES = 4096
+
+
+class _Handler(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        if self.path == "/good.jsonld":
+            self._send(200, json.dumps(GOOD).encode(), "application/ld+json")
+        elif self.path == "/redirect":
+            self.send_response(302)
+            self.send_header("Location", "/good.jsonld")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        elif self.path == "/slow":
+            time.sleep(TIMEOUT_S * 4)
+            self._send(200, json.dumps(GOOD).encode())
+        elif self.path == "/drip":
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self._drip()
+        elif self.path == "/huge":
+            self._send(200, b'{"@context": {"a": "' + b"x" * (MAX_BYTES * 4) + b'"}}')
+        elif self.path == "/huge-undeclared":
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(b'{"@context": {"a": "' + b"x" * (MAX_BYTES * 4) + b'"}}')
+            self.close_connection = True
+        elif self.path == "/invalid":
+            self._send(200, b'{"@context": {')
+        elif self.path == "/not-a-context":
+            self._send(200, b'{"speed": "http://example.org/speed"}')
+        elif self.path == "/accept":
+            self._send(200, json.dumps({"@context": {}, "accept": self.headers["Accept"]}).encode())
+        else:
+            self._send(404, b'{"title": "not found"}')
+
+    def _send(self, status: int, body: bytes, content_type: str = "application/json") -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _drip(self) -> None:
+        # one byte every 0.1 s: each read is quick, the whole never completes in time
+        try:
+            for _ in range(100):
+                self.wfile.write(b" ")
+                self.wfile.flush()
+                time.sleep(0.1)
+        except OSError:
+            pass
+        self.close_connection = True
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def base_url() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@pytest.fixture
+async def fetcher() -> AsyncIterator[HttpContextFetcher]:
+    async with HttpContextFetcher(timeout_s=TIMEOUT_S, max_bytes=MAX_BYTES) as fetcher:
+        yield fetcher
+
+
+async def test_a_context_document_is_fetched_and_parsed(
+    fetcher: HttpContextFetcher, base_url: str
+) -> None:
+    assert await fetcher(base_url + "/good.jsonld") == GOOD
+
+
+async def test_redirects_are_followed(fetcher: HttpContextFetcher, base_url: str) -> None:
+    assert await fetcher(base_url + "/redirect") == GOOD
+
+
+async def test_json_ld_is_asked_for(fetcher: HttpContextFetcher, base_url: str) -> None:
+    document = await fetcher(base_url + "/accept")
+    assert isinstance(document, dict)
+    assert "application/ld+json" in document["accept"]
+
+
+@pytest.mark.parametrize(
+    ("path", "cause"),
+    [
+        ("/missing", "HTTP 404"),
+        ("/huge", "larger than 4096 bytes"),
+        ("/huge-undeclared", "larger than 4096 bytes"),
+        ("/invalid", "not valid JSON"),
+        ("/not-a-context", "@context member"),
+    ],
+)
+async def test_unusable_answers_are_ld_context_not_available(
+    fetcher: HttpContextFetcher, base_url: str, path: str, cause: str
+) -> None:
+    with pytest.raises(LdContextNotAvailable) as caught:
+        await fetcher(base_url + path)
+    assert base_url + path in caught.value.detail
+    assert cause in caught.value.detail
+    assert caught.value.status == 503
+
+
+@pytest.mark.parametrize("path", ["/slow", "/drip"])
+async def test_the_total_time_is_bounded_by_the_timeout(
+    fetcher: HttpContextFetcher, base_url: str, path: str
+) -> None:
+    started = time.monotonic()
+    with pytest.raises(LdContextNotAvailable, match=r"within 0\.5 s"):
+        await fetcher(base_url + path)
+    assert time.monotonic() - started < TIMEOUT_S + 1.0
+
+
+async def test_an_unreachable_server_is_ld_context_not_available(
+    fetcher: HttpContextFetcher,
+) -> None:
+    with pytest.raises(LdContextNotAvailable, match="could not be fetched"):
+        await fetcher("http://127.0.0.1:9/context.jsonld")
+
+
+@pytest.mark.parametrize(
+    "url", ["ftp://example.org/ctx.jsonld", "file:///etc/passwd", "context.jsonld", "http://"]
+)
+async def test_only_http_urls_are_fetched(fetcher: HttpContextFetcher, url: str) -> None:
+    with pytest.raises(BadRequestData, match=r"must be http\(s\)"):
+        await fetcher(url)
