@@ -338,8 +338,9 @@ class Validator:
         entity: Mapping[str, Any],
         violations: list[Violation],
     ) -> None:
+        reported = {v.path for v in violations if v.rule == "schema.required"}
         for name in profile.required:
-            if name not in values:
+            if name not in values and json_path([name]) not in reported:
                 rule = profile.attributes.get(name)
                 attr = self._attributes.get(name)
                 about = (rule.description if rule else "") or (attr.description if attr else "")
