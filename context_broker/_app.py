@@ -2,11 +2,86 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+
+from context_broker._context_fetch import HttpContextFetcher
+from context_broker._errors import (
+    BadRequestData,
+    InternalError,
+    InvalidRequest,
+    NgsiLdError,
+    ResourceNotFound,
+)
+from context_broker._hosted_contexts import HostedContexts
+from context_broker._http import _batch, _contexts, _discovery, _entities
+from context_broker._http._deps import Deps
+from context_broker._http._responses import problem_response
+from context_broker._jsonld import ContextResolver
+from context_broker._service import Broker
 from context_broker._settings import BrokerSettings
+from context_broker._store import Store
+
+API_PREFIX = "/ngsi-ld/v1"
+log = logging.getLogger("context_broker")
 
 
 def create_app(settings: BrokerSettings) -> FastAPI:
     """Build the NGSI-LD API application; the store client opens in the lifespan."""
-    raise NotImplementedError
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        store = Store.connect(
+            settings.mongo_url, settings.database_prefix, auto_create=settings.auto_create_tenants
+        )
+        fetcher = HttpContextFetcher(settings.context_fetch_timeout_s, settings.context_max_bytes)
+        contexts = HostedContexts(store)
+        try:
+            await contexts.load()
+            resolver = ContextResolver(
+                contexts.fetcher(fetcher), cache_entries=settings.context_cache_entries
+            )
+            app.state.deps = Deps(settings, Broker(store), resolver, contexts)
+            yield
+        finally:
+            await fetcher.aclose()
+            await store.close()
+
+    app = FastAPI(
+        title="Contesto NGSI-LD context broker",
+        summary="ETSI GS CIM 009 API: entities, batch operations, discovery, @context",
+        lifespan=lifespan,
+    )
+    for router in (_entities.router, _batch.router, _discovery.router, _contexts.router):
+        app.include_router(router, prefix=API_PREFIX)
+    _install_error_handlers(app)
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(NgsiLdError)
+    async def ngsi_ld_error(request: Request, error: NgsiLdError) -> Response:
+        return problem_response(error)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, error: RequestValidationError) -> Response:
+        return problem_response(BadRequestData(f"invalid request: {error.errors()}"))
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, error: HTTPException) -> Response:
+        if error.status_code == 404:
+            problem: NgsiLdError = ResourceNotFound(f"no resource at {request.url.path}")
+        else:
+            problem = InvalidRequest(str(error.detail))
+            problem.status = error.status_code  # type: ignore[misc]
+        return problem_response(problem, headers=getattr(error, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, error: Exception) -> Response:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return problem_response(InternalError("the broker failed unexpectedly; see its log"))

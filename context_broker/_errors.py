@@ -98,3 +98,9 @@ class LdContextNotAvailable(NgsiLdError):
 
 class InternalError(NgsiLdError):
     pass
+
+
+class StoreUnavailable(NgsiLdError):
+    type_name = "InternalError"
+    status = 503
+    title = "Store unavailable"

@@ -1,0 +1,306 @@
+"""NGSI-LD attributes: client payload (normalized or concise) <-> stored instance documents.
+
+A stored instance is a dict with the short kind in `type`, the kind's value member
+(`value`, `object`, `languageMap`, ...), optional `observedAt`/`unitCode`/`datasetId`,
+the system times, and sub-attributes under `sub` keyed by encoded expanded names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from context_broker._errors import BadRequestData
+from context_broker._geojson import check_geometry, looks_like_geometry
+from context_broker._jsonld import TermMap
+from context_broker._names import check_name, check_uri, decode_field, encode_field
+from context_broker._time import format_datetime, parse_datetime
+
+Format = Literal["normalized", "concise", "keyValues"]
+
+VALUE_MEMBER = {
+    "Property": "value",
+    "GeoProperty": "value",
+    "Relationship": "object",
+    "LanguageProperty": "languageMap",
+    "VocabProperty": "vocab",
+    "JsonProperty": "json",
+    "ListProperty": "valueList",
+    "ListRelationship": "objectList",
+}
+KINDS = frozenset(VALUE_MEMBER)
+_NGSI_LD = "https://uri.etsi.org/ngsi-ld/"
+_KIND_BY_IRI = {_NGSI_LD + kind: kind for kind in KINDS} | {
+    _NGSI_LD + "VocabularyProperty": "VocabProperty"
+}
+_CONCISE_KIND = {
+    "object": "Relationship",
+    "languageMap": "LanguageProperty",
+    "vocab": "VocabProperty",
+    "json": "JsonProperty",
+    "valueList": "ListProperty",
+    "objectList": "ListRelationship",
+    "value": "Property",
+}
+CORE_MEMBERS = frozenset(
+    {
+        "type",
+        "value",
+        "object",
+        "languageMap",
+        "vocab",
+        "json",
+        "valueList",
+        "objectList",
+        "objectType",
+        "observedAt",
+        "unitCode",
+        "datasetId",
+        "createdAt",
+        "modifiedAt",
+        "deletedAt",
+        "instanceId",
+        "lang",
+        "@context",
+    }
+)
+# Members of a stored instance that a full attribute replace resets.
+REPLACEABLE_MEMBERS = (
+    "value",
+    "object",
+    "languageMap",
+    "vocab",
+    "json",
+    "valueList",
+    "objectList",
+    "objectType",
+    "observedAt",
+    "unitCode",
+    "sub",
+)
+_MAX_DEPTH = 8
+
+
+def parse_attribute(raw: object, name: str, terms: TermMap, now: datetime) -> list[dict[str, Any]]:
+    """Parse one attribute of a payload: an instance, or an array of instances by datasetId."""
+    items = raw if isinstance(raw, list) else [raw]
+    if not items:
+        raise BadRequestData(f"attribute {name!r} is an empty array of instances")
+    instances = [parse_instance(item, name, terms, now) for item in items]
+    seen: set[str | None] = set()
+    for instance in instances:
+        dataset_id = instance.get("datasetId")
+        if dataset_id in seen:
+            raise BadRequestData(
+                f"attribute {name!r} has two instances with the same datasetId {dataset_id!r}"
+            )
+        seen.add(dataset_id)
+    return instances
+
+
+def parse_instance(
+    raw: object, name: str, terms: TermMap, now: datetime, depth: int = 0
+) -> dict[str, Any]:
+    """Parse one attribute instance, in normalized or concise form."""
+    if depth > _MAX_DEPTH:
+        raise BadRequestData(f"attribute {name!r} nests sub-attributes too deeply")
+    if raw is None:
+        raise BadRequestData(f"attribute {name!r} has a null value")
+    if not isinstance(raw, dict) or looks_like_geometry(raw):
+        kind = "GeoProperty" if looks_like_geometry(raw) else "Property"
+        if isinstance(raw, list):
+            raise BadRequestData(f"sub-attribute {name!r} cannot be an array of instances")
+        instance: dict[str, Any] = {"type": kind, "value": raw}
+        if kind == "GeoProperty":
+            check_geometry(raw, f"attribute {name!r}")
+        instance["createdAt"] = now
+        instance["modifiedAt"] = now
+        return instance
+    kind = _kind_of(raw, name, terms)
+    member = VALUE_MEMBER[kind]
+    if member not in raw or raw[member] is None:
+        raise BadRequestData(f"attribute {name!r} of type {kind} needs a non-null {member!r}")
+    instance = {"type": kind, member: _check_value(kind, raw[member], name, terms)}
+    if kind == "Relationship" and "objectType" in raw:
+        instance["objectType"] = _expand_list(raw["objectType"], "objectType", terms)
+    if "observedAt" in raw:
+        instance["observedAt"] = parse_datetime(raw["observedAt"], f"{name}.observedAt")
+    if "unitCode" in raw:
+        if not isinstance(raw["unitCode"], str) or not raw["unitCode"]:
+            raise BadRequestData(f"{name}.unitCode must be a UN/CEFACT code string such as CEL")
+        instance["unitCode"] = raw["unitCode"]
+    if "datasetId" in raw:
+        instance["datasetId"] = check_uri(raw["datasetId"], f"{name}.datasetId")
+    instance["createdAt"] = now
+    instance["modifiedAt"] = now
+    sub: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key in CORE_MEMBERS:
+            continue
+        check_name(key, "sub-attribute name")
+        sub[encode_field(terms.expand(key))] = parse_instance(value, key, terms, now, depth + 1)
+    if sub:
+        instance["sub"] = sub
+    return instance
+
+
+def _kind_of(raw: dict[str, Any], name: str, terms: TermMap) -> str:
+    declared = raw.get("type")
+    if declared is None:
+        for member, kind in _CONCISE_KIND.items():
+            if member in raw:
+                if kind == "Property" and looks_like_geometry(raw[member]):
+                    return "GeoProperty"
+                return kind
+        raise BadRequestData(
+            f"attribute {name!r} has no 'type' and none of value, object, languageMap, vocab, "
+            "json, valueList or objectList"
+        )
+    if declared in KINDS:
+        return str(declared)
+    if isinstance(declared, str):
+        by_iri = _KIND_BY_IRI.get(terms.expand(declared))
+        if by_iri is not None:
+            return by_iri
+    raise BadRequestData(
+        f"attribute {name!r} has type {declared!r}; expected one of {', '.join(sorted(KINDS))}"
+    )
+
+
+def _check_value(kind: str, value: Any, name: str, terms: TermMap) -> Any:
+    if kind == "GeoProperty":
+        return check_geometry(value, f"attribute {name!r}")
+    if kind == "Relationship":
+        if isinstance(value, list):
+            return [check_uri(v, f"{name}.object") for v in value]
+        return check_uri(value, f"{name}.object")
+    if kind == "LanguageProperty":
+        if not isinstance(value, dict) or not all(
+            isinstance(k, str) and (isinstance(v, str) or _is_str_list(v)) for k, v in value.items()
+        ):
+            raise BadRequestData(
+                f'{name}.languageMap must map language tags to strings, e.g. {{"it": "ciao"}}'
+            )
+        return value
+    if kind == "VocabProperty":
+        return _expand_list(value, f"{name}.vocab", terms)
+    if kind == "ListProperty":
+        if not isinstance(value, list):
+            raise BadRequestData(f"{name}.valueList must be an array")
+        return value
+    if kind == "ListRelationship":
+        if not isinstance(value, list):
+            raise BadRequestData(f"{name}.objectList must be an array")
+        for item in value:
+            target = item.get("object") if isinstance(item, dict) else item
+            check_uri(target, f"{name}.objectList item")
+        return value
+    return value
+
+
+def _is_str_list(value: object) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _expand_list(value: object, what: str, terms: TermMap) -> str | list[str]:
+    if isinstance(value, str) and value:
+        return terms.expand(value)
+    if isinstance(value, list) and value and all(isinstance(v, str) and v for v in value):
+        return [terms.expand(v) for v in value]
+    raise BadRequestData(f"{what} must be a term or an array of terms; got {value!r}")
+
+
+def _compact_list(value: str | list[str], terms: TermMap) -> str | list[str]:
+    if isinstance(value, str):
+        return terms.compact(value)
+    return [terms.compact(v) for v in value]
+
+
+@dataclass(slots=True, frozen=True)
+class RenderOptions:
+    """How attributes are shown: representation, system attributes, language choice."""
+
+    format: Format = "normalized"
+    sys_attrs: bool = False
+    lang: tuple[str, ...] | None = None
+
+
+def render_attribute(
+    instances: list[dict[str, Any]], terms: TermMap, options: RenderOptions
+) -> Any:
+    rendered = [render_instance(instance, terms, options) for instance in instances]
+    return rendered[0] if len(rendered) == 1 else rendered
+
+
+def render_instance(instance: dict[str, Any], terms: TermMap, options: RenderOptions) -> Any:
+    kind: str = instance["type"]
+    member = VALUE_MEMBER[kind]
+    value = instance[member]
+    if kind == "VocabProperty":
+        value = _compact_list(value, terms)
+    language: str | None = None
+    if kind == "LanguageProperty" and options.lang is not None:
+        language, value = pick_language(value, options.lang)
+        kind, member = "Property", "value"
+    if options.format == "keyValues":
+        return value
+    out: dict[str, Any] = {}
+    if options.format == "normalized":
+        out["type"] = kind
+    out[member] = value
+    if language is not None:
+        out["lang"] = language
+    if "objectType" in instance:
+        out["objectType"] = _compact_list(instance["objectType"], terms)
+    if "observedAt" in instance:
+        out["observedAt"] = format_datetime(instance["observedAt"])
+    if "unitCode" in instance:
+        out["unitCode"] = instance["unitCode"]
+    if "datasetId" in instance:
+        out["datasetId"] = instance["datasetId"]
+    if options.sys_attrs:
+        out["createdAt"] = format_datetime(instance["createdAt"])
+        out["modifiedAt"] = format_datetime(instance["modifiedAt"])
+    for field, sub_instance in instance.get("sub", {}).items():
+        out[terms.compact(decode_field(field))] = render_instance(sub_instance, terms, options)
+    if (
+        options.format == "concise"
+        and len(out) == 1
+        and member == "value"
+        and not isinstance(value, dict | list)
+    ):
+        return value
+    return out
+
+
+def pick_language(language_map: dict[str, Any], wanted: tuple[str, ...]) -> tuple[str, Any]:
+    """Choose the entry of a languageMap for the `lang` query parameter (ordered preferences)."""
+    for tag in wanted:
+        if tag == "*" and language_map:
+            first = next(iter(language_map))
+            return first, language_map[first]
+        if tag in language_map:
+            return tag, language_map[tag]
+    if "@none" in language_map:
+        return "@none", language_map["@none"]
+    first = next(iter(language_map))
+    return first, language_map[first]
+
+
+def parse_lang(raw: str) -> tuple[str, ...]:
+    """Parse `lang=it,en;q=0.8,*;q=0.1` into tags by descending preference."""
+    weighted: list[tuple[float, int, str]] = []
+    for position, part in enumerate(raw.split(",")):
+        tag, _, param = part.strip().partition(";")
+        weight = 1.0
+        if param.strip().startswith("q="):
+            try:
+                weight = float(param.strip()[2:])
+            except ValueError:
+                raise BadRequestData(f"lang has an invalid quality value in {part!r}") from None
+        if tag:
+            weighted.append((-weight, position, tag))
+    if not weighted:
+        raise BadRequestData("lang must name at least one language tag")
+    return tuple(tag for _, _, tag in sorted(weighted))

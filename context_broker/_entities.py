@@ -1,0 +1,368 @@
+"""NGSI-LD entities: payload -> stored document, document -> representation, and the pure
+changes each operation makes to a document.
+
+Stored document: `_id` (entity id), `type` (expanded type IRIs), optional `scope`,
+`createdAt`/`modifiedAt`, `v` (a write counter for optimistic concurrency), `an` (expanded
+attribute names in insertion order), `attrs` (default instances by encoded name) and `ds`
+(instances that carry a datasetId, by encoded name).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from context_broker._attributes import (
+    VALUE_MEMBER,
+    RenderOptions,
+    parse_attribute,
+    parse_instance,
+    render_attribute,
+)
+from context_broker._errors import BadRequestData, ResourceNotFound
+from context_broker._jsonld import TermMap
+from context_broker._names import (
+    RESERVED_ENTITY_MEMBERS,
+    check_name,
+    check_scope,
+    check_uri,
+    decode_field,
+    encode_field,
+)
+from context_broker._time import format_datetime
+
+Document = dict[str, Any]
+Instances = list[dict[str, Any]]
+NULL_URI = "urn:ngsi-ld:null"
+
+
+@dataclass(slots=True)
+class Fragment:
+    """The parsed members of a payload: types, scope and attributes by encoded name."""
+
+    types: list[str] | None = None
+    scope: list[str] | None = None
+    attrs: dict[str, Instances] = field(default_factory=dict)
+    deletions: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class AttributeOutcome:
+    """Which attributes an operation changed and which it left alone (with why)."""
+
+    updated: list[str] = field(default_factory=list)
+    not_updated: list[tuple[str, str]] = field(default_factory=list)
+
+
+def entity_id_of(payload: object) -> str:
+    if not isinstance(payload, dict):
+        raise BadRequestData("an entity must be a JSON object")
+    if "id" not in payload and "@id" not in payload:
+        raise BadRequestData("the entity has no 'id'")
+    return check_uri(payload.get("id", payload.get("@id")), "entity id")
+
+
+def parse_fragment(
+    payload: object, terms: TermMap, now: datetime, *, allow_null: bool = False
+) -> Fragment:
+    """Parse the attribute members (and type/scope if present) of an entity payload."""
+    if not isinstance(payload, dict):
+        raise BadRequestData("the payload must be a JSON object")
+    fragment = Fragment()
+    raw_type = payload.get("type", payload.get("@type"))
+    if raw_type is not None:
+        fragment.types = _parse_types(raw_type, terms)
+    if "scope" in payload:
+        fragment.scope = check_scope(payload["scope"])
+    for name, raw in payload.items():
+        if name in RESERVED_ENTITY_MEMBERS:
+            continue
+        check_name(name, "attribute name")
+        encoded = encode_field(terms.expand(name))
+        if allow_null and (raw is None or raw == NULL_URI or _is_null_attribute(raw)):
+            fragment.deletions.append(encoded)
+            continue
+        fragment.attrs[encoded] = parse_attribute(raw, name, terms, now)
+    return fragment
+
+
+def _is_null_attribute(raw: object) -> bool:
+    return isinstance(raw, dict) and any(
+        raw.get(member) == NULL_URI for member in ("value", "object", "vocab", "json")
+    )
+
+
+def _parse_types(raw: object, terms: TermMap) -> list[str]:
+    names = raw if isinstance(raw, list) else [raw]
+    if not names:
+        raise BadRequestData("the entity type must not be an empty array")
+    expanded: list[str] = []
+    for name in names:
+        iri = terms.expand(check_name(name, "entity type"))
+        if iri not in expanded:
+            expanded.append(iri)
+    return expanded
+
+
+def build_document(payload: object, terms: TermMap, now: datetime) -> Document:
+    """A new entity's stored document from a create payload (id and type required)."""
+    entity_id = entity_id_of(payload)
+    fragment = parse_fragment(payload, terms, now)
+    if fragment.types is None:
+        raise BadRequestData(f"entity {entity_id} has no 'type'")
+    doc: Document = {"_id": entity_id, "type": fragment.types}
+    if fragment.scope is not None:
+        doc["scope"] = fragment.scope
+    doc.update({"createdAt": now, "modifiedAt": now, "v": 1, "an": [], "attrs": {}})
+    for encoded, instances in fragment.attrs.items():
+        set_instances(doc, encoded, instances)
+    return doc
+
+
+def instances_of(doc: Document, encoded: str) -> Instances:
+    default = doc["attrs"].get(encoded)
+    others: Instances = doc.get("ds", {}).get(encoded, [])
+    return ([default] if default is not None else []) + others
+
+
+def set_instances(doc: Document, encoded: str, instances: Instances) -> None:
+    """Store an attribute's instances (none removes it), keeping `an` in insertion order."""
+    default = [i for i in instances if "datasetId" not in i]
+    others = [i for i in instances if "datasetId" in i]
+    if default:
+        doc["attrs"][encoded] = default[0]
+    else:
+        doc["attrs"].pop(encoded, None)
+    datasets = doc.setdefault("ds", {})
+    if others:
+        datasets[encoded] = others
+    else:
+        datasets.pop(encoded, None)
+    if not datasets:
+        doc.pop("ds", None)
+    name = decode_field(encoded)
+    if instances and name not in doc["an"]:
+        doc["an"].append(name)
+    elif not instances and name in doc["an"]:
+        doc["an"].remove(name)
+
+
+def _replace_instance(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    replaced = dict(new)
+    replaced["createdAt"] = old["createdAt"]
+    return replaced
+
+
+def _merge_instance(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """Merge-patch of one instance: given members replace, sub-attributes merge recursively."""
+    merged = {k: v for k, v in old.items() if k != "sub"}
+    if new["type"] != old["type"]:
+        merged = {"createdAt": old["createdAt"]}
+    merged.update({k: v for k, v in new.items() if k not in ("sub", "createdAt")})
+    subs = dict(old.get("sub", {})) if new["type"] == old["type"] else {}
+    for key, sub_new in new.get("sub", {}).items():
+        subs[key] = _merge_instance(subs[key], sub_new) if key in subs else sub_new
+    if subs:
+        merged["sub"] = subs
+    return merged
+
+
+def _touch(doc: Document, now: datetime) -> None:
+    doc["modifiedAt"] = now
+    doc["v"] = doc.get("v", 0) + 1
+
+
+def _add_types(doc: Document, types: list[str] | None) -> None:
+    for iri in types or []:
+        if iri not in doc["type"]:
+            doc["type"].append(iri)
+
+
+def append_attributes(
+    doc: Document, fragment: Fragment, now: datetime, *, no_overwrite: bool
+) -> AttributeOutcome:
+    """Append Entity Attributes (clause 5.6.3): add new attributes; replace unless noOverwrite."""
+    outcome = AttributeOutcome()
+    _add_types(doc, fragment.types)
+    if fragment.scope is not None:
+        doc["scope"] = fragment.scope
+    for encoded, new_instances in fragment.attrs.items():
+        current = instances_of(doc, encoded)
+        by_dataset = {i.get("datasetId"): i for i in current}
+        changed = False
+        for new in new_instances:
+            old = by_dataset.get(new.get("datasetId"))
+            if old is not None and no_overwrite:
+                outcome.not_updated.append((decode_field(encoded), "attribute already exists"))
+                continue
+            by_dataset[new.get("datasetId")] = new if old is None else _replace_instance(old, new)
+            changed = True
+        if changed:
+            set_instances(doc, encoded, list(by_dataset.values()))
+            outcome.updated.append(decode_field(encoded))
+    _touch(doc, now)
+    return outcome
+
+
+def update_attributes(doc: Document, fragment: Fragment, now: datetime) -> AttributeOutcome:
+    """Update Entity Attributes (clause 5.6.2): replace only attributes the entity has."""
+    outcome = AttributeOutcome()
+    for encoded, new_instances in fragment.attrs.items():
+        current = instances_of(doc, encoded)
+        by_dataset = {i.get("datasetId"): i for i in current}
+        changed = False
+        for new in new_instances:
+            old = by_dataset.get(new.get("datasetId"))
+            if old is None:
+                outcome.not_updated.append(
+                    (decode_field(encoded), "the entity has no such attribute (datasetId)")
+                )
+                continue
+            by_dataset[new.get("datasetId")] = _replace_instance(old, new)
+            changed = True
+        if changed:
+            set_instances(doc, encoded, list(by_dataset.values()))
+            outcome.updated.append(decode_field(encoded))
+    if outcome.updated:
+        _touch(doc, now)
+    return outcome
+
+
+def merge_entity(doc: Document, fragment: Fragment, now: datetime) -> None:
+    """Merge Entity (clause 5.6.17): merge attributes in, delete those set to urn:ngsi-ld:null."""
+    _add_types(doc, fragment.types)
+    if fragment.scope is not None:
+        doc["scope"] = fragment.scope
+    for encoded in fragment.deletions:
+        set_instances(doc, encoded, [])
+    for encoded, new_instances in fragment.attrs.items():
+        by_dataset = {i.get("datasetId"): i for i in instances_of(doc, encoded)}
+        for new in new_instances:
+            old = by_dataset.get(new.get("datasetId"))
+            by_dataset[new.get("datasetId")] = new if old is None else _merge_instance(old, new)
+        set_instances(doc, encoded, list(by_dataset.values()))
+    _touch(doc, now)
+
+
+def replace_entity(doc: Document, new_doc: Document, now: datetime) -> Document:
+    """Replace Entity (clause 5.6.18): everything but id and createdAt comes from the payload."""
+    replaced = dict(new_doc)
+    replaced["createdAt"] = doc["createdAt"]
+    replaced["v"] = doc.get("v", 0) + 1
+    replaced["modifiedAt"] = now
+    return replaced
+
+
+def partial_update_attribute(
+    doc: Document, name: str, encoded: str, raw: object, terms: TermMap, now: datetime
+) -> None:
+    """Partial Attribute Update (clause 5.6.4): merge the fragment into one existing instance."""
+    if not isinstance(raw, dict):
+        raw = {"value": raw}
+    dataset_id = raw.get("datasetId")
+    by_dataset = {i.get("datasetId"): i for i in instances_of(doc, encoded)}
+    old = by_dataset.get(dataset_id)
+    if old is None:
+        raise ResourceNotFound(_missing_attribute(doc["_id"], name, dataset_id))
+    fragment = dict(raw)
+    if "type" not in fragment and not any(
+        member in fragment
+        for member in ("value", "object", "languageMap", "vocab", "json", "valueList", "objectList")
+    ):
+        fragment["type"] = old["type"]
+        fragment[_value_member(old["type"])] = old[_value_member(old["type"])]
+    elif "type" not in fragment:
+        fragment["type"] = old["type"]
+    new = parse_instance(fragment, name, terms, now)
+    by_dataset[dataset_id] = _merge_instance(old, new)
+    set_instances(doc, encoded, list(by_dataset.values()))
+    _touch(doc, now)
+
+
+def replace_attribute(
+    doc: Document, name: str, encoded: str, instances: Instances, now: datetime
+) -> None:
+    """Replace Attribute (clause 5.6.19): the attribute must exist; it is replaced whole."""
+    by_dataset = {i.get("datasetId"): i for i in instances_of(doc, encoded)}
+    for new in instances:
+        old = by_dataset.get(new.get("datasetId"))
+        if old is None:
+            raise ResourceNotFound(_missing_attribute(doc["_id"], name, new.get("datasetId")))
+        by_dataset[new.get("datasetId")] = _replace_instance(old, new)
+    set_instances(doc, encoded, list(by_dataset.values()))
+    _touch(doc, now)
+
+
+def delete_attribute(
+    doc: Document,
+    name: str,
+    encoded: str,
+    now: datetime,
+    *,
+    dataset_id: str | None,
+    delete_all: bool,
+) -> None:
+    """Delete Entity Attribute (clause 5.6.5): one instance, or every instance with deleteAll."""
+    current = instances_of(doc, encoded)
+    if delete_all:
+        remaining: Instances = []
+        if not current:
+            raise ResourceNotFound(_missing_attribute(doc["_id"], name, None))
+    else:
+        remaining = [i for i in current if i.get("datasetId") != dataset_id]
+        if len(remaining) == len(current):
+            raise ResourceNotFound(_missing_attribute(doc["_id"], name, dataset_id))
+    set_instances(doc, encoded, remaining)
+    _touch(doc, now)
+
+
+def _value_member(kind: str) -> str:
+    return VALUE_MEMBER[kind]
+
+
+def _missing_attribute(entity_id: str, name: str, dataset_id: object) -> str:
+    if dataset_id is None:
+        return f"entity {entity_id} has no attribute {name!r}"
+    return f"entity {entity_id} has no instance of attribute {name!r} with datasetId {dataset_id}"
+
+
+def copy_document(doc: Document) -> Document:
+    return copy.deepcopy(doc)
+
+
+def render_entity(
+    doc: Document,
+    terms: TermMap,
+    options: RenderOptions,
+    attrs: frozenset[str] | None = None,
+) -> dict[str, Any]:
+    """The entity in the requested representation, names compacted with the caller's @context.
+
+    `attrs` restricts the attributes shown (expanded names); None shows all.
+    """
+    types = [terms.compact(iri) for iri in doc["type"]]
+    out: dict[str, Any] = {"id": doc["_id"], "type": types[0] if len(types) == 1 else types}
+    if "scope" in doc:
+        scope = doc["scope"]
+        out["scope"] = scope[0] if len(scope) == 1 else scope
+    if options.sys_attrs and options.format != "keyValues":
+        out["createdAt"] = format_datetime(doc["createdAt"])
+        out["modifiedAt"] = format_datetime(doc["modifiedAt"])
+    for name in doc["an"]:
+        if attrs is not None and name not in attrs:
+            continue
+        instances = instances_of(doc, encode_field(name))
+        if instances:
+            out[terms.compact(name)] = render_attribute(instances, terms, options)
+    return out
+
+
+def geometry_of(doc: Document, geo_property: str) -> dict[str, Any] | None:
+    """The GeoJSON value of the entity's GeoProperty (expanded name) for GeoJSON output."""
+    instance = doc["attrs"].get(encode_field(geo_property))
+    if instance is None or instance["type"] != "GeoProperty":
+        return None
+    value: dict[str, Any] = instance["value"]
+    return value

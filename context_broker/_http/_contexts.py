@@ -1,0 +1,80 @@
+"""Routes of clause 6.29-6.30: the @context management API (/jsonldContexts)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+
+from context_broker._errors import BadRequestData, ResourceNotFound
+from context_broker._hosted_contexts import CONTEXTS_PATH
+from context_broker._http._deps import deps_of
+from context_broker._http._negotiation import read_json
+from context_broker._http._params import bool_param
+from context_broker._http._responses import json_response
+from context_broker._time import format_datetime
+
+router = APIRouter()
+_KINDS = ("Hosted", "Cached")
+
+
+def _hosted_url(request: Request, local_id: str) -> str:
+    return str(request.base_url).rstrip("/") + CONTEXTS_PATH + local_id
+
+
+@router.post("/jsonldContexts")
+async def add_context(request: Request) -> Response:
+    deps = deps_of(request)
+    document, _ = await read_json(request, deps.settings.max_body_bytes)
+    hosted = await deps.contexts.add(document)
+    url = _hosted_url(request, hosted.local_id)
+    return Response(status_code=201, headers={"Location": url})
+
+
+@router.get("/jsonldContexts")
+async def list_contexts(request: Request) -> Response:
+    deps = deps_of(request)
+    kind = request.query_params.get("kind")
+    if kind is not None and kind not in _KINDS:
+        raise BadRequestData(f"kind must be one of {', '.join(_KINDS)}; got {kind!r}")
+    entries: list[dict[str, Any]] = []
+    if kind in (None, "Hosted"):
+        for hosted in deps.contexts.all():
+            entries.append(
+                {
+                    "URL": _hosted_url(request, hosted.local_id),
+                    "localId": hosted.local_id,
+                    "kind": "Hosted",
+                    "createdAt": format_datetime(hosted.created_at),
+                    "numberOfHits": hosted.hits,
+                }
+            )
+    if kind in (None, "Cached"):
+        for url in deps.resolver.cached_urls():
+            if CONTEXTS_PATH not in url:
+                entries.append({"URL": url, "localId": url, "kind": "Cached"})
+    if bool_param(request, "details"):
+        return json_response(entries)
+    return json_response([entry["URL"] for entry in entries])
+
+
+@router.get("/jsonldContexts/{context_id:path}")
+async def serve_context(context_id: str, request: Request) -> Response:
+    deps = deps_of(request)
+    if "://" in context_id:
+        document = deps.resolver.cached_document(context_id)
+        if document is None:
+            raise ResourceNotFound(f"no @context {context_id} is cached here")
+        return json_response(document, media_type="application/ld+json")
+    return json_response(deps.contexts.get(context_id).document, media_type="application/ld+json")
+
+
+@router.delete("/jsonldContexts/{context_id:path}")
+async def delete_context(context_id: str, request: Request) -> Response:
+    deps = deps_of(request)
+    if "://" in context_id:
+        if not deps.resolver.evict(context_id):
+            raise ResourceNotFound(f"no @context {context_id} is cached here")
+    else:
+        await deps.contexts.delete(context_id, deps.resolver)
+    return Response(status_code=204)

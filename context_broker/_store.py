@@ -1,0 +1,351 @@
+"""The store adapter: the only module that speaks to MongoDB (PyMongo's async API).
+
+One database per tenant (`<prefix>` for the default tenant, `<prefix>_<tenant>` for the
+others) holding an `entities` collection; a platform database `<prefix>__platform` holds
+the tenant registry and the hosted @contexts.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from pymongo import ASCENDING, AsyncMongoClient, UpdateOne
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import (
+    AutoReconnect,
+    BulkWriteError,
+    ConnectionFailure,
+    DuplicateKeyError,
+    OperationFailure,
+    PyMongoError,
+    ServerSelectionTimeoutError,
+    WriteError,
+)
+
+from context_broker._errors import (
+    AlreadyExists,
+    BadRequestData,
+    NgsiLdError,
+    NonexistentTenant,
+    StoreUnavailable,
+)
+from context_broker._names import encode_field
+from context_broker._time import utc_now
+
+Document = dict[str, Any]
+_TENANT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,47}$")
+_GEO_ERRORS = frozenset({16755, 16572, 16804, 16433, 16756})
+
+
+def tenant_key(header: str | None) -> str | None:
+    """Validate an NGSILD-Tenant value; tenants are case-insensitive (folded to lower case)."""
+    if header is None or header == "":
+        return None
+    key = header.lower()
+    if not _TENANT.match(key):
+        raise BadRequestData(
+            "NGSILD-Tenant must be 1-48 characters of letters, digits, '-' or '_', starting "
+            f"with a letter or digit; got {header!r}"
+        )
+    return key
+
+
+def store_error(error: PyMongoError, what: str) -> NgsiLdError:
+    """Translate a driver error into the error a client sees."""
+    if isinstance(error, DuplicateKeyError):
+        return AlreadyExists(f"{what} already exists")
+    if isinstance(error, WriteError | OperationFailure) and error.code in _GEO_ERRORS:
+        return BadRequestData(f"{what}: a GeoProperty value cannot be indexed: {error.details}")
+    if isinstance(error, ConnectionFailure | ServerSelectionTimeoutError | AutoReconnect):
+        return StoreUnavailable("the entity store is not reachable; try again shortly")
+    return StoreUnavailable(f"the entity store failed: {error}")
+
+
+@asynccontextmanager
+async def translated(what: str) -> AsyncIterator[None]:
+    try:
+        yield
+    except PyMongoError as error:
+        raise store_error(error, what) from error
+
+
+class EntityRepository:
+    """One tenant's entities."""
+
+    def __init__(self, database: AsyncDatabase[Document]) -> None:
+        self.database = database
+        self.entities: AsyncCollection[Document] = database["entities"]
+        self._geo_indexed: set[str] | None = None
+
+    async def prepare(self) -> None:
+        async with translated("entity store"):
+            await self.entities.create_index([("type", ASCENDING)])
+            await self.entities.create_index([("modifiedAt", ASCENDING)])
+            await self.entities.create_index([("an", ASCENDING)])
+
+    async def ensure_geo_indexes(self, docs: Iterable[Document]) -> None:
+        """Keep one 2dsphere index per GeoProperty name in use in the tenant."""
+        names = {
+            field
+            for doc in docs
+            for field, instance in doc.get("attrs", {}).items()
+            if instance.get("type") == "GeoProperty"
+        }
+        if not names:
+            return
+        if self._geo_indexed is None:
+            async with translated("entity store"):
+                info = await self.entities.index_information()
+            self._geo_indexed = {
+                key[0][len("attrs.") : -len(".value")]
+                for spec in info.values()
+                for key in [spec["key"][0]]
+                if key[1] == "2dsphere"
+            }
+        for field in names - self._geo_indexed:
+            async with translated("entity store"):
+                await self.entities.create_index([(f"attrs.{field}.value", "2dsphere")])
+            self._geo_indexed.add(field)
+
+    async def insert(self, doc: Document) -> None:
+        await self.ensure_geo_indexes([doc])
+        async with translated(f"entity {doc['_id']}"):
+            await self.entities.insert_one(doc)
+
+    async def get(self, entity_id: str, names: Sequence[str] | None = None) -> Document | None:
+        projection = None if names is None else _projection(names)
+        async with translated(f"entity {entity_id}"):
+            return await self.entities.find_one({"_id": entity_id}, projection)
+
+    async def replace(self, doc: Document, expected_version: int) -> bool:
+        """Write a changed document if nobody else wrote it since it was read."""
+        await self.ensure_geo_indexes([doc])
+        async with translated(f"entity {doc['_id']}"):
+            result = await self.entities.replace_one(
+                {"_id": doc["_id"], "v": expected_version}, doc
+            )
+        return result.matched_count == 1
+
+    async def update_existing(
+        self,
+        entity_id: str,
+        required_fields: Sequence[tuple[str, str | None]],
+        set_fields: Mapping[str, Any],
+        unset_fields: Sequence[str] = (),
+        geo_docs: Sequence[Document] = (),
+    ) -> bool:
+        """One-round-trip update of default attribute instances the entity must already have
+        (of the given kind, when one is given): the hot path of attribute updates."""
+        await self.ensure_geo_indexes(geo_docs)
+        update: dict[str, Any] = {"$set": dict(set_fields), "$inc": {"v": 1}}
+        if unset_fields:
+            update["$unset"] = dict.fromkeys(unset_fields, "")
+        query: dict[str, Any] = {"_id": entity_id}
+        for field, kind in required_fields:
+            query[f"attrs.{field}.type"] = {"$exists": True} if kind is None else kind
+        async with translated(f"entity {entity_id}"):
+            result = await self.entities.update_one(query, update)
+        return result.matched_count == 1
+
+    async def delete(self, entity_id: str) -> bool:
+        async with translated(f"entity {entity_id}"):
+            result = await self.entities.delete_one({"_id": entity_id})
+        return result.deleted_count == 1
+
+    async def existing_ids(self, ids: Sequence[str]) -> set[str]:
+        async with translated("entities"):
+            cursor = self.entities.find({"_id": {"$in": list(ids)}}, {"_id": 1})
+            return {doc["_id"] async for doc in cursor}
+
+    async def get_many(self, ids: Sequence[str]) -> dict[str, Document]:
+        async with translated("entities"):
+            cursor = self.entities.find({"_id": {"$in": list(ids)}})
+            return {doc["_id"]: doc async for doc in cursor}
+
+    async def insert_many(self, docs: Sequence[Document]) -> dict[int, NgsiLdError]:
+        """Insert what can be inserted; return the errors by position."""
+        await self.ensure_geo_indexes(docs)
+        try:
+            await self.entities.insert_many(list(docs), ordered=False)
+        except BulkWriteError as error:
+            return {
+                item["index"]: _write_error(item, docs[item["index"]]["_id"])
+                for item in error.details["writeErrors"]
+            }
+        except PyMongoError as error:
+            raise store_error(error, "entities") from error
+        return {}
+
+    async def upsert_many(
+        self, docs: Sequence[Document], *, replace: bool
+    ) -> tuple[set[str], dict[int, NgsiLdError]]:
+        """Create or update many entities in one bulk write; return the ids created and errors.
+
+        `replace`: the entity's attributes become those given; else they are added/replaced
+        one by one. createdAt of existing entities and attributes survives either way only at
+        entity level (attributes given are written anew).
+        """
+        await self.ensure_geo_indexes(docs)
+        operations = [_upsert_operation(doc, replace=replace) for doc in docs]
+        try:
+            result = await self.entities.bulk_write(operations, ordered=False)
+        except BulkWriteError as error:
+            created = {docs[u["index"]]["_id"] for u in error.details.get("upserted", [])}
+            return created, {
+                item["index"]: _write_error(item, docs[item["index"]]["_id"])
+                for item in error.details["writeErrors"]
+            }
+        except PyMongoError as error:
+            raise store_error(error, "entities") from error
+        upserted = result.upserted_ids or {}
+        return {docs[i]["_id"] for i in upserted}, {}
+
+    async def delete_many(self, ids: Sequence[str]) -> None:
+        async with translated("entities"):
+            await self.entities.delete_many({"_id": {"$in": list(ids)}})
+
+    async def find(
+        self,
+        query: Mapping[str, Any],
+        *,
+        names: Sequence[str] | None = None,
+        skip: int = 0,
+        limit: int = 20,
+    ) -> list[Document]:
+        projection = None if names is None else _projection(names)
+        async with translated("entities"):
+            cursor = self.entities.find(query, projection).sort("_id", ASCENDING)
+            return await cursor.skip(skip).limit(limit).to_list()
+
+    async def count(self, query: Mapping[str, Any]) -> int:
+        async with translated("entities"):
+            return await self.entities.count_documents(query)
+
+    async def type_attribute_pairs(
+        self, query: Mapping[str, Any]
+    ) -> list[tuple[str, str | None, int]]:
+        """(type, attribute name, entity count) for every type and attribute in use."""
+        pipeline: list[dict[str, Any]] = [
+            {"$match": dict(query)},
+            {"$project": {"type": 1, "an": 1}},
+            {"$unwind": "$type"},
+            {"$unwind": {"path": "$an", "preserveNullAndEmptyArrays": True}},
+            {"$group": {"_id": {"t": "$type", "a": "$an"}, "n": {"$sum": 1}}},
+        ]
+        async with translated("entities"):
+            cursor = await self.entities.aggregate(pipeline)
+            rows = await cursor.to_list()
+        return [(row["_id"]["t"], row["_id"].get("a"), row["n"]) for row in rows]
+
+    async def attribute_kinds(
+        self, query: Mapping[str, Any], names: Sequence[str]
+    ) -> list[Document]:
+        """The stored instances' kinds of the named attributes, for discovery details."""
+        async with translated("entities"):
+            cursor = self.entities.find(query, {"type": 1, **_kind_projection(names)})
+            return await cursor.to_list()
+
+
+def _projection(names: Sequence[str]) -> dict[str, int]:
+    projection = {"type": 1, "scope": 1, "createdAt": 1, "modifiedAt": 1, "v": 1, "an": 1}
+    for name in names:
+        field = encode_field(name)
+        projection[f"attrs.{field}"] = 1
+        projection[f"ds.{field}"] = 1
+    return projection
+
+
+def _kind_projection(names: Sequence[str]) -> dict[str, int]:
+    projection: dict[str, int] = {"an": 1}
+    for name in names:
+        field = encode_field(name)
+        projection[f"attrs.{field}.type"] = 1
+        projection[f"ds.{field}.type"] = 1
+    return projection
+
+
+def _write_error(item: Mapping[str, Any], entity_id: str) -> NgsiLdError:
+    if item.get("code") == 11000:
+        return AlreadyExists(f"entity {entity_id} already exists")
+    if item.get("code") in _GEO_ERRORS:
+        return BadRequestData(f"entity {entity_id}: a GeoProperty value cannot be indexed")
+    return BadRequestData(f"entity {entity_id} could not be stored: {item.get('errmsg')}")
+
+
+def _upsert_operation(doc: Document, *, replace: bool) -> UpdateOne:
+    set_fields: dict[str, Any] = {"modifiedAt": doc["modifiedAt"]}
+    update: dict[str, Any] = {
+        "$setOnInsert": {"createdAt": doc["createdAt"]},
+        "$inc": {"v": 1},
+    }
+    if replace:
+        set_fields.update({"type": doc["type"], "an": doc["an"], "attrs": doc["attrs"]})
+        set_fields["ds"] = doc.get("ds", {})
+        if "scope" in doc:
+            set_fields["scope"] = doc["scope"]
+    else:
+        update["$addToSet"] = {"type": {"$each": doc["type"]}, "an": {"$each": doc["an"]}}
+        for field, instance in doc["attrs"].items():
+            set_fields[f"attrs.{field}"] = instance
+        for field, instances in doc.get("ds", {}).items():
+            set_fields[f"ds.{field}"] = instances
+        if "scope" in doc:
+            set_fields["scope"] = doc["scope"]
+    update["$set"] = set_fields
+    return UpdateOne({"_id": doc["_id"]}, update, upsert=True)
+
+
+class Store:
+    """The store client, the tenant registry and each tenant's repository."""
+
+    def __init__(self, client: AsyncMongoClient[Document], prefix: str, *, auto_create: bool):
+        self.client = client
+        self.prefix = prefix
+        self.auto_create = auto_create
+        self.platform: AsyncDatabase[Document] = client[f"{prefix}__platform"]
+        self._known: dict[str | None, EntityRepository] = {}
+
+    @classmethod
+    def connect(cls, url: str, prefix: str, *, auto_create: bool) -> Store:
+        client: AsyncMongoClient[Document] = AsyncMongoClient(
+            url, tz_aware=True, serverSelectionTimeoutMS=5000, connectTimeoutMS=3000
+        )
+        return cls(client, prefix, auto_create=auto_create)
+
+    async def close(self) -> None:
+        await self.client.close()
+
+    def _database_name(self, tenant: str | None) -> str:
+        return self.prefix if tenant is None else f"{self.prefix}_{tenant}"
+
+    async def repository(self, tenant: str | None, *, for_write: bool) -> EntityRepository:
+        """The tenant's repository; unknown tenants are created on writes when allowed."""
+        known = self._known.get(tenant)
+        if known is not None:
+            return known
+        if tenant is not None:
+            async with translated("tenant registry"):
+                registered = await self.platform["tenants"].find_one({"_id": tenant})
+            if registered is None:
+                if not (for_write and self.auto_create):
+                    raise NonexistentTenant(f"tenant {tenant!r} does not exist")
+                async with translated("tenant registry"):
+                    await self.platform["tenants"].update_one(
+                        {"_id": tenant}, {"$setOnInsert": {"createdAt": utc_now()}}, upsert=True
+                    )
+        repository = EntityRepository(self.client[self._database_name(tenant)])
+        await repository.prepare()
+        self._known[tenant] = repository
+        return repository
+
+    async def tenants(self) -> list[str]:
+        async with translated("tenant registry"):
+            return [doc["_id"] async for doc in self.platform["tenants"].find({}, {"_id": 1})]
+
+    @property
+    def contexts(self) -> AsyncCollection[Document]:
+        return self.platform["contexts"]
