@@ -1,0 +1,42 @@
+# Contesto: `make run` and `make test` need only Python 3.11 and make.
+
+PYTHON ?= $(shell command -v python3.11 >/dev/null 2>&1 && echo python3.11 || echo python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.stamp-install
+
+.DEFAULT_GOAL := help
+.PHONY: help venv run test lint bench clean
+
+help:
+	@echo "make run    the whole stack on http://127.0.0.1:1026/ngsi-ld/v1 (embedded store in ./var)"
+	@echo "make test   lint, then the test suite"
+	@echo "make lint   ruff, mypy --strict, import contracts"
+	@echo "make bench  the benchmarks in bench/"
+	@echo "make venv   create or refresh $(VENV)"
+
+venv: $(STAMP)
+
+# Re-installed only when pyproject.toml changes; the stamp lives (and dies) with the venv.
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev,embedded]'
+	@touch $@
+
+run: $(STAMP)
+	$(BIN)/contesto up
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+test: lint
+	$(BIN)/pytest
+
+bench: $(STAMP)
+	@if [ -f bench/__main__.py ]; then $(BIN)/python -m bench; else echo "no benchmarks yet"; fi
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

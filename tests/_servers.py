@@ -1,0 +1,105 @@
+"""Real servers for tests and benchmarks: an ASGI app served by uvicorn in a background thread."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from typing import Any
+
+import uvicorn
+
+__all__ = ["ThreadedServer", "wait_for_port"]
+
+
+def wait_for_port(host: str, port: int, timeout_s: float = 20.0) -> None:
+    """Return once host:port accepts a TCP connection; TimeoutError after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"nothing accepts connections on {host}:{port}") from None
+            time.sleep(0.05)
+
+
+class ThreadedServer:
+    """Serves `app` with uvicorn on a free loopback port in a thread; a context manager.
+
+    The listening socket is bound before the thread starts, so the port cannot be lost
+    to a race; `url` is `http://127.0.0.1:PORT`. Start-up errors (a failing lifespan)
+    are raised by `start()`.
+    """
+
+    def __init__(
+        self,
+        app: Any,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        log_level: str = "warning",
+        start_timeout_s: float = 20.0,
+        stop_timeout_s: float = 10.0,
+    ) -> None:
+        self._config = uvicorn.Config(app, log_level=log_level, lifespan="on")
+        self._server = uvicorn.Server(self._config)
+        self._host = host
+        self._requested_port = port
+        self._start_timeout_s = start_timeout_s
+        self._stop_timeout_s = stop_timeout_s
+        self._socket: socket.socket | None = None
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://{self._host}:{self.port}"
+
+    def start(self) -> None:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self._host, self._requested_port))
+        self._socket = sock
+        self.port = sock.getsockname()[1]
+        self._thread = threading.Thread(target=self._run, name=f"uvicorn:{self.port}", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + self._start_timeout_s
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(
+                    f"the app did not start on {self.url}: {self._error!r} "
+                    "(see the uvicorn log above)"
+                ) from self._error
+            time.sleep(0.02)
+        wait_for_port(self._host, self.port, self._start_timeout_s)
+
+    def _run(self) -> None:
+        assert self._socket is not None
+        try:
+            self._server.run(sockets=[self._socket])
+        except BaseException as exc:  # SystemExit on a failed lifespan must not vanish
+            self._error = exc
+
+    def stop(self) -> None:
+        """Ask uvicorn to shut down (lifespan included) and wait for its thread."""
+        self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(self._stop_timeout_s)
+            if self._thread.is_alive():
+                self._server.force_exit = True
+                self._thread.join(self._stop_timeout_s)
+            self._thread = None
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
+
+    def __enter__(self) -> ThreadedServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
