@@ -87,7 +87,11 @@ def detect_form(entity: Mapping[str, Any]) -> Form:
     """Normalized when every attribute is typed, keyValues when none is, else concise."""
     seen: set[str] = set()
     for name, value in entity.items():
-        if name not in ENTITY_MEMBERS:
+        if name in ENTITY_MEMBERS:
+            continue
+        if type(value) is dict and value.get("type") in VALUE_MEMBER:
+            seen.add("normalized")  # the common case, without the general test
+        else:
             seen.add(attribute_style(value))
     if not seen or seen == {"bare"}:
         return "keyValues"

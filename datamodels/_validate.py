@@ -241,11 +241,23 @@ class Validator:
         values: dict[str, Any] = {}
         suffixes: dict[str, tuple[str | int, ...]] = {}
         styles: dict[str, str] = {}
+        keyvalues = form == "keyValues"
         for name, value in entity.items():
             if name in ENTITY_MEMBERS:
                 values[name] = value
                 continue
-            style = "bare" if form == "keyValues" else attribute_style(value)
+            if keyvalues:
+                values[name] = value
+                styles[name] = "bare"
+                continue
+            if type(value) is dict and _is_plain_property(value):
+                plain = value["value"]
+                if type(plain) is not dict or plain.get("@type") != "DateTime":
+                    values[name] = plain
+                    suffixes[name] = _VALUE_SUFFIX
+                    styles[name] = "normalized"
+                    continue
+            style = attribute_style(value)
             styles[name] = style
             if style == "bare":
                 if form == "normalized":
@@ -446,6 +458,8 @@ def _schema_message(error: ValidationError, where: str) -> str:
 
 def _check_attribute(attribute: Any, parts: Parts, violations: list[Violation]) -> None:
     """NGSI-LD structure of one normalized or concise attribute and its sub-attributes."""
+    if _is_plain_property(attribute):
+        return
     where = dotted(parts)
     if not isinstance(attribute, dict):
         violations.append(
@@ -540,6 +554,21 @@ def _check_attribute(attribute: Any, parts: Parts, violations: list[Violation]) 
     for name, sub in attribute.items():
         if name not in ATTRIBUTE_MEMBERS and attribute_style(sub) != "bare":
             _check_attribute(sub, [*parts, name], violations)
+
+
+_VALUE_SUFFIX: tuple[str | int, ...] = ("value",)
+_PLAIN_MEMBERS = frozenset({"type", "value", "unitCode", "observedAt"})
+
+
+def _is_plain_property(attribute: Any) -> bool:
+    """The common case, checked cheaply: a Property with a value, a unit and a time."""
+    if not isinstance(attribute, dict) or attribute.get("type") != "Property":
+        return False
+    if attribute.get("value") is None or not _PLAIN_MEMBERS.issuperset(attribute):
+        return False
+    unit = attribute.get("unitCode", "")
+    observed = attribute.get("observedAt")
+    return isinstance(unit, str) and (observed is None or is_utc_instant(observed))
 
 
 def _is_reference(value: Any) -> bool:
