@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from contesto._cli_models import models_app
 from contesto._settings import StackSettings
 from contesto._stack import StackError, run_stack
 
@@ -14,17 +15,18 @@ __all__ = ["app", "main"]
 
 app = typer.Typer(
     name="contesto",
-    help="Contesto: the NGSI-LD context broker toolkit of Tuscany.",
+    help="Contesto: the NGSI-LD context broker toolkit of Tuscany. Every command has --help.",
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode=None,
 )
-# Subcommand groups are added here, one line each: app.add_typer(models_app, name="models").
+# One subcommand group per area, each from its own module.
+app.add_typer(models_app, name="models")
 
 
 @app.callback()
 def _root() -> None:
-    """Contesto: the NGSI-LD context broker toolkit of Tuscany. Every command has --help."""
+    """Makes `contesto` a group of commands, even while it has a single one."""
 
 
 @app.command()
