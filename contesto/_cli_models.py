@@ -36,14 +36,14 @@ def _console() -> Console:
 def list_models() -> None:
     """List the models and regional profiles in the catalogue."""
     catalogue = load_catalogue()
-    table = Table(title="Data models")
-    for column in ("model", "subject", "licence", "profiles"):
-        table.add_column(column, overflow="fold")
+    table = Table("model", "subject", "licence", "profiles", title="Data models")
     for model in catalogue:
-        names = ", ".join(p.name for p in catalogue.profiles_of(model.name))
-        table.add_row(model.name, model.subject, model.licence, names or "-")
+        count = len(catalogue.profiles_of(model.name))
+        table.add_row(model.name, model.subject, model.licence, str(count) if count else "-")
     console = _console()
     console.print(table)
+    for profile in catalogue.profiles.values():
+        console.print(f"profile {profile.name} (over {profile.base})")
 
 
 @models_app.command("show")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from ._formats import is_uri
 from ._types import Entity, Form
 
 if TYPE_CHECKING:
@@ -74,8 +75,11 @@ def attribute_style(value: object) -> str:
         kind = value.get("type")
         if isinstance(kind, str) and kind in VALUE_MEMBER:
             return "normalized"
-        if kind is None and any(m in value for m in VALUE_MEMBER.values()):
-            return "concise"
+        if any(m in value for m in VALUE_MEMBER.values()):
+            if kind is None:
+                return "concise"
+            if isinstance(kind, str) and kind not in GEOJSON_TYPES:
+                return "normalized"  # a misspelt attribute type, reported as such
     elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
         styles = {attribute_style(v) for v in value}
         if "bare" not in styles:
@@ -175,9 +179,14 @@ def _normalize_attribute(
 
 
 def _is_reference(value: Any) -> bool:
+    """URIs only: some models declare Relationships whose examples hold plain codes."""
     if isinstance(value, str):
-        return True
-    return isinstance(value, list) and bool(value) and all(isinstance(v, str) for v in value)
+        return is_uri(value)
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and all(isinstance(v, str) and is_uri(v) for v in value)
+    )
 
 
 def to_normalized(

@@ -64,6 +64,7 @@ def is_time(value: object) -> bool:
 
 
 def is_uri(value: object) -> bool:
+    """As a format check: True for non-strings (the schema's `type` judges those)."""
     return not isinstance(value, str) or bool(_SCHEME.match(value))
 
 

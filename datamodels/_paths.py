@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-_IDENT = re.compile(r"^[A-Za-z_@][A-Za-z0-9_@\-]*$")
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
 
 
 def json_path(parts: Iterable[str | int]) -> str:
