@@ -163,10 +163,18 @@ def _merge_instance(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     merged.update({k: v for k, v in new.items() if k not in ("sub", "createdAt")})
     subs = dict(old.get("sub", {})) if new["type"] == old["type"] else {}
     for key, sub_new in new.get("sub", {}).items():
-        subs[key] = _merge_instance(subs[key], sub_new) if key in subs else sub_new
+        if is_null_instance(sub_new):
+            subs.pop(key, None)
+        else:
+            subs[key] = _merge_instance(subs[key], sub_new) if key in subs else sub_new
     if subs:
         merged["sub"] = subs
     return merged
+
+
+def is_null_instance(instance: dict[str, Any]) -> bool:
+    """True for a parsed instance whose value is urn:ngsi-ld:null: a deletion in a merge."""
+    return instance.get(VALUE_MEMBER[instance["type"]]) == NULL_URI
 
 
 def _touch(doc: Document, now: datetime) -> None:

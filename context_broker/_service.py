@@ -20,6 +20,7 @@ from context_broker._entities import (
     build_document,
     delete_attribute,
     entity_id_of,
+    is_null_instance,
     merge_entity,
     parse_fragment,
     partial_update_attribute,
@@ -420,6 +421,8 @@ def _partial_update_fields(
     if "type" not in payload and not any(member in payload for member in members):
         return None
     instance = parse_instance(payload, attr, terms, now)
+    if any(is_null_instance(sub) for sub in instance.get("sub", {}).values()):
+        return None
     set_fields: dict[str, Any] = {"modifiedAt": now}
     for member, value in instance.items():
         if member == "sub":

@@ -84,7 +84,59 @@ async def query_entities(request: Request) -> Response:
     return representation(call, body, headers=headers)
 
 
-@router.get("/entities/{entity_id}")
+@router.post("/entities/{entity_id:path}/attrs")
+async def append_attributes(entity_id: str, request: Request) -> Response:
+    deps = deps_of(request)
+    options = options_of(request, allowed=("noOverwrite",))
+    call, payload = await write_call(request, deps.resolver, deps.settings.max_body_bytes)
+    outcome = await deps.broker.append_attributes(
+        call.tenant, entity_id, payload, call.terms, no_overwrite="noOverwrite" in options
+    )
+    return _update_result(call, outcome)
+
+
+@router.patch("/entities/{entity_id:path}/attrs")
+async def update_attributes(entity_id: str, request: Request) -> Response:
+    deps = deps_of(request)
+    call, payload = await write_call(request, deps.resolver, deps.settings.max_body_bytes)
+    outcome = await deps.broker.update_attributes(call.tenant, entity_id, payload, call.terms)
+    return _update_result(call, outcome)
+
+
+@router.patch("/entities/{entity_id:path}/attrs/{attr}")
+async def partial_update_attribute(entity_id: str, attr: str, request: Request) -> Response:
+    deps = deps_of(request)
+    call, payload = await write_call(request, deps.resolver, deps.settings.max_body_bytes)
+    await deps.broker.partial_update_attribute(call.tenant, entity_id, attr, payload, call.terms)
+    return no_content(call)
+
+
+@router.put("/entities/{entity_id:path}/attrs/{attr}")
+async def replace_attribute(entity_id: str, attr: str, request: Request) -> Response:
+    deps = deps_of(request)
+    call, payload = await write_call(request, deps.resolver, deps.settings.max_body_bytes)
+    await deps.broker.replace_attribute(call.tenant, entity_id, attr, payload, call.terms)
+    return no_content(call)
+
+
+@router.delete("/entities/{entity_id:path}/attrs/{attr}")
+async def delete_attribute(entity_id: str, attr: str, request: Request) -> Response:
+    deps = deps_of(request)
+    call = await get_call(request, deps.resolver)
+    await deps.broker.delete_attribute(
+        call.tenant,
+        entity_id,
+        attr,
+        call.terms,
+        dataset_id=request.query_params.get("datasetId"),
+        delete_all=bool_param(request, "deleteAll"),
+    )
+    return no_content(call)
+
+
+# Single-entity routes come after the attribute routes: an entity id may hold "/" (any URI
+# is an id), so "{entity_id:path}" must not swallow ".../attrs/{attr}".
+@router.get("/entities/{entity_id:path}")
 async def retrieve_entity(entity_id: str, request: Request) -> Response:
     deps = deps_of(request)
     call = await get_call(request, deps.resolver, geo=True)
@@ -99,7 +151,7 @@ async def retrieve_entity(entity_id: str, request: Request) -> Response:
     return representation(call, render_entity(doc, call.terms, render, shown))
 
 
-@router.delete("/entities/{entity_id}")
+@router.delete("/entities/{entity_id:path}")
 async def delete_entity(entity_id: str, request: Request) -> Response:
     deps = deps_of(request)
     call = await get_call(request, deps.resolver)
@@ -107,7 +159,7 @@ async def delete_entity(entity_id: str, request: Request) -> Response:
     return no_content(call)
 
 
-@router.put("/entities/{entity_id}")
+@router.put("/entities/{entity_id:path}")
 async def replace_entity(entity_id: str, request: Request) -> Response:
     deps = deps_of(request)
     call, payload = await write_call(request, deps.resolver, deps.settings.max_body_bytes)
@@ -115,63 +167,13 @@ async def replace_entity(entity_id: str, request: Request) -> Response:
     return no_content(call)
 
 
-@router.patch("/entities/{entity_id}")
+@router.patch("/entities/{entity_id:path}")
 async def merge_entity(entity_id: str, request: Request) -> Response:
     deps = deps_of(request)
     call, payload = await write_call(
         request, deps.resolver, deps.settings.max_body_bytes, merge_patch=True
     )
     await deps.broker.merge_entity(call.tenant, entity_id, payload, call.terms)
-    return no_content(call)
-
-
-@router.post("/entities/{entity_id}/attrs")
-async def append_attributes(entity_id: str, request: Request) -> Response:
-    deps = deps_of(request)
-    options = options_of(request, allowed=("noOverwrite",))
-    call, payload = await write_call(request, deps.resolver, deps.settings.max_body_bytes)
-    outcome = await deps.broker.append_attributes(
-        call.tenant, entity_id, payload, call.terms, no_overwrite="noOverwrite" in options
-    )
-    return _update_result(call, outcome)
-
-
-@router.patch("/entities/{entity_id}/attrs")
-async def update_attributes(entity_id: str, request: Request) -> Response:
-    deps = deps_of(request)
-    call, payload = await write_call(request, deps.resolver, deps.settings.max_body_bytes)
-    outcome = await deps.broker.update_attributes(call.tenant, entity_id, payload, call.terms)
-    return _update_result(call, outcome)
-
-
-@router.patch("/entities/{entity_id}/attrs/{attr}")
-async def partial_update_attribute(entity_id: str, attr: str, request: Request) -> Response:
-    deps = deps_of(request)
-    call, payload = await write_call(request, deps.resolver, deps.settings.max_body_bytes)
-    await deps.broker.partial_update_attribute(call.tenant, entity_id, attr, payload, call.terms)
-    return no_content(call)
-
-
-@router.put("/entities/{entity_id}/attrs/{attr}")
-async def replace_attribute(entity_id: str, attr: str, request: Request) -> Response:
-    deps = deps_of(request)
-    call, payload = await write_call(request, deps.resolver, deps.settings.max_body_bytes)
-    await deps.broker.replace_attribute(call.tenant, entity_id, attr, payload, call.terms)
-    return no_content(call)
-
-
-@router.delete("/entities/{entity_id}/attrs/{attr}")
-async def delete_attribute(entity_id: str, attr: str, request: Request) -> Response:
-    deps = deps_of(request)
-    call = await get_call(request, deps.resolver)
-    await deps.broker.delete_attribute(
-        call.tenant,
-        entity_id,
-        attr,
-        call.terms,
-        dataset_id=request.query_params.get("datasetId"),
-        delete_all=bool_param(request, "deleteAll"),
-    )
     return no_content(call)
 
 
