@@ -1,1 +1,1 @@
-"""Conformance kit: sensor payloads against regional models, and any NGSI-LD broker against the spec."""
+"""Conformance kit: sensor payloads against regional models; any NGSI-LD broker against the spec."""
