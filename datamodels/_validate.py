@@ -460,11 +460,12 @@ def _check_attribute(attribute: Any, parts: Parts, violations: list[Violation]) 
     """NGSI-LD structure of one normalized or concise attribute and its sub-attributes."""
     if _is_plain_property(attribute):
         return
-    where = dotted(parts)
     if not isinstance(attribute, dict):
         violations.append(
             Violation(
-                json_path(parts), "ngsi-ld.attribute", f"`{where}` must be an attribute object"
+                json_path(parts),
+                "ngsi-ld.attribute",
+                f"`{dotted(parts)}` must be an attribute object",
             )
         )
         return
@@ -475,7 +476,7 @@ def _check_attribute(attribute: Any, parts: Parts, violations: list[Violation]) 
             Violation(
                 json_path([*parts, "type"]),
                 "ngsi-ld.attribute-type",
-                f"`{where}.type` must be one of {kinds}; got {_short(declared)}",
+                f"`{dotted(parts)}.type` must be one of {kinds}; got {_short(declared)}",
                 "most measurements are a Property; references to other entities a Relationship",
             )
         )
@@ -487,7 +488,7 @@ def _check_attribute(attribute: Any, parts: Parts, violations: list[Violation]) 
             Violation(
                 json_path([*parts, member]),
                 f"ngsi-ld.{member}",
-                f"`{where}` is a {kind} without `{member}`",
+                f"`{dotted(parts)}` is a {kind} without `{member}`",
                 f'write {{"type": "{kind}", "{member}": ...}}',
             )
         )
@@ -498,7 +499,7 @@ def _check_attribute(attribute: Any, parts: Parts, violations: list[Violation]) 
                 Violation(
                     json_path([*parts, member]),
                     f"ngsi-ld.{member}",
-                    f"`{where}.{member}` must not be null",
+                    f"`{dotted(parts)}.{member}` must not be null",
                     "leave the attribute out when there is no value",
                 )
             )
@@ -507,7 +508,7 @@ def _check_attribute(attribute: Any, parts: Parts, violations: list[Violation]) 
                 Violation(
                     json_path([*parts, member]),
                     "ngsi-ld.object",
-                    f"`{where}.object` must be the URI of an entity; got {_short(content)}",
+                    f"`{dotted(parts)}.object` must be the URI of an entity; got {_short(content)}",
                     "e.g. urn:ngsi-ld:Device:aq-fi-0001",
                 )
             )
@@ -516,7 +517,7 @@ def _check_attribute(attribute: Any, parts: Parts, violations: list[Violation]) 
                 Violation(
                     json_path([*parts, member]),
                     "ngsi-ld.geojson",
-                    f"`{where}.value` must be a GeoJSON geometry; got {_short(content)}",
+                    f"`{dotted(parts)}.value` must be a GeoJSON geometry; got {_short(content)}",
                     'e.g. {"type": "Point", "coordinates": [11.2558, 43.7696]} (longitude first)',
                 )
             )
@@ -526,7 +527,7 @@ def _check_attribute(attribute: Any, parts: Parts, violations: list[Violation]) 
             Violation(
                 json_path([*parts, "observedAt"]),
                 "ngsi-ld.observedAt",
-                f"`{where}.observedAt` must be an ISO 8601 date-time in UTC; "
+                f"`{dotted(parts)}.observedAt` must be an ISO 8601 date-time in UTC; "
                 f"got {_short(observed)}",
                 f"e.g. {_EXAMPLE_INSTANT}: convert local time to UTC and end with Z",
             )
@@ -537,7 +538,7 @@ def _check_attribute(attribute: Any, parts: Parts, violations: list[Violation]) 
             Violation(
                 json_path([*parts, "unitCode"]),
                 "ngsi-ld.unitCode",
-                f"`{where}.unitCode` must be a UN/CEFACT code string; got {_short(unit)}",
+                f"`{dotted(parts)}.unitCode` must be a UN/CEFACT code string; got {_short(unit)}",
                 'e.g. "CEL" for degrees Celsius',
             )
         )
@@ -547,7 +548,7 @@ def _check_attribute(attribute: Any, parts: Parts, violations: list[Violation]) 
             Violation(
                 json_path([*parts, "datasetId"]),
                 "ngsi-ld.datasetId",
-                f"`{where}.datasetId` must be a URI; got {_short(dataset)}",
+                f"`{dotted(parts)}.datasetId` must be a URI; got {_short(dataset)}",
                 "e.g. urn:ngsi-ld:Dataset:sensor-a",
             )
         )
