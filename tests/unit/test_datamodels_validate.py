@@ -250,7 +250,6 @@ _MUTATIONS: list[tuple[str, Any]] = [
 
 @pytest.fixture(scope="module")
 def both() -> tuple[Any, Any]:
-    pytest.importorskip("jsonschema_rs")
     return CATALOGUE.with_backend("jsonschema-rs"), CATALOGUE.with_backend("jsonschema")
 
 
