@@ -80,6 +80,8 @@ REPLACEABLE_MEMBERS = (
     "sub",
 )
 _MAX_DEPTH = 8
+_MAX_VALUE_DEPTH = 32
+_KEYED_IN_SIMPLIFIED = frozenset({"languageMap", "vocab", "json"})
 
 
 def parse_attribute(raw: object, name: str, terms: TermMap, now: datetime) -> list[dict[str, Any]]:
@@ -114,6 +116,8 @@ def parse_instance(
         instance: dict[str, Any] = {"type": kind, "value": raw}
         if kind == "GeoProperty":
             check_geometry(raw, f"attribute {name!r}")
+        else:
+            check_json_value(raw, f"{name}.value")
         instance["createdAt"] = now
         instance["modifiedAt"] = now
         return instance
@@ -188,7 +192,7 @@ def _check_value(kind: str, value: Any, name: str, terms: TermMap) -> Any:
     if kind == "ListProperty":
         if not isinstance(value, list):
             raise BadRequestData(f"{name}.valueList must be an array")
-        return value
+        return check_json_value(value, f"{name}.valueList")
     if kind == "ListRelationship":
         if not isinstance(value, list):
             raise BadRequestData(f"{name}.objectList must be an array")
@@ -196,6 +200,26 @@ def _check_value(kind: str, value: Any, name: str, terms: TermMap) -> Any:
             target = item.get("object") if isinstance(item, dict) else item
             check_uri(target, f"{name}.objectList item")
         return value
+    return check_json_value(value, f"{name}.{VALUE_MEMBER[kind]}")
+
+
+def check_json_value(value: Any, what: str, depth: int = 0) -> Any:
+    """Return `value` if the store can hold it: nesting up to 32 levels, integers of 64 bits
+    and keys without NUL characters; else raise BadRequestData."""
+    if depth > _MAX_VALUE_DEPTH:
+        raise BadRequestData(f"{what} nests more than {_MAX_VALUE_DEPTH} levels deep")
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and not -(2**63) <= value < 2**63:
+        raise BadRequestData(f"{what} holds an integer beyond 64 bits: {value}")
+    if isinstance(value, list):
+        for item in value:
+            check_json_value(item, what, depth + 1)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if "\x00" in key:
+                raise BadRequestData(f"{what} holds a key with a NUL character")
+            check_json_value(item, what, depth + 1)
     return value
 
 
@@ -244,7 +268,8 @@ def render_instance(instance: dict[str, Any], terms: TermMap, options: RenderOpt
         language, value = pick_language(value, options.lang)
         kind, member = "Property", "value"
     if options.format == "keyValues":
-        return value
+        # Clause 4.5.4: these keep their member key, which stops JSON-LD expanding the content.
+        return {member: value} if member in _KEYED_IN_SIMPLIFIED else value
     out: dict[str, Any] = {}
     if options.format == "normalized":
         out["type"] = kind

@@ -76,11 +76,15 @@ def parse_fragment(
         fragment.types = _parse_types(raw_type, terms)
     if "scope" in payload:
         fragment.scope = check_scope(payload["scope"])
-    for name, raw in payload.items():
+    for name, given in payload.items():
         if name in RESERVED_ENTITY_MEMBERS:
             continue
         check_name(name, "attribute name")
         encoded = encode_field(terms.expand(name))
+        raw = given
+        if allow_null and isinstance(given, dict):
+            # JSON null in a merge patch means urn:ngsi-ld:null (RFC 7396; as Orion-LD does)
+            raw = {key: NULL_URI if value is None else value for key, value in given.items()}
         if allow_null and (raw is None or raw == NULL_URI or _is_null_attribute(raw)):
             fragment.deletions.append(encoded)
             continue

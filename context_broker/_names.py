@@ -7,7 +7,7 @@ import re
 from context_broker._errors import BadRequestData
 
 # ETSI GS CIM 009 clause 4.6.2: characters that may not appear in names and identifiers.
-_FORBIDDEN = re.compile(r"[<>\"'=;()\s\\]")
+_FORBIDDEN = re.compile(r"[<>\"'=;()\s\\\x00-\x1f\x7f]")
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:[^\s<>\"{}|\\^`]+$")
 _SCOPE = re.compile(r"^/[^/\s#+]+(/[^/\s#+]+)*$")
 

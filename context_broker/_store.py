@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
+from bson.errors import InvalidDocument
 from pymongo import ASCENDING, AsyncMongoClient, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
@@ -71,6 +72,8 @@ async def translated(what: str) -> AsyncIterator[None]:
         yield
     except PyMongoError as error:
         raise store_error(error, what) from error
+    except (InvalidDocument, OverflowError) as error:
+        raise BadRequestData(f"{what} cannot be stored: {error}") from error
 
 
 class EntityRepository:
@@ -178,6 +181,8 @@ class EntityRepository:
             }
         except PyMongoError as error:
             raise store_error(error, "entities") from error
+        except (InvalidDocument, OverflowError) as error:
+            raise BadRequestData(f"entities cannot be stored: {error}") from error
         return {}
 
     async def upsert_many(
@@ -201,6 +206,8 @@ class EntityRepository:
             }
         except PyMongoError as error:
             raise store_error(error, "entities") from error
+        except (InvalidDocument, OverflowError) as error:
+            raise BadRequestData(f"entities cannot be stored: {error}") from error
         upserted = result.upserted_ids or {}
         return {docs[i]["_id"] for i in upserted}, {}
 
