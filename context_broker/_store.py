@@ -294,6 +294,8 @@ def _upsert_operation(doc: Document, *, replace: bool) -> UpdateOne:
         set_fields["ds"] = doc.get("ds", {})
         if "scope" in doc:
             set_fields["scope"] = doc["scope"]
+        else:
+            update["$unset"] = {"scope": ""}
     else:
         update["$addToSet"] = {"type": {"$each": doc["type"]}, "an": {"$each": doc["an"]}}
         for field, instance in doc["attrs"].items():

@@ -205,3 +205,16 @@ async def test_batch_items_in_json_ld_carry_their_own_context(api: httpx.AsyncCl
     assert response.status_code == 201, response.text
     assert "https://example.org/first#a" in await fetch(api, first["id"])
     assert "https://example.org/second#a" in await fetch(api, second["id"])
+
+
+async def test_batch_upsert_replace_drops_what_the_new_payload_lacks(
+    api: httpx.AsyncClient,
+) -> None:
+    """Clause 5.6.8: with replace, an existing entity becomes the payload (scope included)."""
+    payload = entity(scope="/Toscana/Prato", a=prop(1, datasetId="urn:ngsi-ld:Dataset:x"))
+    await create(api, payload)
+    response = await api.post(
+        "/entityOperations/upsert", json=[entity(entity_id=payload["id"], b=prop(2))]
+    )
+    assert response.status_code == 204, response.text
+    assert await fetch(api, payload["id"]) == entity(entity_id=payload["id"], b=prop(2))
