@@ -1,0 +1,214 @@
+"""The MongoDB filters that q terms become (their behaviour on a store: the integration test
+tests/integration/test_q_on_store.py)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import bson
+import pytest
+from hypothesis import given
+from test_q_parser import queries
+
+from context_broker._errors import BadRequestData
+from context_broker._query import Query, parse_q, to_mongo
+from context_broker._query._to_mongo import NEVER
+
+EX = "https://ex.org/"
+
+
+def expand(term: str) -> str:
+    """Like a term map under `@vocab: EX`: IRIs and compact IRIs of unknown prefix stay."""
+    return term if ":" in term else EX + term
+
+
+def mongo(q: str) -> dict[str, Any]:
+    return to_mongo(parse_q(q), expand)
+
+
+T = "attrs.https://ex=org/temperature"
+
+
+def test_existence_and_non_existence_use_the_attribute_field() -> None:
+    assert mongo("temperature") == {T: {"$exists": True}}
+    assert mongo("!temperature") == {T: {"$exists": False}}
+    assert mongo("temperature.accuracy") == {f"{T}.sub.https://ex=org/accuracy": {"$exists": True}}
+
+
+def test_names_are_expanded_and_their_dots_encoded() -> None:
+    assert to_mongo(parse_q("t"), lambda term: "https://a.b/c.d") == {
+        "attrs.https://a=b/c=d": {"$exists": True}
+    }
+
+
+def test_a_number_compares_the_value_first_then_a_list_property() -> None:
+    assert mongo("temperature==20") == {"$or": [{f"{T}.value": 20}, {f"{T}.valueList": 20}]}
+    assert mongo("temperature>20") == {
+        "$or": [{f"{T}.value": {"$gt": 20}}, {f"{T}.valueList": {"$gt": 20}}]
+    }
+
+
+def test_a_uri_is_also_looked_for_in_relationship_objects_and_expanded_in_vocab() -> None:
+    r = "attrs.https://ex=org/refParking"
+    assert mongo("refParking==urn:ngsi-ld:Parking:1") == {
+        "$or": [
+            {f"{r}.value": "urn:ngsi-ld:Parking:1"},
+            {f"{r}.valueList": "urn:ngsi-ld:Parking:1"},
+            {f"{r}.object": "urn:ngsi-ld:Parking:1"},
+            {f"{r}.objectList": "urn:ngsi-ld:Parking:1"},
+            {f"{r}.objectList.object": "urn:ngsi-ld:Parking:1"},
+            {f"{r}.vocab": "urn:ngsi-ld:Parking:1"},
+        ]
+    }
+    g = "attrs.https://ex=org/gender"
+    assert mongo("gender==Male") == {
+        "$or": [{f"{g}.value": "Male"}, {f"{g}.valueList": "Male"}, {f"{g}.vocab": EX + "Male"}]
+    }
+
+
+def test_relationships_take_only_equality() -> None:
+    # Clause 4.9: a Relationship with any operator but == and != does not match.
+    assert "object" not in str(mongo('refParking>"urn:a:1"'))
+
+
+def test_unequal_needs_the_target_element_and_all_its_members_to_differ() -> None:
+    b = "attrs.https://ex=org/brandName"
+    assert mongo('brandName!="Mercedes"') == {
+        b: {"$exists": True},
+        f"{b}.value": {"$ne": "Mercedes"},
+        f"{b}.valueList": {"$ne": "Mercedes"},
+        f"{b}.vocab": {"$ne": EX + "Mercedes"},
+    }
+    assert mongo("temperature!=1,2") == {
+        T: {"$exists": True},
+        f"{T}.value": {"$nin": [1, 2]},
+        f"{T}.valueList": {"$nin": [1, 2]},
+    }
+
+
+def test_a_list_is_any_of_and_keeps_true_apart_from_1() -> None:
+    assert mongo("temperature==true,1,1") == {
+        "$or": [{f"{T}.value": {"$in": [True, 1]}}, {f"{T}.valueList": {"$in": [True, 1]}}]
+    }
+
+
+def test_a_range_is_both_ends_included_and_one_array_element_must_lie_in_it() -> None:
+    bounds = {"$gte": 10, "$lte": 20}
+    assert mongo("temperature==10..20") == {
+        "$or": [
+            {f"{T}.value": {**bounds, "$not": {"$type": "array"}}},
+            {f"{T}.value": {"$elemMatch": bounds}},
+            {f"{T}.valueList": {"$elemMatch": bounds}},
+        ]
+    }
+    assert mongo("temperature!=10..20") == {
+        T: {"$exists": True},
+        "$nor": [mongo("temperature==10..20")],
+    }
+
+
+def test_timestamps_of_an_attribute_compare_as_datetimes() -> None:
+    when = datetime(2017, 12, 24, 12, tzinfo=UTC)
+    assert mongo("temperature.observedAt>=2017-12-24T12:00:00Z") == {
+        f"{T}.observedAt": {"$gte": when}
+    }
+    assert mongo("temperature.modifiedAt==2017-12-24") == {
+        f"{T}.modifiedAt": datetime(2017, 12, 24, tzinfo=UTC)
+    }
+    assert mongo("temperature.observedAt!=2017-12-24T12:00:00Z") == {
+        f"{T}.observedAt": {"$exists": True, "$ne": when}
+    }
+    assert mongo("temperature.observedAt==12:00:00") == NEVER
+    assert mongo('temperature.unitCode=="CEL"') == {f"{T}.unitCode": "CEL"}
+
+
+def test_a_datetime_in_a_value_matches_a_stored_datetime_or_its_iso_text() -> None:
+    when = datetime(2026, 1, 31, 12, tzinfo=UTC)
+    v = "attrs.https://ex=org/seen.value"
+    texts = ["2026-01-31T12:00:00Z", "2026-01-31T12:00:00.000Z"]
+    assert mongo("seen==2026-01-31T14:00:00+02:00")["$or"][0] == {v: {"$in": [when, *texts]}}
+    assert mongo("seen<2026-01-31T12:00:00Z")["$or"][:2] == [
+        {v: {"$lt": when}},
+        {v: {"$lt": texts[0]}},
+    ]
+    assert mongo("seen==2026-01-31")["$or"][0] == {v: "2026-01-31"}
+    assert mongo("seen>=08:00:00Z")["$or"][0] == {v: {"$gte": "08:00:00Z"}}
+
+
+def test_a_trailing_path_enters_the_compound_value() -> None:
+    a = "attrs.https://ex=org/address"
+    assert mongo('address[city]=="Berlin"') == {
+        "$or": [
+            {f"{a}.value.city": "Berlin"},
+            {f"{a}.json.city": "Berlin"},
+            {f"{a}.languageMap.city": "Berlin"},
+        ]
+    }
+    s = "attrs.https://ex=org/sensor.sub.https://ex=org/rawdata"
+    assert mongo("sensor.rawdata[airquality.particulate]==40") == {
+        "$or": [
+            {f"{s}.value.airquality.particulate": 40},
+            {f"{s}.json.airquality.particulate": 40},
+        ]
+    }
+    # A member that does not exist is a target element that does not exist (clause 4.9).
+    assert mongo("address[city]!=1")["$or"] == [
+        {f"{a}.value.city": {"$exists": True}},
+        {f"{a}.json.city": {"$exists": True}},
+        {f"{a}.languageMap.city": {"$exists": True}},
+    ]
+
+
+def test_patterns_match_strings_only() -> None:
+    n = "attrs.https://ex=org/name"
+    assert mongo("name~=^Pra") == {
+        "$or": [{f"{n}.value": {"$regex": "^Pra"}}, {f"{n}.valueList": {"$regex": "^Pra"}}]
+    }
+    assert mongo("name!~=^Pra") == {
+        "$or": [
+            {f"{n}.value": {"$type": "string", "$not": {"$regex": "^Pra"}}},
+            {f"{n}.valueList": {"$type": "string", "$not": {"$regex": "^Pra"}}},
+        ]
+    }
+
+
+def test_any_language_runs_as_an_expression_with_literal_values() -> None:
+    found = mongo('color[*]=="$red"')
+    assert list(found) == ["$expr"]
+    assert {"$literal": ["$red"]} in found["$expr"]["$anyElementTrue"][0]["$map"]["in"]["$in"]
+    unequal = mongo('color[*]!="red"')
+    assert unequal["attrs.https://ex=org/color.languageMap"] == {"$exists": True}
+    assert "$not" in unequal["$expr"]
+
+
+@pytest.mark.parametrize("q", ["color[*]>1", "color[*]==1..2", "t.observedAt[x]==1"])
+def test_unsupported_combinations_are_bad_request_data(q: str) -> None:
+    with pytest.raises(BadRequestData, match=r"^q: "):
+        mongo(q)
+
+
+def test_and_or_flatten_and_precedence_shows() -> None:
+    a, b, c = ({f"attrs.https://ex=org/{n}": {"$exists": True}} for n in "abc")
+    assert mongo("a;b;c") == {**a, **b, **c}
+    assert mongo("a|b|c") == {"$or": [a, b, c]}
+    assert mongo("a|(b|c)") == {"$or": [a, b, c]}
+    assert mongo("a|b;c") == {"$or": [a, {**b, **c}]}
+    assert mongo("(a|b);c") == {"$or": [a, b], **c}
+    assert mongo("a==1;a==2") == {"$and": [mongo("a==1"), mongo("a==2")]}
+
+
+def test_integers_beyond_64_bits_compare_as_doubles() -> None:
+    assert mongo(f"a=={10**30}")["$or"][0] == {"attrs.https://ex=org/a.value": 1e30}
+    assert mongo(f"a=={10**400}")["$or"][0] == {"attrs.https://ex=org/a.value": float("inf")}
+
+
+@given(queries)
+def test_every_query_translates_to_a_filter_bson_can_carry(query: Query) -> None:
+    try:
+        result = to_mongo(query, expand)
+    except BadRequestData as exc:
+        assert exc.detail.startswith("q: ")
+    else:
+        assert result
+        bson.encode(result)  # no Python-only value (date, time, huge int) slipped through
