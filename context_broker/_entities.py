@@ -4,7 +4,8 @@ changes each operation makes to a document.
 Stored document: `_id` (entity id), `type` (expanded type IRIs), optional `scope`,
 `createdAt`/`modifiedAt`, `v` (a write counter for optimistic concurrency), `an` (expanded
 attribute names in insertion order), `attrs` (default instances by encoded name) and `ds`
-(instances that carry a datasetId, by encoded name).
+(instances that carry a datasetId, by encoded name) and `gc` (geo-query cells of each
+default GeoProperty instance, see `_query._cells`).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from context_broker._names import (
     decode_field,
     encode_field,
 )
+from context_broker._query._cells import geometry_cells
 from context_broker._time import format_datetime
 
 Document = dict[str, Any]
@@ -139,6 +141,7 @@ def set_instances(doc: Document, encoded: str, instances: Instances) -> None:
         doc["attrs"][encoded] = default[0]
     else:
         doc["attrs"].pop(encoded, None)
+    _index_geometry(doc, encoded)
     datasets = doc.setdefault("ds", {})
     if others:
         datasets[encoded] = others
@@ -151,6 +154,18 @@ def set_instances(doc: Document, encoded: str, instances: Instances) -> None:
         doc["an"].append(name)
     elif not instances and name in doc["an"]:
         doc["an"].remove(name)
+
+
+def _index_geometry(doc: Document, encoded: str) -> None:
+    """Keep the geo-query cells (`gc`) of a default GeoProperty instance in step."""
+    instance = doc["attrs"].get(encoded)
+    cells = doc.setdefault("gc", {})
+    if instance is not None and instance["type"] == "GeoProperty":
+        cells[encoded] = geometry_cells(instance["value"])
+    else:
+        cells.pop(encoded, None)
+    if not cells:
+        del doc["gc"]
 
 
 def _replace_instance(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:

@@ -36,6 +36,7 @@ from context_broker._errors import (
 )
 from context_broker._jsonld import TermMap
 from context_broker._names import check_name, check_uri, decode_field, encode_field
+from context_broker._query._cells import geometry_cells
 from context_broker._store import EntityRepository, Store
 from context_broker._time import utc_now
 
@@ -169,6 +170,10 @@ class Broker:
                 for member, value in instance.items():
                     if member != "createdAt":
                         set_fields[f"attrs.{encoded}.{member}"] = value
+                if instance["type"] == "GeoProperty":
+                    set_fields[f"gc.{encoded}"] = geometry_cells(instance["value"])
+                else:
+                    unset.append(f"gc.{encoded}")
                 unset.extend(
                     f"attrs.{encoded}.{member}"
                     for member in REPLACEABLE_MEMBERS
@@ -430,6 +435,8 @@ def _partial_update_fields(
                 set_fields[f"attrs.{encoded}.sub.{sub_field}"] = sub_instance
         elif member != "createdAt":
             set_fields[f"attrs.{encoded}.{member}"] = value
+    if instance["type"] == "GeoProperty":
+        set_fields[f"gc.{encoded}"] = geometry_cells(instance["value"])
     return str(instance["type"]), set_fields
 
 

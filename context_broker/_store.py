@@ -112,6 +112,7 @@ class EntityRepository:
         for field in names - self._geo_indexed:
             async with translated("entity store"):
                 await self.entities.create_index([(f"attrs.{field}.value", "2dsphere")])
+                await self.entities.create_index([(f"gc.{field}", ASCENDING)])
             self._geo_indexed.add(field)
 
     async def insert(self, doc: Document) -> None:
@@ -164,10 +165,29 @@ class EntityRepository:
             cursor = self.entities.find({"_id": {"$in": list(ids)}}, {"_id": 1})
             return {doc["_id"] async for doc in cursor}
 
-    async def get_many(self, ids: Sequence[str]) -> dict[str, Document]:
+    async def get_many(
+        self, ids: Sequence[str], names: Sequence[str] | None = None
+    ) -> dict[str, Document]:
+        projection = None if names is None else _projection(names)
         async with translated("entities"):
-            cursor = self.entities.find({"_id": {"$in": list(ids)}})
+            cursor = self.entities.find({"_id": {"$in": list(ids)}}, projection)
             return {doc["_id"]: doc async for doc in cursor}
+
+    async def geometries(
+        self, lookup: Mapping[str, Any], rest: Mapping[str, Any], field: str
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """(id, GeoJSON value of attrs.<field>) of the entities matching `lookup` and `rest`.
+
+        `lookup` must be a one-field indexed condition: it runs as its own first `$match`
+        stage because the embedded store uses an index only for a filter of one field.
+        """
+        pipeline: list[dict[str, Any]] = [{"$match": dict(lookup)}]
+        if rest:
+            pipeline.append({"$match": dict(rest)})
+        pipeline.append({"$project": {f"attrs.{field}.value": 1}})
+        async with translated("entities"):
+            cursor = await self.entities.aggregate(pipeline)
+            return [(doc["_id"], doc["attrs"][field]["value"]) async for doc in cursor]
 
     async def insert_many(self, docs: Sequence[Document]) -> dict[int, NgsiLdError]:
         """Insert what can be inserted; return the errors by position."""
@@ -292,14 +312,18 @@ def _upsert_operation(doc: Document, *, replace: bool) -> UpdateOne:
     if replace:
         set_fields.update({"type": doc["type"], "an": doc["an"], "attrs": doc["attrs"]})
         set_fields["ds"] = doc.get("ds", {})
+        set_fields["gc"] = doc.get("gc", {})
         if "scope" in doc:
             set_fields["scope"] = doc["scope"]
         else:
             update["$unset"] = {"scope": ""}
     else:
         update["$addToSet"] = {"type": {"$each": doc["type"]}, "an": {"$each": doc["an"]}}
+        cells = doc.get("gc", {})
         for field, instance in doc["attrs"].items():
             set_fields[f"attrs.{field}"] = instance
+            if field in cells:
+                set_fields[f"gc.{field}"] = cells[field]
         for field, instances in doc.get("ds", {}).items():
             set_fields[f"ds.{field}"] = instances
         if "scope" in doc:

@@ -1,0 +1,170 @@
+"""Geo-queries (clause 4.10): parsing of georel/geometry/coordinates/geoproperty and the
+exact test of a stored geometry against them.
+
+Predicates follow the OGC simple-features relations on the GeoJSON coordinates as
+RFC 7946 defines them (straight lines in longitude/latitude); distances for `near` are
+great-circle metres (haversine) to the nearest point of the stored geometry.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from shapely import Geometry
+from shapely.affinity import scale as scaled
+from shapely.geometry import Point, shape
+from shapely.ops import nearest_points
+
+from context_broker._errors import BadRequestData
+from context_broker._geojson import check_geometry
+from context_broker._query._cells import BBox, bbox_of, candidate_filter
+
+EARTH_RADIUS_M = 6_371_008.8
+GEORELS = ("near", "within", "contains", "intersects", "disjoint", "equals", "overlaps")
+_METRES_PER_DEGREE = math.pi * EARTH_RADIUS_M / 180.0
+
+
+@dataclass(frozen=True, slots=True)
+class GeoQuery:
+    """A parsed geoQ: the relation, the reference geometry and the GeoProperty (expanded)."""
+
+    georel: str
+    geometry: dict[str, Any]
+    geoproperty: str
+    max_distance: float | None = None
+    min_distance: float | None = None
+
+    @property
+    def shape(self) -> Geometry:
+        return _shape(self.geometry)
+
+    def search_box(self) -> BBox | None:
+        """The box every match lies in, or None when matches may lie anywhere."""
+        if self.georel == "disjoint":
+            return None
+        box = bbox_of(self.geometry["coordinates"])
+        if self.georel != "near":
+            return box
+        if self.max_distance is None:
+            return None
+        west, south, east, north = box
+        dlat = self.max_distance / _METRES_PER_DEGREE
+        widest = max(abs(south - dlat), abs(north + dlat))
+        if widest >= 89.0:
+            return (-180.0, max(-90.0, south - dlat), 180.0, min(90.0, north + dlat))
+        dlon = dlat / math.cos(math.radians(widest))
+        if dlon >= 180.0:
+            return (-180.0, south - dlat, 180.0, north + dlat)
+        return (west - dlon, south - dlat, east + dlon, north + dlat)
+
+    def candidate_filter(self, field: str) -> dict[str, Any] | None:
+        box = self.search_box()
+        return None if box is None else candidate_filter(field, box)
+
+    def matches(self, stored: dict[str, Any]) -> float | None:
+        """None if `stored` does not satisfy the query; else its sort key (distance in
+        metres for near, 0 otherwise)."""
+        entity = _shape(stored)
+        reference = self.shape
+        if self.georel == "near":
+            distance = distance_m(reference, entity)
+            if self.max_distance is not None and distance > self.max_distance:
+                return None
+            if self.min_distance is not None and distance < self.min_distance:
+                return None
+            return distance
+        relation: Callable[[Geometry], bool] = getattr(entity, self.georel)
+        return 0.0 if relation(reference) else None
+
+
+def _shape(geometry: dict[str, Any]) -> Geometry:
+    return shape(geometry)
+
+
+def haversine_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
+    phi1, phi2 = math.radians(lat1), math.radians(lat2)
+    dphi = phi2 - phi1
+    dlambda = math.radians(lon2 - lon1)
+    a = math.sin(dphi / 2) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(dlambda / 2) ** 2
+    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
+
+
+def distance_m(reference: Geometry, entity: Geometry) -> float:
+    """Great-circle metres between the nearest points of two geometries (0 if they meet)."""
+    if entity.intersects(reference):
+        return 0.0
+    if isinstance(reference, Point) and isinstance(entity, Point):
+        return haversine_m(reference.x, reference.y, entity.x, entity.y)
+    # The nearest pair is found in a local plane scaled at the reference latitude; their
+    # distance is then measured on the sphere.
+    scale = math.cos(math.radians(reference.centroid.y))
+    near_ref, near_entity = nearest_points(
+        scaled(reference, xfact=scale, yfact=1.0, origin=(0, 0)),
+        scaled(entity, xfact=scale, yfact=1.0, origin=(0, 0)),
+    )
+    return haversine_m(near_ref.x / scale, near_ref.y, near_entity.x / scale, near_entity.y)
+
+
+def parse_geo_query(
+    georel: str | None,
+    geometry: str | None,
+    coordinates: str | object | None,
+    geoproperty: str | None,
+    expand: Callable[[str], str],
+) -> GeoQuery | None:
+    """The geoQ of a request (GET parameters or a Query's geoQ member); None if absent."""
+    if georel is None and geometry is None and coordinates is None:
+        if geoproperty is not None:
+            raise BadRequestData("geoproperty needs georel, geometry and coordinates")
+        return None
+    if georel is None or geometry is None or coordinates is None:
+        raise BadRequestData("a geo-query needs all of georel, geometry and coordinates")
+    relation, max_distance, min_distance = _parse_georel(georel)
+    if isinstance(coordinates, str):
+        try:
+            coordinates = json.loads(coordinates)
+        except ValueError:
+            raise BadRequestData(
+                f"coordinates must be a JSON array such as [11.2558,43.7696]; got {coordinates!r}"
+            ) from None
+    value = check_geometry({"type": geometry, "coordinates": coordinates}, "the geo-query geometry")
+    if relation == "near" and geometry != "Point":
+        raise BadRequestData("georel near needs a Point geometry")
+    return GeoQuery(
+        georel=relation,
+        geometry=value,
+        geoproperty=expand(geoproperty or "location"),
+        max_distance=max_distance,
+        min_distance=min_distance,
+    )
+
+
+def _parse_georel(georel: str) -> tuple[str, float | None, float | None]:
+    relation, *modifiers = georel.split(";")
+    if relation not in GEORELS:
+        raise BadRequestData(f"georel must be one of {', '.join(GEORELS)}; got {relation!r}")
+    if relation != "near":
+        if modifiers:
+            raise BadRequestData(f"georel {relation} takes no distance; got {georel!r}")
+        return relation, None, None
+    distances: dict[str, float] = {}
+    for modifier in modifiers:
+        name, sep, number = modifier.partition("==")
+        if not sep or name not in ("maxDistance", "minDistance") or name in distances:
+            raise BadRequestData(
+                "georel near takes maxDistance==<metres> and/or minDistance==<metres>; "
+                f"got {georel!r}"
+            )
+        try:
+            distances[name] = float(number)
+        except ValueError:
+            raise BadRequestData(f"{name} must be a number of metres; got {number!r}") from None
+        if not math.isfinite(distances[name]) or distances[name] < 0:
+            raise BadRequestData(f"{name} must be a non-negative number of metres")
+    if not distances:
+        raise BadRequestData("georel near needs maxDistance==<metres> or minDistance==<metres>")
+    return relation, distances.get("maxDistance"), distances.get("minDistance")
