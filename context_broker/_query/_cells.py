@@ -12,13 +12,13 @@ multikey index, because the embedded store answers an `$or` with a collection sc
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable
 from typing import Any
 
 LEVELS = (4, 6, 8, 10, 12, 14, 16)
 OWN = 1 << 48
 _MAX_OWN = 4
-_MAX_QUERY = 24
+_MAX_QUERY = 128
 BBox = tuple[float, float, float, float]  # west, south, east, north
 
 
@@ -79,33 +79,45 @@ def geometry_cells(geometry: dict[str, Any]) -> list[int]:
     return stored + [cell | OWN for cell in own]
 
 
-def query_cells(bbox: BBox) -> tuple[list[int], list[int]]:
-    """Cells covering a query region at the finest level that keeps the list short, and
-    their ancestors at the coarser stored levels."""
+def cell_box(cell: int) -> BBox:
+    """The lon/lat rectangle of a cell."""
+    level, column, row = cell >> 40, (cell >> 20) & 0xFFFFF, cell & 0xFFFFF
+    width, height = 360.0 / (1 << level), 180.0 / (1 << level)
+    west, south = column * width - 180.0, row * height - 90.0
+    return west, south, west + width, south + height
+
+
+def query_cells(
+    bbox: BBox, meets: Callable[[BBox], bool] | None = None
+) -> tuple[list[int], list[int]]:
+    """Cells covering a query region at the finest level that keeps the list short (only
+    those that `meets` the region, when given) and their ancestors at coarser levels."""
     level = LEVELS[0]
     for candidate in LEVELS:
         if _count(bbox, candidate) > _MAX_QUERY:
             break
         level = candidate
     cells = covering(bbox, level)
-    ancestors: set[int] = set()
-    for coarser in LEVELS:
-        if coarser >= level:
-            break
-        ancestors.update(covering(bbox, coarser))
+    if meets is not None:
+        cells = [cell for cell in cells if meets(cell_box(cell))]
+    ancestors = {
+        cell_id(coarser, *_ancestor(cell, coarser))
+        for cell in cells
+        for coarser in LEVELS
+        if coarser < level
+    }
     return cells, sorted(ancestors)
 
 
-def candidate_filter(field: str, bbox: BBox) -> dict[str, Any]:
-    """A MongoDB filter on `gc.<field>` matching every geometry whose box meets `bbox`."""
-    cells, ancestors = query_cells(bbox)
+def _ancestor(cell: int, level: int) -> tuple[int, int]:
+    shift = (cell >> 40) - level
+    return ((cell >> 20) & 0xFFFFF) >> shift, (cell & 0xFFFFF) >> shift
+
+
+def candidate_filter(
+    field: str, bbox: BBox, meets: Callable[[BBox], bool] | None = None
+) -> dict[str, Any]:
+    """A MongoDB filter on `gc.<field>` matching every stored geometry that may meet the
+    query region: its box meets `bbox` in a cell that `meets` the region."""
+    cells, ancestors = query_cells(bbox, meets)
     return {f"gc.{field}": {"$in": cells + [cell | OWN for cell in ancestors]}}
-
-
-def cells_of_attributes(attrs: Iterable[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
-    """The `gc` field of a document from its (encoded name, default instance) pairs."""
-    return {
-        field: geometry_cells(instance["value"])
-        for field, instance in attrs
-        if instance.get("type") == "GeoProperty"
-    }

@@ -12,9 +12,10 @@ import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
-from shapely import Geometry
+from shapely import Geometry, box, prepare
 from shapely.affinity import scale as scaled
 from shapely.geometry import Point, shape
 from shapely.ops import nearest_points
@@ -28,7 +29,7 @@ GEORELS = ("near", "within", "contains", "intersects", "disjoint", "equals", "ov
 _METRES_PER_DEGREE = math.pi * EARTH_RADIUS_M / 180.0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class GeoQuery:
     """A parsed geoQ: the relation, the reference geometry and the GeoProperty (expanded)."""
 
@@ -63,7 +64,23 @@ class GeoQuery:
 
     def candidate_filter(self, field: str) -> dict[str, Any] | None:
         box = self.search_box()
-        return None if box is None else candidate_filter(field, box)
+        return None if box is None else candidate_filter(field, box, self._meets_region)
+
+    def _meets_region(self, cell: BBox) -> bool:
+        """Whether a grid cell may hold part of a match (used to trim the covering)."""
+        if self.georel == "near":
+            lon, lat = self.geometry["coordinates"][:2]
+            west, south, east, north = cell
+            nearest_lon, nearest_lat = min(max(lon, west), east), min(max(lat, south), north)
+            limit = self.max_distance if self.max_distance is not None else math.inf
+            return haversine_m(lon, lat, nearest_lon, nearest_lat) <= limit
+        return bool(self._prepared.intersects(box(*cell)))
+
+    @cached_property
+    def _prepared(self) -> Geometry:
+        reference = self.shape
+        prepare(reference)
+        return reference
 
     def matches(self, stored: dict[str, Any]) -> float | None:
         """None if `stored` does not satisfy the query; else its sort key (distance in

@@ -1,0 +1,215 @@
+"""Query benchmark: GET /entities over 10k and 100k AirQualityObserved entities of a tenant.
+
+`python -m bench.bench_query [--sizes 10000,100000] [--repeat N]`.
+An embedded store runs as a child process, the tenants are seeded straight into it with the
+broker's own document builder (seeding through the API would only measure writes), and
+`contesto up` serves the NGSI-LD API from a second child process; this process sends the
+queries one at a time and reports queries/s and the median latency of each kind:
+type only, type + q on a numeric value, near 500 m, within the comune of Firenze, and
+paging through all entities within Firenze. Entities lie uniformly over the bounding box
+of Tuscany. Cost must stay flat from 10k to 100k for the selective queries (the ratio
+column). Results go to bench/results/query.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+if __package__ in {None, ""}:
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import httpx
+from pymongo import AsyncMongoClient
+
+from contesto import EmbeddedStore
+from contesto._embedded import free_port
+from context_broker._entities import build_document
+from context_broker._jsonld import core_term_map
+from context_broker._time import utc_now
+from tests._servers import wait_for_port
+
+API = "/ngsi-ld/v1"
+TUSCANY = (9.7, 42.3, 12.4, 44.5)
+FIRENZE_CENTRE = [11.2558, 43.7696]
+FIRENZE = json.loads((Path(__file__).parent / "data" / "firenze.geojson").read_text())
+RESULTS = Path(__file__).resolve().parent / "results" / "query.json"
+SELECTIVE = ("type + q no2>99.5", "near 500 m", "within Firenze")
+
+
+def entity(index: int, rng: random.Random) -> dict[str, Any]:
+    lon = rng.uniform(TUSCANY[0], TUSCANY[2])
+    lat = rng.uniform(TUSCANY[1], TUSCANY[3])
+    return {
+        "id": f"urn:ngsi-ld:AirQualityObserved:bench-{index:06d}",
+        "type": "AirQualityObserved",
+        "no2": {"type": "Property", "value": round(rng.uniform(0, 100), 2), "unitCode": "GQ"},
+        "pm10": {"type": "Property", "value": round(rng.uniform(0, 80), 1), "unitCode": "GQ"},
+        "location": {"type": "GeoProperty", "value": {"type": "Point", "coordinates": [lon, lat]}},
+    }
+
+
+async def seed(store_url: str, tenant: str, size: int) -> float:
+    """Insert `size` entities into the tenant's database; return the seconds it took."""
+    rng = random.Random(size)
+    terms, now = core_term_map(), utc_now()
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(store_url, tz_aware=True)
+    started = time.perf_counter()
+    try:
+        await client["ctx__platform"]["tenants"].update_one(
+            {"_id": tenant}, {"$set": {"createdAt": now}}, upsert=True
+        )
+        collection = client[f"ctx_{tenant}"]["entities"]
+        for first in range(0, size, 1000):
+            docs = [
+                build_document(entity(i, rng), terms, now)
+                for i in range(first, min(size, first + 1000))
+            ]
+            await collection.insert_many(docs)
+            print(f"\r  seeding {tenant}: {first + len(docs):,}/{size:,}", end="", flush=True)
+        print()
+    finally:
+        await client.close()
+    return time.perf_counter() - started
+
+
+def queries() -> dict[str, dict[str, str]]:
+    polygon = json.dumps(FIRENZE["geometry"]["coordinates"], separators=(",", ":"))
+    return {
+        "type only": {"type": "AirQualityObserved"},
+        "type + q no2>99.5": {"type": "AirQualityObserved", "q": "no2>99.5"},
+        "near 500 m": {
+            "type": "AirQualityObserved",
+            "georel": "near;maxDistance==500",
+            "geometry": "Point",
+            "coordinates": json.dumps(FIRENZE_CENTRE),
+        },
+        "within Firenze": {
+            "type": "AirQualityObserved",
+            "georel": "within",
+            "geometry": "Polygon",
+            "coordinates": polygon,
+            "count": "true",
+        },
+    }
+
+
+async def measure(base: str, tenant: str, repeat: int) -> dict[str, dict[str, float]]:
+    results: dict[str, dict[str, float]] = {}
+    headers = {"NGSILD-Tenant": tenant}
+    async with httpx.AsyncClient(base_url=base + API, headers=headers, timeout=120) as http:
+        for name, params in queries().items():
+            latencies: list[float] = []
+            matches = 0
+            for _ in range(repeat):
+                started = time.perf_counter()
+                answer = await http.get("/entities", params=params)
+                latencies.append(time.perf_counter() - started)
+                answer.raise_for_status()
+                matches = int(answer.headers.get("NGSILD-Results-Count", len(answer.json())))
+            results[name] = _stats(latencies, matches)
+        results["page through Firenze"] = await _page_through(http, repeat)
+    return results
+
+
+async def _page_through(http: httpx.AsyncClient, repeat: int) -> dict[str, float]:
+    """Follow the Link rel=next pages of the within-Firenze query to its end."""
+    params = dict(queries()["within Firenze"], limit="100")
+    params.pop("count")
+    latencies: list[float] = []
+    seen = 0
+    for _ in range(max(1, repeat // 5)):
+        started = time.perf_counter()
+        seen, offset = 0, 0
+        while True:
+            answer = await http.get("/entities", params=dict(params, offset=str(offset)))
+            answer.raise_for_status()
+            page = answer.json()
+            seen += len(page)
+            offset += 100
+            if len(page) < 100 or 'rel="next"' not in answer.headers.get("Link", ""):
+                break
+        latencies.append(time.perf_counter() - started)
+    return _stats(latencies, seen)
+
+
+def _stats(latencies: list[float], matches: int) -> dict[str, float]:
+    return {
+        "median_ms": statistics.median(latencies) * 1000,
+        "queries_per_s": len(latencies) / sum(latencies),
+        "matches": matches,
+    }
+
+
+@contextmanager
+def broker(store_url: str, data_dir: Path) -> Iterator[str]:
+    port = free_port()
+    env = dict(os.environ, CONTESTO_MONGO_URL=store_url, CONTESTO_AUTO_CREATE_TENANTS="false")
+    contesto = Path(sys.executable).with_name("contesto")
+    command = [str(contesto), "up", "--port", str(port), "--data-dir", str(data_dir)]
+    with (data_dir / "broker.log").open("wb") as log:
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            wait_for_port("127.0.0.1", port, 60.0)
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+def report(by_size: dict[int, dict[str, dict[str, float]]]) -> None:
+    sizes = sorted(by_size)
+    print(
+        f"\n{'query':24}"
+        + "".join(f"{f'{n:,} ms':>14}{'q/s':>9}{'matches':>9}" for n in sizes)
+        + f"{'ratio':>8}"
+    )
+    for name in by_size[sizes[0]]:
+        row = f"{name:24}"
+        for size in sizes:
+            cell = by_size[size][name]
+            row += f"{cell['median_ms']:14.1f}{cell['queries_per_s']:9.1f}{cell['matches']:9.0f}"
+        if len(sizes) > 1:
+            ratio = by_size[sizes[-1]][name]["median_ms"] / by_size[sizes[0]][name]["median_ms"]
+            row += f"{ratio:8.2f}"
+        print(row)
+    print(f"selective queries ({', '.join(SELECTIVE)}): the ratio should stay near 1")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10000,100000", help="entities per tenant, comma list")
+    parser.add_argument("--repeat", type=int, default=20, help="runs of each query")
+    args = parser.parse_args(argv)
+    sizes = [int(size) for size in args.sizes.split(",")]
+    with tempfile.TemporaryDirectory(prefix="contesto-bench-query-") as tmp:
+        data_dir = Path(tmp)
+        with EmbeddedStore(data_dir / "db", log_path=data_dir / "secantus.log") as store:
+            tenants = {size: f"bench{size}x{secrets.token_hex(2)}" for size in sizes}
+            seconds = {size: asyncio.run(seed(store.url, tenants[size], size)) for size in sizes}
+            for size in sizes:
+                print(f"  seeded {size:,} entities at {size / seconds[size]:,.0f}/s")
+            with broker(store.url, data_dir) as base:
+                by_size = {
+                    size: asyncio.run(measure(base, tenants[size], args.repeat)) for size in sizes
+                }
+    report(by_size)
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps({str(k): v for k, v in by_size.items()}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
