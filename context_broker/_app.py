@@ -19,7 +19,7 @@ from context_broker._errors import (
     ResourceNotFound,
 )
 from context_broker._hosted_contexts import HostedContexts
-from context_broker._http import _batch, _contexts, _discovery, _entities
+from context_broker._http import _batch, _contexts, _discovery, _entities, _query
 from context_broker._http._deps import Deps
 from context_broker._http._responses import problem_response
 from context_broker._jsonld import ContextResolver
@@ -57,7 +57,13 @@ def create_app(settings: BrokerSettings) -> FastAPI:
         summary="ETSI GS CIM 009 API: entities, batch operations, discovery, @context",
         lifespan=lifespan,
     )
-    for router in (_entities.router, _batch.router, _discovery.router, _contexts.router):
+    for router in (
+        _entities.router,
+        _query.router,
+        _batch.router,
+        _discovery.router,
+        _contexts.router,
+    ):
         app.include_router(router, prefix=API_PREFIX)
     _install_error_handlers(app)
     return app

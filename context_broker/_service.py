@@ -7,7 +7,7 @@ stored documents or outcomes; the HTTP layer turns those into representations.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
@@ -34,10 +34,13 @@ from context_broker._errors import (
     ResourceNotFound,
     StoreUnavailable,
 )
+from context_broker._geo_search import geo_search
 from context_broker._jsonld import TermMap
 from context_broker._names import check_name, check_uri, decode_field, encode_field
+from context_broker._query import AttrPath, Query, ScopeQuery, scope_q_to_mongo, to_mongo
 from context_broker._query._cells import geometry_cells
-from context_broker._store import EntityRepository, Store
+from context_broker._query._geo import GeoQuery
+from context_broker._store import ID_ORDER, EntityRepository, Filter, SortSpec, Store
 from context_broker._time import utc_now
 
 T = TypeVar("T")
@@ -54,17 +57,73 @@ class BatchResult:
     created: set[str] = field(default_factory=set)
 
 
+TypeSelection = tuple[tuple[str, ...], ...]
+"""A type query (clause 4.17) as OR of ANDs of expanded type IRIs; empty selects any type."""
+
+_INSTANCE_MEMBERS = frozenset({"observedAt", "createdAt", "modifiedAt", "unitCode"})
+ENTITY_SORT_FIELDS = {
+    "id": "_id",
+    "type": "type",
+    "createdAt": "createdAt",
+    "modifiedAt": "modifiedAt",
+}
+# Sort fields every entity has as one scalar: results of several filters merge on them.
+_MERGEABLE_SORT = frozenset({"_id", "createdAt", "modifiedAt"})
+_MAX_BRANCHES = 16
+
+
+@dataclass(slots=True, frozen=True)
+class SortKey:
+    """One key of an orderBy (clause 4.23): a stored field and its direction."""
+
+    field: str
+    descending: bool = False
+
+
 @dataclass(slots=True, frozen=True)
 class EntityQuery:
-    """The selection part of Query Entities (the q/geo languages come with the query module)."""
+    """Query Entities (clause 5.7.2): the selection, the attributes to fetch, order and page."""
 
     ids: tuple[str, ...] = ()
     id_pattern: str | None = None
-    types: tuple[str, ...] = ()
+    types: TypeSelection = ()
     attrs: tuple[str, ...] = ()
+    q: Query | None = None
+    scope_q: ScopeQuery | None = None
+    geo: GeoQuery | None = None
+    expand: Callable[[str], str] = str
+    names: tuple[str, ...] | None = None
+    order: tuple[SortKey, ...] = ()
+    collation: str | None = None
     limit: int = 20
     offset: int = 0
     count: bool = False
+
+
+@dataclass(slots=True, frozen=True)
+class QueryPage:
+    """One page of a query: the entities, the total when counted, whether more follow."""
+
+    docs: list[Document]
+    total: int | None
+    more: bool
+
+
+def attribute_sort_field(path: AttrPath, expand: Callable[[str], str]) -> str:
+    """The stored field an orderBy attribute path orders by (its value, or a named member)."""
+    base = "attrs." + encode_field(expand(path.attribute))
+    subs = path.sub_attributes
+    member = "value"
+    if subs and subs[-1] in _INSTANCE_MEMBERS:
+        member, subs = subs[-1], subs[:-1]
+        if path.json_path:
+            raise BadRequestData(f"orderBy: {member} has no members to address with [...]")
+    if path.json_path == ("*",):
+        raise BadRequestData("orderBy: [*] selects many values; name one member")
+    for name in subs:
+        base += ".sub." + encode_field(expand(name))
+    field = f"{base}.{member}"
+    return ".".join((field, *path.json_path))
 
 
 class Broker:
@@ -345,14 +404,37 @@ class Broker:
 
     # --- clause 5.7: query and discovery ---------------------------------------------------
 
-    async def query_entities(
-        self, tenant: str | None, query: EntityQuery
-    ) -> tuple[list[Document], int | None]:
+    async def query_entities(self, tenant: str | None, query: EntityQuery) -> QueryPage:
+        """Query Entities (clause 5.7.2): one page in the requested order (by id by default)."""
         repo = await self._repo(tenant, for_write=False)
-        mongo = _mongo_query(query)
-        docs = await repo.find(mongo, skip=query.offset, limit=query.limit) if query.limit else []
-        total = await repo.count(mongo) if query.count else None
-        return docs, total
+        names = list(query.names) if query.names is not None else None
+        if query.geo is not None:
+            # the geo-query search (clause 4.10) orders by distance for near, else by id
+            docs, total = await geo_search(
+                repo,
+                _mongo_query(query),
+                query.geo,
+                offset=query.offset,
+                limit=query.limit + 1,
+                count=query.count,
+                names=names,
+            )
+            return QueryPage(docs[: query.limit], total, len(docs) > query.limit)
+        sort = _sort_spec(query.order)
+        filters = query_filters(query)
+        await repo.ensure_value_indexes(_index_fields(filters))
+        docs = []
+        if query.limit:
+            docs = await repo.find(
+                filters,
+                names=names,
+                sort=sort,
+                skip=query.offset,
+                limit=query.limit + 1,
+                collation=query.collation,
+            )
+        total = await repo.count_any(filters, collation=query.collation) if query.count else None
+        return QueryPage(docs[: query.limit], total, len(docs) > query.limit)
 
     async def type_attribute_pairs(
         self, tenant: str | None, types: Sequence[str] = ()
@@ -452,19 +534,158 @@ def _raw_id(payload: object) -> str:
     return ""
 
 
-def _mongo_query(query: EntityQuery) -> dict[str, Any]:
-    mongo: dict[str, Any] = {}
+def _conjuncts(query: EntityQuery) -> list[Filter]:
+    """The query's conditions, the most selective (and indexed) first."""
+    parts: list[Filter] = []
     if query.ids:
-        mongo["_id"] = {"$in": list(query.ids)}
+        parts.append({"_id": query.ids[0] if len(query.ids) == 1 else {"$in": list(query.ids)}})
+    if query.q is not None:
+        parts.append(to_mongo(query.q, query.expand))
+    if query.types:
+        parts.append(_type_filter(query.types))
+    if query.attrs:
+        parts.append({"an": {"$in": list(query.attrs)}})
     if query.id_pattern is not None:
         try:
             re.compile(query.id_pattern)
         except re.error as error:
             raise BadRequestData(f"idPattern is not a valid regular expression: {error}") from None
-        pattern = {"$regex": query.id_pattern}
-        mongo["_id"] = {**mongo.get("_id", {}), **pattern}
-    if query.types:
-        mongo["type"] = {"$in": list(query.types)}
-    if query.attrs:
-        mongo["an"] = {"$in": list(query.attrs)}
-    return mongo
+        parts.append({"_id": {"$regex": query.id_pattern}})
+    if query.scope_q is not None:
+        parts.append(scope_q_to_mongo(query.scope_q))
+    return parts
+
+
+def _type_filter(types: TypeSelection) -> Filter:
+    if all(len(conjunction) == 1 for conjunction in types):
+        names = [conjunction[0] for conjunction in types]
+        return {"type": names[0] if len(names) == 1 else {"$in": names}}
+    alternatives: list[Filter] = [
+        {"type": conjunction[0] if len(conjunction) == 1 else {"$all": list(conjunction)}}
+        for conjunction in types
+    ]
+    return alternatives[0] if len(alternatives) == 1 else {"$or": alternatives}
+
+
+def _mongo_query(query: EntityQuery) -> Filter:
+    """The whole selection as one MongoDB filter."""
+    parts = _conjuncts(query)
+    if not parts:
+        return {}
+    return parts[0] if len(parts) == 1 else {"$and": parts}
+
+
+def query_filters(query: EntityQuery) -> list[Filter]:
+    """Filters whose union is the selection, each without top-level $or/$and where possible.
+
+    The embedded store uses an index only for a filter without top-level operators (and
+    then the first indexed field); an `$or` is split into one filter per alternative.
+    Results of several filters merge in memory, which needs an order on scalar fields
+    every entity has (id, createdAt, modifiedAt) and no collation.
+    """
+    whole = _mongo_query(query)
+    branches = _disjunctive_form(whole)
+    if branches is None:
+        return [whole]
+    if len(branches) > 1 and (
+        query.collation is not None or any(k.field not in _MERGEABLE_SORT for k in query.order)
+    ):
+        return [whole]
+    return [_indexed_first(branch) for branch in branches]
+
+
+def _disjunctive_form(mongo: Filter) -> list[Filter] | None:
+    """`mongo` as an OR of flat filters, or None when that takes over _MAX_BRANCHES."""
+    result: list[Filter] = [{}]
+    for key, condition in mongo.items():
+        if key == "$and":
+            for sub in condition:
+                options = _disjunctive_form(sub)
+                if options is None:
+                    return None
+                result = [_merge(left, right) for left in result for right in options]
+        elif key == "$or":
+            alternatives: list[Filter] = []
+            for sub in condition:
+                options = _disjunctive_form(sub)
+                if options is None:
+                    return None
+                alternatives.extend(options)
+            result = [_merge(left, right) for left in result for right in alternatives]
+        else:
+            result = [_merge(left, {key: condition}) for left in result]
+        if len(result) > _MAX_BRANCHES:
+            return None
+    return result
+
+
+def _merge(left: Filter, right: Filter) -> Filter:
+    merged = dict(left)
+    for key, condition in right.items():
+        if key not in merged:
+            merged[key] = condition
+        elif key == "$and":
+            merged["$and"] = [*merged["$and"], *condition]
+        elif (
+            _operators_only(merged[key])
+            and _operators_only(condition)
+            and not (set(merged[key]) & set(condition))
+        ):
+            merged[key] = {**merged[key], **condition}
+        else:
+            merged["$and"] = [*merged.get("$and", []), {key: condition}]
+    return merged
+
+
+def _operators_only(condition: object) -> bool:
+    return isinstance(condition, dict) and all(key.startswith("$") for key in condition)
+
+
+_INDEXABLE_OPERATORS = frozenset({"$eq", "$gt", "$gte", "$lt", "$lte", "$in"})
+
+
+def _indexable(condition: object) -> bool:
+    """A condition an ascending index can answer and no document lacking the field meets."""
+    if isinstance(condition, dict):
+        return (
+            bool(condition)
+            and all(op in _INDEXABLE_OPERATORS for op in condition)
+            and all(
+                value is not None and not (isinstance(value, list) and None in value)
+                for value in condition.values()
+            )
+        )
+    return condition is not None and not isinstance(condition, list)
+
+
+def _indexed_first(branch: Filter) -> Filter:
+    """The branch with the conditions the store can look up in an index first."""
+
+    def rank(item: tuple[str, Any]) -> int:
+        key, condition = item
+        if key.startswith("$"):
+            return 9
+        if not _indexable(condition):
+            return 8
+        return {"_id": 0, "type": 2, "an": 3}.get(key, 1 if key.startswith("attrs.") else 4)
+
+    return dict(sorted(branch.items(), key=rank))
+
+
+def _index_fields(filters: Iterable[Filter]) -> list[str]:
+    """The attribute fields the filters look up first: those get an index on demand."""
+    fields: list[str] = []
+    for branch in filters:
+        for key, condition in branch.items():
+            if key.startswith("attrs.") and _indexable(condition):
+                if key not in fields:
+                    fields.append(key)
+                break
+    return fields
+
+
+def _sort_spec(order: Sequence[SortKey]) -> SortSpec:
+    spec = [(key.field, -1 if key.descending else 1) for key in order]
+    if not any(field == "_id" for field, _ in spec):
+        spec.extend(ID_ORDER)
+    return tuple(spec)

@@ -38,6 +38,11 @@ from context_broker._names import encode_field
 from context_broker._time import utc_now
 
 Document = dict[str, Any]
+Filter = dict[str, Any]
+SortSpec = tuple[tuple[str, int], ...]
+ID_ORDER: SortSpec = (("_id", ASCENDING),)
+MAX_VALUE_INDEXES = 24
+"""On-demand indexes of attribute members that queries compare, per tenant."""
 _TENANT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,47}$")
 _GEO_ERRORS = frozenset({16755, 16572, 16804, 16433, 16756})
 
@@ -83,6 +88,7 @@ class EntityRepository:
         self.database = database
         self.entities: AsyncCollection[Document] = database["entities"]
         self._geo_indexed: set[str] | None = None
+        self._value_indexed: set[str] | None = None
 
     async def prepare(self) -> None:
         async with translated("entity store"):
@@ -235,22 +241,98 @@ class EntityRepository:
         async with translated("entities"):
             await self.entities.delete_many({"_id": {"$in": list(ids)}})
 
-    async def find(
+    async def _find(
         self,
         query: Mapping[str, Any],
+        projection: Mapping[str, Any] | None,
+        sort: SortSpec,
+        skip: int,
+        limit: int,
+        collation: str | None,
+    ) -> list[Document]:
+        async with translated("entities"):
+            cursor = self.entities.find(
+                query,
+                projection,
+                sort=list(sort),
+                skip=skip,
+                limit=limit,
+                collation=None if collation is None else {"locale": collation},
+            )
+            return await cursor.to_list()
+
+    async def find(
+        self,
+        queries: Sequence[Mapping[str, Any]],
         *,
         names: Sequence[str] | None = None,
+        sort: SortSpec = ID_ORDER,
         skip: int = 0,
         limit: int = 20,
+        collation: str | None = None,
     ) -> list[Document]:
+        """One page of the entities matching any of `queries`, each run on its own so that
+        each can use an index; several merge on `sort`, which must name scalar fields every
+        entity has."""
         projection = None if names is None else _projection(names)
-        async with translated("entities"):
-            cursor = self.entities.find(query, projection).sort("_id", ASCENDING)
-            return await cursor.skip(skip).limit(limit).to_list()
+        if len(queries) == 1:
+            return await self._find(queries[0], projection, sort, skip, limit, collation)
+        keys = dict.fromkeys((field for field, _ in sort), 1)
+        rows: dict[str, Document] = {}
+        for query in queries:
+            # the first skip+limit of each alternative hold the first skip+limit of all
+            for row in await self._find(query, keys, sort, 0, skip + limit, collation):
+                rows[row["_id"]] = row
+        ordered = list(rows.values())
+        for field, direction in reversed(sort):
+            ordered.sort(key=lambda row: row[field], reverse=direction < 0)
+        page = [row["_id"] for row in ordered[skip : skip + limit]]
+        if not page:
+            return []
+        found = await self._find({"_id": {"$in": page}}, projection, ID_ORDER, 0, len(page), None)
+        by_id = {doc["_id"]: doc for doc in found}
+        return [by_id[entity_id] for entity_id in page if entity_id in by_id]
 
     async def count(self, query: Mapping[str, Any]) -> int:
         async with translated("entities"):
             return await self.entities.count_documents(query)
+
+    async def count_any(
+        self, queries: Sequence[Mapping[str, Any]], *, collation: str | None = None
+    ) -> int:
+        """How many entities match any of `queries`."""
+        locale = None if collation is None else {"locale": collation}
+        if len(queries) == 1:
+            async with translated("entities"):
+                return await self.entities.count_documents(queries[0], collation=locale)
+        ids: set[str] = set()
+        for query in queries:
+            async with translated("entities"):
+                cursor = self.entities.find(query, {"_id": 1}, collation=locale)
+                ids.update([doc["_id"] async for doc in cursor])
+        return len(ids)
+
+    async def ensure_value_indexes(self, fields: Sequence[str]) -> None:
+        """Index attribute members that queries look up, on first use, up to
+        MAX_VALUE_INDEXES per tenant; past that, queries on other members scan."""
+        if not fields:
+            return
+        if self._value_indexed is None:
+            async with translated("entity store"):
+                info = await self.entities.index_information()
+            self._value_indexed = {
+                spec["key"][0][0]
+                for spec in info.values()
+                if len(spec["key"]) == 1
+                and spec["key"][0][1] == ASCENDING
+                and spec["key"][0][0].startswith("attrs.")
+            }
+        for field in fields:
+            if field in self._value_indexed or len(self._value_indexed) >= MAX_VALUE_INDEXES:
+                continue
+            async with translated("entity store"):
+                await self.entities.create_index([(field, ASCENDING)])
+            self._value_indexed.add(field)
 
     async def type_attribute_pairs(
         self, query: Mapping[str, Any]

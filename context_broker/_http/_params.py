@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
 
 from fastapi import Request
 
 from context_broker._attributes import Format, RenderOptions, parse_lang
-from context_broker._errors import BadRequestData
+from context_broker._errors import BadRequestData, NgsiLdError
 from context_broker._jsonld import TermMap
-from context_broker._names import check_name
+from context_broker._names import check_name, check_uri
+from context_broker._query import Exists, parse_q
+from context_broker._query._q import syntax_error
+from context_broker._service import (
+    ENTITY_SORT_FIELDS,
+    SortKey,
+    TypeSelection,
+    attribute_sort_field,
+)
+from context_broker._settings import BrokerSettings
 
 _FORMATS = {
     "keyValues": "keyValues",
@@ -31,8 +43,9 @@ def options_of(request: Request, allowed: Iterable[str] = ()) -> set[str]:
     return options
 
 
-def render_options(request: Request, options: set[str]) -> RenderOptions:
-    """Representation (options/format), sysAttrs and lang of a retrieval or query."""
+def render_options(request: Request, options: set[str], lang: str | None = None) -> RenderOptions:
+    """Representation (options/format), sysAttrs and lang of a retrieval or query; `lang`
+    (a Query body's) stands in for the URL's."""
     formats = {_FORMATS[o] for o in options if o in _FORMATS}
     explicit = request.query_params.get("format")
     if explicit is not None:
@@ -45,7 +58,8 @@ def render_options(request: Request, options: set[str]) -> RenderOptions:
     if len(formats) > 1:
         raise BadRequestData(f"conflicting representations requested: {', '.join(sorted(formats))}")
     chosen: Format = formats.pop() if formats else "normalized"  # type: ignore[assignment]
-    lang = request.query_params.get("lang")
+    if lang is None:
+        lang = request.query_params.get("lang")
     return RenderOptions(
         format=chosen,
         sys_attrs="sysAttrs" in options,
@@ -84,3 +98,208 @@ def bool_param(request: Request, key: str) -> bool:
     if raw not in ("true", "false"):
         raise BadRequestData(f"{key} must be true or false; got {raw!r}")
     return raw == "true"
+
+
+class TooManyResults(NgsiLdError):
+    """A page larger than the broker serves (clause 5.5.9: 403 TooManyResults)."""
+
+    type_name = "TooManyResults"
+    status = 403
+    title = "Too many results"
+
+
+def page_params(request: Request, settings: BrokerSettings) -> tuple[int, int, bool]:
+    """limit, offset and count of a query (clause 5.5.9, 6.3.10, 6.3.13)."""
+    raw = request.query_params.get("limit")
+    limit = settings.query_default_limit
+    if raw is not None:
+        limit = int_param(request, "limit", limit, minimum=0, maximum=2**63 - 1)
+        if limit > settings.query_max_limit:
+            raise TooManyResults(
+                f"limit {limit} is more than the {settings.query_max_limit} entities this broker "
+                "returns at once; page with offset"
+            )
+    offset = int_param(request, "offset", 0, minimum=0, maximum=2**31 - 1)
+    count = bool_param(request, "count")
+    if limit == 0 and not count:
+        raise BadRequestData("limit=0 is only allowed together with count=true")
+    return limit, offset, count
+
+
+def entity_ids(raw: str, what: str = "id") -> tuple[str, ...]:
+    """A comma-separated list of entity ids."""
+    ids = [item.strip() for item in raw.split(",") if item.strip()]
+    if not ids:
+        raise BadRequestData(f"{what} must list at least one entity id")
+    return tuple(dict.fromkeys(check_uri(item, what) for item in ids))
+
+
+def parse_type_selection(text: str, expand: Callable[[str], str]) -> TypeSelection:
+    """A type query (clause 4.17): `A,B` or `A|B` either, `A;B` both, parentheses group."""
+    return _TypeParser(text, expand).parse()
+
+
+class _TypeParser:
+    def __init__(self, text: str, expand: Callable[[str], str]) -> None:
+        self.text = text
+        self.expand = expand
+        self.pos = 0
+        self.depth = 0
+
+    def parse(self) -> TypeSelection:
+        selection = self._or()
+        if self.pos < len(self.text):
+            raise self._error(f"unexpected {self.text[self.pos]!r}")
+        return selection
+
+    def _error(self, message: str) -> BadRequestData:
+        return syntax_error("type", message, self.text, self.pos)
+
+    def _or(self) -> TypeSelection:
+        alternatives = list(self._and())
+        while self.pos < len(self.text) and self.text[self.pos] in ",|":
+            self.pos += 1
+            alternatives.extend(self._and())
+        return _bounded(tuple(dict.fromkeys(alternatives)), self)
+
+    def _and(self) -> TypeSelection:
+        result: TypeSelection = self._primary()
+        while self.pos < len(self.text) and self.text[self.pos] == ";":
+            self.pos += 1
+            right = self._primary()
+            result = _bounded(
+                tuple(tuple(dict.fromkeys((*left, *other))) for left in result for other in right),
+                self,
+            )
+        return result
+
+    def _primary(self) -> TypeSelection:
+        if self.pos < len(self.text) and self.text[self.pos] == "(":
+            self.depth += 1
+            if self.depth > 16:
+                raise self._error("too deeply nested")
+            self.pos += 1
+            inner = self._or()
+            if self.pos >= len(self.text) or self.text[self.pos] != ")":
+                raise self._error("expected ')'")
+            self.pos += 1
+            self.depth -= 1
+            return inner
+        start = self.pos
+        while self.pos < len(self.text) and self.text[self.pos] not in ",|;()":
+            self.pos += 1
+        name = self.text[start : self.pos].strip()
+        if not name:
+            raise self._error("expected a type name")
+        try:
+            check_name(name, "type")
+        except BadRequestData:
+            self.pos = start
+            raise self._error(f"{name!r} is not a valid type name") from None
+        return ((self.expand(name),),)
+
+
+def _bounded(selection: TypeSelection, parser: _TypeParser) -> TypeSelection:
+    if len(selection) > 64:
+        raise parser._error("the type query has too many alternatives")
+    return selection
+
+
+def parse_order_by(text: str, expand: Callable[[str], str]) -> tuple[SortKey, ...]:
+    """orderBy (clause 4.23): comma-separated `path` or `path;asc|desc`; a path is id, type,
+    createdAt, modifiedAt or an attribute path as in q (`attr.sub[member]`)."""
+    keys: list[SortKey] = []
+    for item in text.split(","):
+        path, _, direction = item.strip().partition(";")
+        path = path.strip()
+        if not path:
+            raise BadRequestData(f"orderBy must list attribute paths; got {text!r}")
+        if direction not in ("", "asc", "desc"):
+            raise BadRequestData(f"orderBy direction must be asc or desc; got {direction!r}")
+        field = ENTITY_SORT_FIELDS.get(path)
+        if field is None:
+            parsed = parse_q(path) if _ORDER_PATH.fullmatch(path) else None
+            if not isinstance(parsed, Exists) or parsed.negated:
+                raise BadRequestData(
+                    f"orderBy: {path!r} is not id, type, createdAt, modifiedAt or an "
+                    "attribute path such as temperature or address[city]"
+                )
+            field = attribute_sort_field(parsed.path, expand)
+        if any(key.field == field for key in keys):
+            raise BadRequestData(f"orderBy names {path!r} twice")
+        keys.append(SortKey(field, descending=direction == "desc"))
+    return tuple(keys)
+
+
+_ORDER_PATH = re.compile(r"[^\s!=<>~|;,()\"]+")
+
+
+CORE_MEMBERS = frozenset({"id", "type", "scope", "createdAt", "modifiedAt"})
+
+
+@dataclass(slots=True, frozen=True)
+class Projection:
+    """Which members of each entity to show: attrs/pick/omit (clause 4.21) in expanded names.
+
+    `attributes` None shows every attribute; `core` holds the shown members of id, type,
+    scope, createdAt, modifiedAt.
+    """
+
+    attributes: frozenset[str] | None = None
+    omitted: frozenset[str] = frozenset()
+    core: frozenset[str] = CORE_MEMBERS
+
+    def fetch(self, extra: str | None = None) -> tuple[str, ...] | None:
+        """The attributes to read from the store (None: all)."""
+        if self.attributes is None:
+            return None
+        return tuple({*self.attributes, *([extra] if extra else [])})
+
+    def shown(self, doc: dict[str, Any]) -> frozenset[str] | None:
+        if self.attributes is not None:
+            return self.attributes - self.omitted
+        if self.omitted:
+            return frozenset(doc["an"]) - self.omitted
+        return None
+
+    def apply(self, body: dict[str, Any]) -> dict[str, Any]:
+        if self.core == CORE_MEMBERS:
+            return body
+        return {k: v for k, v in body.items() if k not in CORE_MEMBERS or k in self.core}
+
+
+def projection_of(
+    attrs: str | None, pick: str | None, omit: str | None, terms: TermMap
+) -> Projection:
+    """The projection of attrs, pick and omit; pick and attrs exclude each other."""
+    if pick is not None and attrs is not None:
+        raise BadRequestData("pick and attrs cannot be used together; pick replaces attrs")
+    if pick is not None and omit is not None:
+        raise BadRequestData("pick and omit cannot be used together")
+    if attrs is not None:
+        return Projection(attributes=frozenset(_names(attrs, "attrs", terms)))
+    if pick is not None:
+        names = _names(pick, "pick", terms, core=True)
+        return Projection(
+            attributes=frozenset(n for n in names if n not in CORE_MEMBERS),
+            core=frozenset(n for n in names if n in CORE_MEMBERS),
+        )
+    if omit is not None:
+        names = _names(omit, "omit", terms, core=True)
+        return Projection(
+            omitted=frozenset(n for n in names if n not in CORE_MEMBERS),
+            core=CORE_MEMBERS - set(names),
+        )
+    return Projection()
+
+
+def _names(raw: str, key: str, terms: TermMap, *, core: bool = False) -> list[str]:
+    names = [item.strip() for item in raw.split(",") if item.strip()]
+    if not names:
+        raise BadRequestData(f"{key} must list at least one name")
+    if any("{" in name for name in names):
+        raise BadRequestData(f"{key}: projection into linked entities ({{...}}) is not supported")
+    return [
+        name if core and name in CORE_MEMBERS else terms.expand(check_name(name, key))
+        for name in names
+    ]

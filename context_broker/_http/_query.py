@@ -1,0 +1,335 @@
+"""Query Entities over HTTP: GET /entities (clause 6.4.3.2) and POST /entityOperations/query
+(clause 6.23), which share one reading of the selection and one answer."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+from urllib.parse import urlencode
+
+import orjson
+from fastapi import APIRouter, Request, Response
+
+from context_broker._entities import geometry_of, render_entity
+from context_broker._errors import BadRequestData, OperationNotSupported
+from context_broker._http._deps import deps_of
+from context_broker._http._negotiation import (
+    GEO_JSON,
+    Call,
+    body_context,
+    get_call,
+    read_json,
+    response_media_type,
+    tenant_of,
+)
+from context_broker._http._params import (
+    Projection,
+    bool_param,
+    entity_ids,
+    options_of,
+    page_params,
+    parse_order_by,
+    parse_type_selection,
+    projection_of,
+    render_options,
+)
+from context_broker._http._responses import representation
+from context_broker._jsonld import TermMap
+from context_broker._names import check_name
+from context_broker._query import parse_q, parse_scope_q
+from context_broker._query._geo import GeoQuery, parse_geo_query
+from context_broker._service import EntityQuery, QueryPage
+
+router = APIRouter()
+
+# Members of a Query (clause 5.2.23) this broker reads; others are refused, not ignored.
+_QUERY_MEMBERS = frozenset(
+    {"type", "entities", "attrs", "pick", "omit", "q", "geoQ", "scopeQ", "lang", "csf"}
+    | {"temporalQ", "local", "@context"}
+)
+_SELECTOR_MEMBERS = frozenset({"id", "idPattern", "type"})
+
+
+@dataclass(slots=True, frozen=True)
+class Selection:
+    """What a query asks for, from URL parameters or a Query body, not yet paged."""
+
+    query: EntityQuery
+    projection: Projection
+    lang: str | None = None
+
+
+async def query_entities_get(request: Request) -> Response:
+    """GET /entities: every selection member is a URL parameter."""
+    call = await get_call(request, deps_of(request).resolver, geo=True)
+    params = request.query_params
+    expand = call.terms.expand
+    selection = _selection(
+        call.terms,
+        ids=params.get("id"),
+        id_pattern=params.get("idPattern"),
+        types=params.get("type"),
+        attrs=params.get("attrs"),
+        pick=params.get("pick"),
+        omit=params.get("omit"),
+        q=params.get("q"),
+        scope_q=params.get("scopeQ"),
+        geo=_geo_query(
+            params.get("georel"),
+            params.get("geometry"),
+            params.get("coordinates"),
+            params.get("geoproperty"),
+            expand,
+        ),
+        local=bool_param(request, "local"),
+    )
+    return await _answer(request, call, selection)
+
+
+@router.post("/entityOperations/query")
+async def query_entities_post(request: Request) -> Response:
+    """POST /entityOperations/query (clause 6.23.3.1): the selection is a Query body; paging,
+    count and representation stay URL parameters."""
+    deps = deps_of(request)
+    media_type = response_media_type(request, geo=True)
+    payload, is_json_ld = await read_json(request, deps.settings.max_body_bytes)
+    if not isinstance(payload, dict):
+        raise BadRequestData("the body must be a Query object (clause 5.2.23)")
+    terms = await body_context(request, payload, is_json_ld, deps.resolver)
+    call = Call(tenant_of(request), terms, media_type)
+    if payload.get("type") != "Query":
+        raise BadRequestData(f'a Query body has "type": "Query"; got {payload.get("type")!r}')
+    unknown = set(payload) - _QUERY_MEMBERS
+    if unknown:
+        raise BadRequestData(f"unknown members of the Query: {', '.join(sorted(unknown))}")
+    if "temporalQ" in payload:
+        raise OperationNotSupported(
+            "temporalQ selects temporal evolution (clause 5.7.4), which this broker does not keep"
+        )
+    ids, id_patterns, types = _entity_selectors(payload.get("entities"))
+    geo_q = payload.get("geoQ")
+    if geo_q is not None and not isinstance(geo_q, dict):
+        raise BadRequestData("geoQ must be an object with geometry, coordinates and georel")
+    geo_members = geo_q or {}
+    selection = _selection(
+        terms,
+        ids=ids,
+        id_pattern=id_patterns,
+        types=types,
+        attrs=_text_or_list(payload, "attrs"),
+        pick=_text_or_list(payload, "pick"),
+        omit=_text_or_list(payload, "omit"),
+        q=_text(payload, "q"),
+        scope_q=_text(payload, "scopeQ"),
+        geo=_geo_query(
+            _text(geo_members, "georel"),
+            _text(geo_members, "geometry"),
+            geo_members.get("coordinates"),
+            _text(geo_members, "geoproperty"),
+            terms.expand,
+        )
+        if geo_q is not None
+        else None,
+        local=payload.get("local") is True or bool_param(request, "local"),
+        lang=_text(payload, "lang"),
+    )
+    return await _answer(request, call, selection)
+
+
+def _selection(
+    terms: TermMap,
+    *,
+    ids: str | None,
+    id_pattern: str | None,
+    types: str | None,
+    attrs: str | None,
+    pick: str | None,
+    omit: str | None,
+    q: str | None,
+    scope_q: str | None,
+    geo: GeoQuery | None,
+    local: bool,
+    lang: str | None = None,
+) -> Selection:
+    """Parse the selection members; a query needs at least one (clause 5.7.2.4)."""
+    if not (ids or id_pattern or types or attrs or q or scope_q or geo is not None or local):
+        raise BadRequestData(
+            "Query Entities needs at least one of id, idPattern, type, attrs, q, geoQ or scopeQ "
+            "(or local=true)"
+        )
+    projection = projection_of(attrs, pick, omit, terms)
+    query = EntityQuery(
+        ids=entity_ids(ids) if ids is not None else (),
+        id_pattern=id_pattern,
+        types=parse_type_selection(types, terms.expand) if types is not None else (),
+        attrs=tuple(projection.attributes or ()) if attrs is not None else (),
+        q=parse_q(q) if q is not None else None,
+        scope_q=parse_scope_q(scope_q) if scope_q is not None else None,
+        geo=geo,
+        expand=terms.expand,
+    )
+    return Selection(query, projection, lang)
+
+
+def _geo_query(
+    georel: str | None,
+    geometry: str | None,
+    coordinates: object,
+    geoproperty: str | None,
+    expand: Callable[[str], str],
+) -> GeoQuery | None:
+    """The geo-query (clause 4.10) of the request, or None."""
+    return parse_geo_query(georel, geometry, coordinates, geoproperty, expand)
+
+
+async def _answer(request: Request, call: Call, selection: Selection) -> Response:
+    """Run the query and answer one page with its count and paging links."""
+    deps = deps_of(request)
+    params = request.query_params
+    render = render_options(request, options_of(request), selection.lang)
+    limit, offset, count = page_params(request, deps.settings)
+    projection = selection.projection
+    geo_property = call.terms.expand(params.get("geometryProperty", "location"))
+    order = params.get("orderBy")
+    query = replace(
+        selection.query,
+        names=projection.fetch(geo_property if call.media_type == GEO_JSON else None),
+        order=parse_order_by(order, call.terms.expand) if order is not None else (),
+        collation=_collation(params.get("collation")),
+        limit=limit,
+        offset=offset,
+        count=count,
+    )
+    if query.geo is not None and query.order:
+        raise BadRequestData("orderBy cannot be combined with a geo-query, which orders itself")
+    page = await deps.broker.query_entities(call.tenant, query)
+    headers = {"NGSILD-Results-Count": str(page.total)} if page.total is not None else {}
+    if call.media_type == GEO_JSON:
+        features = [
+            feature(doc, call.terms, render, projection.shown(doc), geo_property, projection)
+            for doc in page.docs
+        ]
+        body: Any = {"type": "FeatureCollection", "features": features}
+    else:
+        body = [
+            projection.apply(render_entity(doc, call.terms, render, projection.shown(doc)))
+            for doc in page.docs
+        ]
+    response = representation(call, body, headers=headers)
+    for link in _page_links(request, page, limit, offset):
+        response.headers.append("Link", link)
+    return response
+
+
+def _page_links(request: Request, page: QueryPage, limit: int, offset: int) -> list[str]:
+    """Link headers to the previous and next pages (clause 6.3.10), other parameters kept."""
+    if limit == 0:
+        return []
+    kept = [(k, v) for k, v in request.query_params.multi_items() if k not in ("limit", "offset")]
+    links = []
+    if offset > 0:
+        links.append(_page_link(request, kept, limit, max(0, offset - limit), "prev"))
+    if page.more:
+        links.append(_page_link(request, kept, limit, offset + limit, "next"))
+    return links
+
+
+def _page_link(
+    request: Request, kept: list[tuple[str, str]], limit: int, offset: int, rel: str
+) -> str:
+    query = urlencode([*kept, ("limit", str(limit)), ("offset", str(offset))])
+    return f'<{request.url.path}?{query}>; rel="{rel}"'
+
+
+def _collation(raw: str | None) -> str | None:
+    """collation: the language tag (BCP 47) whose rules order text values."""
+    if raw is None:
+        return None
+    tag = raw.strip()
+    if not tag or not all(part.isalnum() and len(part) <= 8 for part in tag.split("-")):
+        raise BadRequestData(f"collation must be a language tag such as it or de-AT; got {raw!r}")
+    return tag.replace("-", "_")
+
+
+def _entity_selectors(raw: object) -> tuple[str | None, str | None, str | None]:
+    """ids, idPattern and type of the Query's EntitySelectors (clause 5.2.33).
+
+    Several selectors are OR-ed only when they differ in one member: a list of ids, or of
+    types, with the same other members; other combinations are refused.
+    """
+    if raw is None:
+        return None, None, None
+    if not isinstance(raw, list) or not raw:
+        raise BadRequestData("entities must be a non-empty array of EntitySelectors")
+    for selector in raw:
+        if not isinstance(selector, dict) or not selector:
+            raise BadRequestData("each EntitySelector is an object with id, idPattern or type")
+        unknown = set(selector) - _SELECTOR_MEMBERS
+        if unknown:
+            raise BadRequestData(f"unknown members of an EntitySelector: {sorted(unknown)}")
+        for member, value in selector.items():
+            if not isinstance(value, str) or not value:
+                raise BadRequestData(f"EntitySelector {member} must be a non-empty string")
+    patterns = {selector.get("idPattern") for selector in raw}
+    if len(patterns) > 1:
+        raise BadRequestData("EntitySelectors with different idPatterns are not supported")
+    id_pattern = patterns.pop()
+    with_ids = [selector for selector in raw if "id" in selector]
+    if with_ids and len(with_ids) != len(raw):
+        raise BadRequestData("either every EntitySelector names an id or none does")
+    type_sets = {selector.get("type") for selector in raw}
+    if with_ids:
+        if len(type_sets) > 1:
+            raise BadRequestData("EntitySelectors with ids must all name the same type")
+        ids = ",".join(selector["id"] for selector in raw)
+        only_type = type_sets.pop()
+        return ids, id_pattern, only_type
+    if None in type_sets and len(type_sets) > 1:
+        raise BadRequestData("either every EntitySelector names a type or none does")
+    types = [selector["type"] for selector in raw if "type" in selector]
+    return None, id_pattern, ",".join(f"({t})" for t in types) if types else None
+
+
+def _text(payload: dict[str, Any], key: str) -> str | None:
+    value = payload.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise BadRequestData(f"{key} must be a string; got {orjson.dumps(value).decode()}")
+    return value
+
+
+def _text_or_list(payload: dict[str, Any], key: str) -> str | None:
+    """A list member of a Query, given as an array of names or a comma-separated string."""
+    value = payload.get(key)
+    if isinstance(value, list):
+        if not value:
+            raise BadRequestData(f"{key} must list at least one name")
+        return ",".join(check_name(item, key) for item in value)
+    return _text(payload, key)
+
+
+def geometry_property(request: Request, terms: TermMap) -> str:
+    return terms.expand(request.query_params.get("geometryProperty", "location"))
+
+
+def feature(
+    doc: dict[str, Any],
+    terms: TermMap,
+    render: Any,
+    shown: frozenset[str] | None,
+    geo_property: str,
+    projection: Projection | None = None,
+) -> dict[str, Any]:
+    """The GeoJSON Feature of an entity (clause 4.5.16)."""
+    properties = render_entity(doc, terms, render, shown)
+    if projection is not None:
+        properties = projection.apply(properties)
+    entity_id = properties.pop("id", doc["_id"])
+    return {
+        "id": entity_id,
+        "type": "Feature",
+        "geometry": geometry_of(doc, geo_property),
+        "properties": properties,
+    }
