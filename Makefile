@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.stamp-install
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test lint bench clean
+.PHONY: help venv ngsildclient-venv run test lint bench clean
 
 help:
 	@echo "make run    the whole stack on http://127.0.0.1:1026/ngsi-ld/v1 (embedded store in ./var)"
@@ -23,6 +23,18 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev,embedded]'
 	@touch $@
 
+# ngsildclient pins httpx<0.24 and rich<13: never a project dependency, only the interpreter
+# of tests/integration/ngsildclient_scenario.py, in its own venv.
+NGSILDCLIENT_VENV := .venv-ngsildclient
+NGSILDCLIENT_STAMP := $(NGSILDCLIENT_VENV)/.stamp-ngsildclient
+
+ngsildclient-venv: $(NGSILDCLIENT_STAMP)
+
+$(NGSILDCLIENT_STAMP):
+	@test -x $(NGSILDCLIENT_VENV)/bin/python || $(PYTHON) -m venv $(NGSILDCLIENT_VENV)
+	$(NGSILDCLIENT_VENV)/bin/pip install -q --disable-pip-version-check ngsildclient==0.5.2
+	@touch $@
+
 run: $(STAMP)
 	$(BIN)/contesto up
 
@@ -32,7 +44,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: lint
+test: lint ngsildclient-venv
 	$(BIN)/pytest
 
 bench: $(STAMP)
