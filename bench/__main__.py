@@ -14,7 +14,8 @@ from pathlib import Path
 
 _RUN_ONE = (
     "import asyncio, importlib, inspect, sys\n"
-    "result = importlib.import_module(sys.argv[1]).main()\n"
+    "module, sys.argv = sys.argv[1], sys.argv[:1]\n"
+    "result = importlib.import_module(module).main()\n"
     "if inspect.isawaitable(result):\n"
     "    asyncio.run(result)\n"
 )

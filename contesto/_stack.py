@@ -42,7 +42,12 @@ def run_stack(settings: StackSettings, say: Callable[[str], None]) -> None:
                 mongo_url, store_lines = _open_store(settings, resources)
                 app = create_app(BrokerSettings(mongo_url=mongo_url))
             server = uvicorn.Server(
-                uvicorn.Config(app, log_level=settings.log_level, lifespan="on")
+                uvicorn.Config(
+                    app,
+                    log_level=settings.log_level,
+                    lifespan="on",
+                    access_log=settings.access_log,
+                )
             )
             banner = _banner(settings, store_lines)
             # uvicorn handles the signals while it serves and re-raises them after its

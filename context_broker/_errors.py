@@ -71,6 +71,14 @@ class OperationNotSupported(NgsiLdError):
     title = "Operation not supported"
 
 
+class TooManyResults(NgsiLdError):
+    """A page larger than the broker serves (clause 5.5.9)."""
+
+    type_name = "TooManyResults"
+    status = 403
+    title = "Too many results"
+
+
 class NotAcceptable(NgsiLdError):
     # The spec has no error type of its own for 406; InvalidRequest is what brokers send.
     type_name = "InvalidRequest"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request, Response
+from starlette.convertors import PathConvertor, register_url_convertor
 
 from context_broker._entities import AttributeOutcome, render_entity
 from context_broker._http._deps import deps_of
@@ -13,6 +14,15 @@ from context_broker._http._params import bool_param, name_list, options_of, rend
 from context_broker._http._query import feature, geometry_property, query_entities_get
 from context_broker._http._responses import json_response, no_content, representation
 
+
+class _EntityIdConvertor(PathConvertor):
+    """An entity id in a path: like `path` (ids may hold '/'), but never empty, so that
+    `/entities/` still redirects to `/entities` as the framework does for other routes."""
+
+    regex = ".+"
+
+
+register_url_convertor("entity_id", _EntityIdConvertor())
 router = APIRouter()
 
 
@@ -32,7 +42,7 @@ async def query_entities(request: Request) -> Response:
     return await query_entities_get(request)
 
 
-@router.post("/entities/{entity_id:path}/attrs")
+@router.post("/entities/{entity_id:entity_id}/attrs")
 async def append_attributes(entity_id: str, request: Request) -> Response:
     deps = deps_of(request)
     options = options_of(request, allowed=("noOverwrite",))
@@ -43,7 +53,7 @@ async def append_attributes(entity_id: str, request: Request) -> Response:
     return _update_result(call, outcome)
 
 
-@router.patch("/entities/{entity_id:path}/attrs")
+@router.patch("/entities/{entity_id:entity_id}/attrs")
 async def update_attributes(entity_id: str, request: Request) -> Response:
     deps = deps_of(request)
     call, payload = await write_call(request, deps.resolver, deps.settings.max_body_bytes)
@@ -51,7 +61,7 @@ async def update_attributes(entity_id: str, request: Request) -> Response:
     return _update_result(call, outcome)
 
 
-@router.patch("/entities/{entity_id:path}/attrs/{attr}")
+@router.patch("/entities/{entity_id:entity_id}/attrs/{attr}")
 async def partial_update_attribute(entity_id: str, attr: str, request: Request) -> Response:
     deps = deps_of(request)
     call, payload = await write_call(request, deps.resolver, deps.settings.max_body_bytes)
@@ -59,7 +69,7 @@ async def partial_update_attribute(entity_id: str, attr: str, request: Request) 
     return no_content(call)
 
 
-@router.put("/entities/{entity_id:path}/attrs/{attr}")
+@router.put("/entities/{entity_id:entity_id}/attrs/{attr}")
 async def replace_attribute(entity_id: str, attr: str, request: Request) -> Response:
     deps = deps_of(request)
     call, payload = await write_call(request, deps.resolver, deps.settings.max_body_bytes)
@@ -67,7 +77,7 @@ async def replace_attribute(entity_id: str, attr: str, request: Request) -> Resp
     return no_content(call)
 
 
-@router.delete("/entities/{entity_id:path}/attrs/{attr}")
+@router.delete("/entities/{entity_id:entity_id}/attrs/{attr}")
 async def delete_attribute(entity_id: str, attr: str, request: Request) -> Response:
     deps = deps_of(request)
     call = await get_call(request, deps.resolver)
@@ -83,8 +93,8 @@ async def delete_attribute(entity_id: str, attr: str, request: Request) -> Respo
 
 
 # Single-entity routes come after the attribute routes: an entity id may hold "/" (any URI
-# is an id), so "{entity_id:path}" must not swallow ".../attrs/{attr}".
-@router.get("/entities/{entity_id:path}")
+# is an id), so "{entity_id:entity_id}" must not swallow ".../attrs/{attr}".
+@router.get("/entities/{entity_id:entity_id}")
 async def retrieve_entity(entity_id: str, request: Request) -> Response:
     deps = deps_of(request)
     call = await get_call(request, deps.resolver, geo=True)
@@ -99,7 +109,7 @@ async def retrieve_entity(entity_id: str, request: Request) -> Response:
     return representation(call, render_entity(doc, call.terms, render, shown))
 
 
-@router.delete("/entities/{entity_id:path}")
+@router.delete("/entities/{entity_id:entity_id}")
 async def delete_entity(entity_id: str, request: Request) -> Response:
     deps = deps_of(request)
     call = await get_call(request, deps.resolver)
@@ -107,7 +117,7 @@ async def delete_entity(entity_id: str, request: Request) -> Response:
     return no_content(call)
 
 
-@router.put("/entities/{entity_id:path}")
+@router.put("/entities/{entity_id:entity_id}")
 async def replace_entity(entity_id: str, request: Request) -> Response:
     deps = deps_of(request)
     call, payload = await write_call(request, deps.resolver, deps.settings.max_body_bytes)
@@ -115,7 +125,7 @@ async def replace_entity(entity_id: str, request: Request) -> Response:
     return no_content(call)
 
 
-@router.patch("/entities/{entity_id:path}")
+@router.patch("/entities/{entity_id:entity_id}")
 async def merge_entity(entity_id: str, request: Request) -> Response:
     deps = deps_of(request)
     call, payload = await write_call(

@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import Request
 
 from context_broker._attributes import Format, RenderOptions, parse_lang
-from context_broker._errors import BadRequestData, NgsiLdError
+from context_broker._errors import BadRequestData, TooManyResults
 from context_broker._jsonld import TermMap
 from context_broker._names import check_name, check_uri
 from context_broker._query import Exists, parse_q
@@ -98,14 +98,6 @@ def bool_param(request: Request, key: str) -> bool:
     if raw not in ("true", "false"):
         raise BadRequestData(f"{key} must be true or false; got {raw!r}")
     return raw == "true"
-
-
-class TooManyResults(NgsiLdError):
-    """A page larger than the broker serves (clause 5.5.9: 403 TooManyResults)."""
-
-    type_name = "TooManyResults"
-    status = 403
-    title = "Too many results"
 
 
 def page_params(request: Request, settings: BrokerSettings) -> tuple[int, int, bool]:

@@ -68,12 +68,6 @@ def http(broker_url: str) -> Iterator[httpx.Client]:
         yield client
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="POST /ngsi-ld/v1/entities/ (ngsildclient's URL) is answered 405, not redirected: "
-    "see docs/clients.md; when this passes, drop the workaround in the scenario",
-)
 def test_create_works_with_the_clients_own_url(broker_url: str, tenant: str) -> None:
     assert run_scenario(broker_url, f"{tenant}-shipped", "create-as-shipped") == {"create": True}
 
