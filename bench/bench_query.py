@@ -110,7 +110,9 @@ def queries() -> dict[str, dict[str, str]]:
 async def measure(base: str, tenant: str, repeat: int) -> dict[str, dict[str, float]]:
     results: dict[str, dict[str, float]] = {}
     headers = {"NGSILD-Tenant": tenant}
-    async with httpx.AsyncClient(base_url=base + API, headers=headers, timeout=120) as http:
+    async with httpx.AsyncClient(base_url=base + API, headers=headers, timeout=900) as http:
+        for params in queries().values():  # warm-up: builds the indexes a query asks for
+            _check(await http.get("/entities", params=params))
         for name, params in queries().items():
             latencies: list[float] = []
             matches = 0
@@ -118,7 +120,7 @@ async def measure(base: str, tenant: str, repeat: int) -> dict[str, dict[str, fl
                 started = time.perf_counter()
                 answer = await http.get("/entities", params=params)
                 latencies.append(time.perf_counter() - started)
-                answer.raise_for_status()
+                _check(answer)
                 matches = int(answer.headers.get("NGSILD-Results-Count", len(answer.json())))
             results[name] = _stats(latencies, matches)
         results["page through Firenze"] = await _page_through(http, repeat)
@@ -136,7 +138,7 @@ async def _page_through(http: httpx.AsyncClient, repeat: int) -> dict[str, float
         seen, offset = 0, 0
         while True:
             answer = await http.get("/entities", params=dict(params, offset=str(offset)))
-            answer.raise_for_status()
+            _check(answer)
             page = answer.json()
             seen += len(page)
             offset += 100
@@ -144,6 +146,11 @@ async def _page_through(http: httpx.AsyncClient, repeat: int) -> dict[str, float
                 break
         latencies.append(time.perf_counter() - started)
     return _stats(latencies, seen)
+
+
+def _check(answer: httpx.Response) -> None:
+    if answer.is_error:
+        raise SystemExit(f"{answer.request.url} answered {answer.status_code}: {answer.text}")
 
 
 def _stats(latencies: list[float], matches: int) -> dict[str, float]:

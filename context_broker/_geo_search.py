@@ -28,6 +28,7 @@ async def geo_search(
     """One page of the entities matching `mongo` and `geo` (nearest first for near, else by
     id) and, when asked, how many match in all."""
     field = encode_field(geo.geoproperty)
+    await repo.ensure_geo_fields([field])
     rest: dict[str, Any] = {f"attrs.{field}.type": "GeoProperty"}
     if mongo:
         rest = {"$and": [rest, mongo]}

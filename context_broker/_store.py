@@ -97,25 +97,30 @@ class EntityRepository:
             await self.entities.create_index([("an", ASCENDING)])
 
     async def ensure_geo_indexes(self, docs: Iterable[Document]) -> None:
-        """Keep one 2dsphere index per GeoProperty name in use in the tenant."""
-        names = {
+        """Keep the geo indexes of every GeoProperty name the documents use."""
+        await self.ensure_geo_fields(
             field
             for doc in docs
             for field, instance in doc.get("attrs", {}).items()
             if instance.get("type") == "GeoProperty"
-        }
-        if not names:
+        )
+
+    async def ensure_geo_fields(self, fields: Iterable[str]) -> None:
+        """One 2dsphere index and one cell index (`gc.<field>`) per GeoProperty name, also
+        for data the broker did not write itself (restored, or bulk-loaded)."""
+        wanted = set(fields)
+        if not wanted:
             return
         if self._geo_indexed is None:
             async with translated("entity store"):
                 info = await self.entities.index_information()
             self._geo_indexed = {
-                key[0][len("attrs.") : -len(".value")]
+                key[0][len("gc.") :]
                 for spec in info.values()
                 for key in [spec["key"][0]]
-                if key[1] == "2dsphere"
+                if key[0].startswith("gc.")
             }
-        for field in names - self._geo_indexed:
+        for field in wanted - self._geo_indexed:
             async with translated("entity store"):
                 await self.entities.create_index([(f"attrs.{field}.value", "2dsphere")])
                 await self.entities.create_index([(f"gc.{field}", ASCENDING)])
@@ -426,8 +431,10 @@ class Store:
 
     @classmethod
     def connect(cls, url: str, prefix: str, *, auto_create: bool) -> Store:
+        # The driver's heartbeats share the socket timeout of connectTimeoutMS: the embedded
+        # store is single-threaded, so a long query must not make it look down.
         client: AsyncMongoClient[Document] = AsyncMongoClient(
-            url, tz_aware=True, serverSelectionTimeoutMS=5000, connectTimeoutMS=3000
+            url, tz_aware=True, serverSelectionTimeoutMS=15_000, connectTimeoutMS=20_000
         )
         return cls(client, prefix, auto_create=auto_create)
 

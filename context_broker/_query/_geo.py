@@ -85,17 +85,30 @@ class GeoQuery:
     def matches(self, stored: dict[str, Any]) -> float | None:
         """None if `stored` does not satisfy the query; else its sort key (distance in
         metres for near, 0 otherwise)."""
-        entity = _shape(stored)
-        reference = self.shape
         if self.georel == "near":
-            distance = distance_m(reference, entity)
+            lon, lat = self.geometry["coordinates"][:2]
+            if stored["type"] == "Point":
+                distance = haversine_m(lon, lat, *stored["coordinates"][:2])
+            else:
+                distance = distance_m(self._prepared, _shape(stored))
             if self.max_distance is not None and distance > self.max_distance:
                 return None
             if self.min_distance is not None and distance < self.min_distance:
                 return None
             return distance
-        relation: Callable[[Geometry], bool] = getattr(entity, self.georel)
-        return 0.0 if relation(reference) else None
+        entity = Point(stored["coordinates"]) if stored["type"] == "Point" else _shape(stored)
+        # The relation seen from the prepared reference: entity R reference.
+        return 0.0 if _CONVERSE[self.georel](self._prepared, entity) else None
+
+
+_CONVERSE: dict[str, Callable[[Geometry, Geometry], bool]] = {
+    "within": lambda reference, entity: bool(reference.contains(entity)),
+    "contains": lambda reference, entity: bool(reference.within(entity)),
+    "intersects": lambda reference, entity: bool(reference.intersects(entity)),
+    "disjoint": lambda reference, entity: bool(reference.disjoint(entity)),
+    "equals": lambda reference, entity: bool(reference.equals(entity)),
+    "overlaps": lambda reference, entity: bool(reference.overlaps(entity)),
+}
 
 
 def _shape(geometry: dict[str, Any]) -> Geometry:
