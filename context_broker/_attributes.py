@@ -43,42 +43,22 @@ _CONCISE_KIND = {
     "objectList": "ListRelationship",
     "value": "Property",
 }
-CORE_MEMBERS = frozenset(
-    {
-        "type",
-        "value",
-        "object",
-        "languageMap",
-        "vocab",
-        "json",
-        "valueList",
-        "objectList",
-        "objectType",
-        "observedAt",
-        "unitCode",
-        "datasetId",
-        "createdAt",
-        "modifiedAt",
-        "deletedAt",
-        "instanceId",
-        "lang",
-        "@context",
-    }
-)
-# Members of a stored instance that a full attribute replace resets.
-REPLACEABLE_MEMBERS = (
-    "value",
-    "object",
-    "languageMap",
-    "vocab",
-    "json",
-    "valueList",
-    "objectList",
+_VALUE_MEMBERS = tuple(dict.fromkeys(VALUE_MEMBER.values()))
+CORE_MEMBERS = frozenset(_VALUE_MEMBERS) | {
+    "type",
     "objectType",
     "observedAt",
     "unitCode",
-    "sub",
-)
+    "datasetId",
+    "createdAt",
+    "modifiedAt",
+    "deletedAt",
+    "instanceId",
+    "lang",
+    "@context",
+}
+# Members of a stored instance that a full attribute replace resets.
+REPLACEABLE_MEMBERS = (*_VALUE_MEMBERS, "objectType", "observedAt", "unitCode", "sub")
 _MAX_DEPTH = 8
 _MAX_VALUE_DEPTH = 32
 _KEYED_IN_SIMPLIFIED = frozenset({"languageMap", "vocab", "json"})
