@@ -9,6 +9,7 @@ TrafficFlowObserved uses for `dateObserved`.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import ipaddress
 import re
 from collections.abc import Callable
@@ -40,7 +41,19 @@ def is_datetime(value: object) -> bool:
 
 def is_utc_instant(value: object) -> bool:
     """NGSI-LD temporal members (`observedAt`, ...): ISO 8601 in UTC, e.g. `...T10:00:00Z`."""
-    return isinstance(value, str) and bool(_UTC_INSTANT.match(value)) and is_datetime(value)
+    return isinstance(value, str) and _utc_instant_text(value)
+
+
+@functools.lru_cache(maxsize=1024)
+def _utc_instant_text(value: str) -> bool:
+    """Cached: the attributes of one measurement, and a batch of them, share instants."""
+    if _UTC_INSTANT.match(value) is None:
+        return False
+    try:  # what `is_datetime` adds once the pattern holds: a real calendar date and time
+        _dt.datetime.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
 
 
 def is_date(value: object) -> bool:

@@ -149,11 +149,10 @@ class Validator:
             return ValidationResult(
                 self.model.name, profile_name, form or "keyValues", None, (found,)
             )
-        form = form or detect_form(entity)
         violations: list[Violation] = []
         warnings: list[Violation] = []
         self._check_identity(entity, violations, warnings)
-        values, suffixes, styles = self._flatten(entity, form, violations)
+        form, values, suffixes, styles = self._flatten(entity, form, violations)
         if values.get("type") in self._type_names:
             values["type"] = self.model.name
         if self._fast is None or not self._fast(values):
@@ -235,13 +234,15 @@ class Validator:
             )
 
     def _flatten(
-        self, entity: dict[str, Any], form: Form, violations: list[Violation]
-    ) -> tuple[dict[str, Any], dict[str, tuple[str | int, ...]], dict[str, str]]:
-        """keyValues of the entity, each attribute's path to its value, and its style."""
+        self, entity: dict[str, Any], form: Form | None, violations: list[Violation]
+    ) -> tuple[Form, dict[str, Any], dict[str, tuple[str | int, ...]], dict[str, str]]:
+        """The entity's form (detected when not given), its keyValues, each attribute's
+        path to its value, and its style; one pass while every attribute is typed."""
         values: dict[str, Any] = {}
         suffixes: dict[str, tuple[str | int, ...]] = {}
         styles: dict[str, str] = {}
         keyvalues = form == "keyValues"
+        typed = False
         for name, value in entity.items():
             if name in ENTITY_MEMBERS:
                 values[name] = value
@@ -250,12 +251,32 @@ class Validator:
                 values[name] = value
                 styles[name] = "bare"
                 continue
-            if type(value) is dict and _is_plain_property(value):
-                plain = value["value"]
-                if type(plain) is not dict or plain.get("@type") != "DateTime":
-                    values[name] = plain
-                    suffixes[name] = _VALUE_SUFFIX
+            if type(value) is dict:
+                kind = value.get("type")
+                member = VALUE_MEMBER.get(kind) if type(kind) is str else None
+                if member is not None:  # the common case: one typed attribute
+                    typed = True
                     styles[name] = "normalized"
+                    plain = value.get(member)
+                    if not (_simple_property(kind, plain, value) or _sound(value)):
+                        _check_attribute(value, [name], violations)
+                    if (
+                        isinstance(plain, dict)
+                        and plain.get("@type") == "DateTime"
+                        and "@value" in plain
+                    ):
+                        suffixes[name] = (member, "@value")
+                        plain = plain["@value"]
+                    else:
+                        suffixes[name] = _SUFFIXES[member]
+                    values[name] = plain
+                    continue
+            if form is None:  # as `detect_form`, which a typed attribute cannot turn keyValues
+                form = detect_form(entity)
+                if form == "keyValues":
+                    keyvalues = True
+                    values[name] = value
+                    styles[name] = "bare"
                     continue
             style = attribute_style(value)
             styles[name] = style
@@ -289,7 +310,9 @@ class Validator:
             else:
                 suffixes[name] = (*prefix, member)
             values[name] = plain
-        return values, suffixes, styles
+        if form is None:
+            form = "normalized" if typed else "keyValues"
+        return form, values, suffixes, styles
 
     # -- JSON Schema -------------------------------------------------------------------
 
@@ -350,9 +373,13 @@ class Validator:
         entity: Mapping[str, Any],
         violations: list[Violation],
     ) -> None:
-        reported = {v.path for v in violations if v.rule == "schema.required"}
+        reported: set[str] | None = None
         for name in profile.required:
-            if name not in values and json_path([name]) not in reported:
+            if name in values:
+                continue
+            if reported is None:
+                reported = {v.path for v in violations if v.rule == "schema.required"}
+            if json_path([name]) not in reported:
                 rule = profile.attributes.get(name)
                 attr = self._attributes.get(name)
                 about = (rule.description if rule else "") or (attr.description if attr else "")
@@ -368,11 +395,11 @@ class Validator:
             if name not in values:
                 continue
             value = values[name]
-            parts: Parts = [name, *suffixes.get(name, ())]
             if rule.enum is not None:
                 items = value if isinstance(value, list) else [value]
                 for index, item in enumerate(items):
                     if item not in rule.enum:
+                        parts: Parts = [name, *suffixes.get(name, ())]
                         where = [*parts, index] if isinstance(value, list) else parts
                         allowed = ", ".join(f"`{e}`" for e in rule.enum)
                         violations.append(
@@ -385,10 +412,11 @@ class Validator:
                             )
                         )
             if isinstance(value, int | float) and not isinstance(value, bool):
-                unit = f" {unit_phrase(rule.unit_code)}" if rule.unit_code else ""
                 below = rule.minimum is not None and value < rule.minimum
                 above = rule.maximum is not None and value > rule.maximum
                 if below or above:
+                    unit = f" {unit_phrase(rule.unit_code)}" if rule.unit_code else ""
+                    parts = [name, *suffixes.get(name, ())]
                     word, sign, limit = (
                         ("minimum", ">=", rule.minimum)
                         if below
@@ -557,7 +585,7 @@ def _check_attribute(attribute: Any, parts: Parts, violations: list[Violation]) 
             _check_attribute(sub, [*parts, name], violations)
 
 
-_VALUE_SUFFIX: tuple[str | int, ...] = ("value",)
+_SUFFIXES: dict[str, tuple[str | int, ...]] = {m: (m,) for m in VALUE_MEMBER.values()}
 _PLAIN_MEMBERS = frozenset({"type", "value", "unitCode", "observedAt"})
 
 
@@ -570,6 +598,59 @@ def _is_plain_property(attribute: Any) -> bool:
     unit = attribute.get("unitCode", "")
     observed = attribute.get("observedAt")
     return isinstance(unit, str) and (observed is None or is_utc_instant(observed))
+
+
+def _simple_property(kind: object, content: Any, attribute: dict[str, Any]) -> bool:
+    """A Property with a value and at most a unit: sound, as `_sound` would find."""
+    if kind != "Property" or content is None:
+        return False
+    size = len(attribute)
+    return size == 2 or (size == 3 and type(attribute.get("unitCode")) is str)
+
+
+def _reference_only(attribute: Any) -> bool:
+    """A Relationship to one entity and nothing else (`observedBy`): sound."""
+    if type(attribute) is not dict or len(attribute) != 2:
+        return False
+    target = attribute.get("object")
+    return attribute.get("type") == "Relationship" and type(target) is str and is_uri(target)
+
+
+def _sound(attribute: Any) -> bool:
+    """True only when `_check_attribute` would find nothing; cheap, without messages."""
+    if type(attribute) is not dict:
+        return False
+    kind = attribute.get("type")
+    member = VALUE_MEMBER.get(kind) if type(kind) is str else None
+    if member is None:
+        return False
+    content = attribute.get(member)
+    if content is None:
+        return False
+    if kind == "Relationship":
+        if not (is_uri(content) if type(content) is str else _is_reference(content)):
+            return False
+    elif kind == "GeoProperty" and not is_geojson(content):
+        return False
+    if len(attribute) == 2:  # `type` and its value member only
+        return True
+    for key, sub in attribute.items():
+        if key in ATTRIBUTE_MEMBERS:
+            if sub is None:
+                continue
+            if key == "observedAt":
+                if not is_utc_instant(sub):
+                    return False
+            elif key == "unitCode":
+                if type(sub) is not str:
+                    return False
+            elif key == "datasetId" and not (type(sub) is str and is_uri(sub)):
+                return False
+        elif isinstance(sub, dict | list) and not (
+            _reference_only(sub) or _sound(sub) or attribute_style(sub) == "bare"
+        ):
+            return False
+    return True
 
 
 def _is_reference(value: Any) -> bool:
