@@ -43,8 +43,8 @@ _CONCISE_KIND = {
     "objectList": "ListRelationship",
     "value": "Property",
 }
-_VALUE_MEMBERS = tuple(dict.fromkeys(VALUE_MEMBER.values()))
-CORE_MEMBERS = frozenset(_VALUE_MEMBERS) | {
+VALUE_MEMBERS = tuple(dict.fromkeys(VALUE_MEMBER.values()))
+CORE_MEMBERS = frozenset(VALUE_MEMBERS) | {
     "type",
     "objectType",
     "observedAt",
@@ -58,7 +58,7 @@ CORE_MEMBERS = frozenset(_VALUE_MEMBERS) | {
     "@context",
 }
 # Members of a stored instance that a full attribute replace resets.
-REPLACEABLE_MEMBERS = (*_VALUE_MEMBERS, "objectType", "observedAt", "unitCode", "sub")
+REPLACEABLE_MEMBERS = (*VALUE_MEMBERS, "objectType", "observedAt", "unitCode", "sub")
 _MAX_DEPTH = 8
 _MAX_VALUE_DEPTH = 32
 _KEYED_IN_SIMPLIFIED = frozenset({"languageMap", "vocab", "json"})

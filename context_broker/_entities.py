@@ -10,13 +10,13 @@ default GeoProperty instance, see `_query._cells`).
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from context_broker._attributes import (
     VALUE_MEMBER,
+    VALUE_MEMBERS,
     RenderOptions,
     parse_attribute,
     parse_instance,
@@ -294,14 +294,11 @@ def partial_update_attribute(
     if old is None:
         raise ResourceNotFound(_missing_attribute(doc["_id"], name, dataset_id))
     fragment = dict(raw)
-    if "type" not in fragment and not any(
-        member in fragment
-        for member in ("value", "object", "languageMap", "vocab", "json", "valueList", "objectList")
-    ):
+    if "type" not in fragment:
         fragment["type"] = old["type"]
-        fragment[_value_member(old["type"])] = old[_value_member(old["type"])]
-    elif "type" not in fragment:
-        fragment["type"] = old["type"]
+        if not any(member in fragment for member in VALUE_MEMBERS):
+            member = VALUE_MEMBER[old["type"]]
+            fragment[member] = old[member]
     new = parse_instance(fragment, name, terms, now)
     by_dataset[dataset_id] = _merge_instance(old, new)
     set_instances(doc, encoded, list(by_dataset.values()))
@@ -345,18 +342,10 @@ def delete_attribute(
     _touch(doc, now)
 
 
-def _value_member(kind: str) -> str:
-    return VALUE_MEMBER[kind]
-
-
 def _missing_attribute(entity_id: str, name: str, dataset_id: object) -> str:
     if dataset_id is None:
         return f"entity {entity_id} has no attribute {name!r}"
     return f"entity {entity_id} has no instance of attribute {name!r} with datasetId {dataset_id}"
-
-
-def copy_document(doc: Document) -> Document:
-    return copy.deepcopy(doc)
 
 
 def render_entity(

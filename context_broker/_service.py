@@ -11,7 +11,12 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
-from context_broker._attributes import REPLACEABLE_MEMBERS, parse_attribute, parse_instance
+from context_broker._attributes import (
+    REPLACEABLE_MEMBERS,
+    VALUE_MEMBERS,
+    parse_attribute,
+    parse_instance,
+)
 from context_broker._entities import (
     AttributeOutcome,
     Document,
@@ -256,9 +261,7 @@ class Broker:
         payload: object,
         terms: TermMap,
     ) -> None:
-        check_uri(entity_id, "entity id")
-        name = terms.expand(check_name(attr, "attribute name"))
-        encoded = encode_field(name)
+        encoded = _attribute_field(entity_id, attr, terms)
         repo = await self._repo(tenant, for_write=False)
         if isinstance(payload, dict) and "datasetId" not in payload:
             now = utc_now()
@@ -282,9 +285,7 @@ class Broker:
         payload: object,
         terms: TermMap,
     ) -> None:
-        check_uri(entity_id, "entity id")
-        name = terms.expand(check_name(attr, "attribute name"))
-        encoded = encode_field(name)
+        encoded = _attribute_field(entity_id, attr, terms)
         instances = parse_attribute(payload, attr, terms, utc_now())
         repo = await self._repo(tenant, for_write=False)
         await self._modify(
@@ -303,10 +304,9 @@ class Broker:
         dataset_id: str | None,
         delete_all: bool,
     ) -> None:
-        check_uri(entity_id, "entity id")
+        encoded = _attribute_field(entity_id, attr, terms)
         if dataset_id is not None:
             check_uri(dataset_id, "datasetId")
-        name = terms.expand(check_name(attr, "attribute name"))
         repo = await self._repo(tenant, for_write=False)
         await self._modify(
             repo,
@@ -314,7 +314,7 @@ class Broker:
             lambda doc: delete_attribute(
                 doc,
                 attr,
-                encode_field(name),
+                encoded,
                 utc_now(),
                 dataset_id=dataset_id,
                 delete_all=delete_all,
@@ -470,6 +470,12 @@ class Broker:
         return kinds
 
 
+def _attribute_field(entity_id: str, attr: str, terms: TermMap) -> str:
+    """The stored field of the attribute a URL names, after checking the URL's names."""
+    check_uri(entity_id, "entity id")
+    return encode_field(terms.expand(check_name(attr, "attribute name")))
+
+
 def _with_id(payload: object, entity_id: str) -> object:
     if not isinstance(payload, dict):
         raise BadRequestData("the payload must be a JSON object")
@@ -504,8 +510,7 @@ def _partial_update_fields(
     payload: dict[str, Any], attr: str, encoded: str, terms: TermMap, now: Any
 ) -> tuple[str, dict[str, Any]] | None:
     """$set fields for a partial update that names its kind or value member; else None."""
-    members = ("value", "object", "languageMap", "vocab", "json", "valueList", "objectList")
-    if "type" not in payload and not any(member in payload for member in members):
+    if "type" not in payload and not any(member in payload for member in VALUE_MEMBERS):
         return None
     instance = parse_instance(payload, attr, terms, now)
     if any(is_null_instance(sub) for sub in instance.get("sub", {}).values()):

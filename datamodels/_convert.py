@@ -164,7 +164,7 @@ def _normalize_attribute(
                 out[member] = _normalize_attribute(member, sub, None, None)
         return out
     spec = model.attributes.get(name) if model is not None else None
-    if spec is not None and spec.kind == "Relationship" and _is_reference(value):
+    if spec is not None and spec.kind == "Relationship" and is_reference(value):
         return {"type": "Relationship", "object": value}
     if is_geojson(value):
         return {"type": "GeoProperty", "value": value}
@@ -178,7 +178,7 @@ def _normalize_attribute(
     return out
 
 
-def _is_reference(value: Any) -> bool:
+def is_reference(value: Any) -> bool:
     """URIs only: some models declare Relationships whose examples hold plain codes."""
     if isinstance(value, str):
         return is_uri(value)

@@ -20,6 +20,7 @@ from ._convert import (
     default_instance,
     detect_form,
     is_geojson,
+    is_reference,
 )
 from ._formats import FORMAT_HINTS, FORMATS, is_uri, is_utc_instant
 from ._paths import dotted, json_path
@@ -531,7 +532,7 @@ def _check_attribute(attribute: Any, parts: Parts, violations: list[Violation]) 
                     "leave the attribute out when there is no value",
                 )
             )
-        elif kind == "Relationship" and not _is_reference(content):
+        elif kind == "Relationship" and not is_reference(content):
             violations.append(
                 Violation(
                     json_path([*parts, member]),
@@ -628,7 +629,7 @@ def _sound(attribute: Any) -> bool:
     if content is None:
         return False
     if kind == "Relationship":
-        if not (is_uri(content) if type(content) is str else _is_reference(content)):
+        if not (is_uri(content) if type(content) is str else is_reference(content)):
             return False
     elif kind == "GeoProperty" and not is_geojson(content):
         return False
@@ -651,13 +652,3 @@ def _sound(attribute: Any) -> bool:
         ):
             return False
     return True
-
-
-def _is_reference(value: Any) -> bool:
-    if isinstance(value, str):
-        return is_uri(value)
-    return (
-        isinstance(value, list)
-        and bool(value)
-        and all(isinstance(v, str) and is_uri(v) for v in value)
-    )
