@@ -1,1 +1,21 @@
 """Durable outbox, batching, retries and publishing of fragments into each tenant's broker."""
+
+from __future__ import annotations
+
+from ._outbox import Outbox, OutboxRecord
+from ._publisher import Publisher, PublishReport, RejectedFragment, coalesce
+from ._settings import BridgeSettings, ExternalTarget
+from ._targets import Target, TargetDirectory
+
+__all__ = [
+    "BridgeSettings",
+    "ExternalTarget",
+    "Outbox",
+    "OutboxRecord",
+    "PublishReport",
+    "Publisher",
+    "RejectedFragment",
+    "Target",
+    "TargetDirectory",
+    "coalesce",
+]

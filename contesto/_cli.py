@@ -7,6 +7,8 @@ from typing import Annotated, Any
 
 import typer
 
+from contesto._cli_devices import devices_app
+from contesto._cli_ingest import dead_letter_app, ingest, simulate
 from contesto._cli_models import models_app
 from contesto._settings import StackSettings
 from contesto._stack import StackError, run_stack
@@ -22,6 +24,10 @@ app = typer.Typer(
 )
 # One subcommand group per area, each from its own module.
 app.add_typer(models_app, name="models")
+app.add_typer(devices_app, name="devices")
+app.add_typer(dead_letter_app, name="dead-letter")
+app.command()(ingest)
+app.command()(simulate)
 
 
 @app.callback()
@@ -47,13 +53,16 @@ def up(
         ),
     ] = None,
 ) -> None:
-    """Run the stack: the NGSI-LD API at http://HOST:PORT/ngsi-ld/v1 on its store.
+    """Run the stack: MQTT ingest feeding the NGSI-LD API at http://HOST:PORT/ngsi-ld/v1.
 
     With CONTESTO_MONGO_URL unset, an embedded MongoDB-protocol store (SecantusDB, from
     `pip install 'contesto[embedded]'`) runs as a child process on loopback, with its data
     under --data-dir, kept across runs. With CONTESTO_MONGO_URL set (a MongoDB replica set in
-    production), the broker uses that server and nothing else is started.
-    Ctrl-C or SIGTERM stops the API, then the store.
+    production), the broker uses that server instead.
+    Unless CONTESTO_MQTT_EXTERNAL is true, Mosquitto runs on CONTESTO_MQTT_HOST:PORT
+    (127.0.0.1:1883), and an ingest process (`contesto ingest`, log in DIR/ingest.log)
+    publishes what arrives there, with the demo devices of Firenze and Prato provisioned
+    (try `contesto simulate`). Ctrl-C or SIGTERM stops the API, ingest, MQTT, then the store.
     """
     given: dict[str, Any] = {"host": host, "port": port, "data_dir": data_dir}
     settings = StackSettings(**{name: value for name, value in given.items() if value is not None})

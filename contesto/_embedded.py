@@ -20,7 +20,15 @@ from types import TracebackType
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
-__all__ = ["EmbeddedStore", "EmbeddedStoreError", "find_executable", "free_port", "port_in_use"]
+__all__ = [
+    "EmbeddedStore",
+    "EmbeddedStoreError",
+    "find_executable",
+    "free_port",
+    "log_tail",
+    "port_in_use",
+    "stop_process",
+]
 
 EXECUTABLE = "secantusd-py"
 NOT_INSTALLED = (
@@ -70,6 +78,30 @@ def port_in_use(host: str, port: int) -> bool:
                 return True
             raise
         return False
+
+
+def log_tail(path: Path, offset: int) -> str:
+    """The last lines a child process wrote to its log since `offset`, indented."""
+    try:
+        with path.open("rb") as log:
+            log.seek(offset)
+            text = log.read().decode(errors="replace")
+    except OSError:
+        return "(no log)"
+    lines = text.splitlines()[-_LOG_TAIL_LINES:]
+    return "\n".join(f"  | {line}" for line in lines) or "  | (empty)"
+
+
+def stop_process(process: subprocess.Popen[bytes] | None, timeout_s: float) -> None:
+    """SIGTERM, wait for a clean exit, SIGKILL after the grace period."""
+    if process is None or process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 class EmbeddedStore:
@@ -212,28 +244,13 @@ class EmbeddedStore:
         return True
 
     def _log_tail(self, offset: int) -> str:
-        try:
-            with self.log_path.open("rb") as log:
-                log.seek(offset)
-                text = log.read().decode(errors="replace")
-        except OSError:
-            return "(no log)"
-        lines = text.splitlines()[-_LOG_TAIL_LINES:]
-        return "\n".join(f"  | {line}" for line in lines) or "  | (empty)"
+        return log_tail(self.log_path, offset)
 
     def stop(self) -> None:
         """SIGTERM, wait for a clean exit, SIGKILL after the grace period. Idempotent."""
         process, self._process = self._process, None
-        if process is None:
-            return
         self._port = None
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=self._stop_timeout_s)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_process(process, self._stop_timeout_s)
 
     def __enter__(self) -> EmbeddedStore:
         self.start()

@@ -8,7 +8,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class StackSettings(BaseSettings):
-    """Where the stack listens and keeps its data; no `mongo_url` means the embedded store."""
+    """Where the stack listens and keeps its data.
+
+    No `mongo_url` means the embedded store; no `mqtt_external` means a local MQTT broker
+    (Mosquitto) started on `mqtt_port`.
+    """
 
     model_config = SettingsConfigDict(env_prefix="CONTESTO_", extra="ignore")
 
@@ -19,3 +23,9 @@ class StackSettings(BaseSettings):
     log_level: str = "info"
     # One log line per request costs about 4% of a request's CPU on the hot path.
     access_log: bool = False
+    mqtt_host: str = "127.0.0.1"
+    mqtt_port: int = 1883
+    mqtt_external: bool = False
+    ingest: bool = True
+    provisioning_port: int = 4041
+    demo_tenants: bool = True

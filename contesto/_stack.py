@@ -15,6 +15,8 @@ from types import FrameType
 import uvicorn
 
 from contesto._embedded import EmbeddedStore, EmbeddedStoreError
+from contesto._ingest_child import IngestChild, IngestChildError
+from contesto._mqtt_broker import MosquittoBroker, MqttBrokerError
 from contesto._settings import StackSettings
 from context_broker import BrokerSettings, create_app
 
@@ -40,6 +42,8 @@ def run_stack(settings: StackSettings, say: Callable[[str], None]) -> None:
             # Until the HTTP server runs, SIGTERM unwinds like Ctrl-C so the store is stopped.
             with _signal_handlers(_interrupt):
                 mongo_url, store_lines = _open_store(settings, resources)
+                if settings.ingest:
+                    store_lines += _open_ingest(settings, mongo_url, resources)
                 app = create_app(BrokerSettings(mongo_url=mongo_url))
             server = uvicorn.Server(
                 uvicorn.Config(
@@ -74,6 +78,35 @@ def _open_store(settings: StackSettings, resources: contextlib.ExitStack) -> tup
         f"  store        embedded (SecantusDB), data in {store.storage_path}",
         f"  store log    {store.log_path}",
     ]
+
+
+def _open_ingest(
+    settings: StackSettings, mongo_url: str, resources: contextlib.ExitStack
+) -> list[str]:
+    """The MQTT broker (unless external) and the ingest process, which publishes to our API."""
+    lines = []
+    if settings.mqtt_external:
+        lines.append(f"  MQTT         {settings.mqtt_host}:{settings.mqtt_port} (external)")
+    else:
+        mqtt = MosquittoBroker(
+            settings.data_dir / "mqtt", host=settings.mqtt_host, port=settings.mqtt_port
+        )
+        try:
+            resources.enter_context(mqtt)
+        except MqttBrokerError as exc:
+            raise StackError(str(exc)) from None
+        lines.append(f"  MQTT         {settings.mqtt_host}:{mqtt.port} (Mosquitto)")
+    child = IngestChild(settings, mongo_url)
+    try:
+        resources.enter_context(child)
+    except IngestChildError as exc:
+        raise StackError(str(exc)) from None
+    lines += [
+        f"  provisioning http://{settings.host}:{settings.provisioning_port}/iot"
+        " (IoT Agent API: fiware-service = tenant)",
+        f"  ingest log   {child.log_path}",
+    ]
+    return lines
 
 
 async def _serve(server: uvicorn.Server, sock: socket.socket, on_ready: Callable[[], None]) -> None:

@@ -1,1 +1,44 @@
 """MQTT feeds -> decoded -> mapped to NGSI-LD fragments -> validated -> outbox or dead-letter."""
+
+from __future__ import annotations
+
+from ._dead_letters import DeadLetter, DeadLetters
+from ._decode import TOPIC_FILTERS, decode
+from ._devices import AttributeMapping, Binding, Device, ServiceGroup, StaticAttribute, bind
+from ._iot_api import iot_agent_router
+from ._mapping import to_fragment
+from ._messages import DeviceKey, Format, InboundMessage, Reading, Rejection
+from ._mqtt import MqttError, MqttOptions
+from ._pipeline import BatchOutcome, DeviceResolver, Pipeline
+from ._registry import DeviceRegistry
+from ._settings import IngestSettings
+from ._worker import IngestCounters, IngestWorker
+
+__all__ = [
+    "TOPIC_FILTERS",
+    "AttributeMapping",
+    "BatchOutcome",
+    "Binding",
+    "DeadLetter",
+    "DeadLetters",
+    "Device",
+    "DeviceKey",
+    "DeviceRegistry",
+    "DeviceResolver",
+    "Format",
+    "InboundMessage",
+    "IngestCounters",
+    "IngestSettings",
+    "IngestWorker",
+    "MqttError",
+    "MqttOptions",
+    "Pipeline",
+    "Reading",
+    "Rejection",
+    "ServiceGroup",
+    "StaticAttribute",
+    "bind",
+    "decode",
+    "iot_agent_router",
+    "to_fragment",
+]

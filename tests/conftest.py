@@ -15,6 +15,7 @@ import pytest
 from _servers import ThreadedServer
 
 from contesto import EmbeddedStore, EmbeddedStoreError
+from contesto._mqtt_broker import MosquittoBroker, MqttBrokerError
 from context_broker import BrokerSettings, create_app
 
 NGSI_LD_PATH = "/ngsi-ld/v1"
@@ -37,6 +38,20 @@ def store_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield store.url
     finally:
         store.stop()
+
+
+@pytest.fixture(scope="session")
+def mqtt_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    """The port of a real Mosquitto on loopback, with the stack's own configuration."""
+    broker = MosquittoBroker(tmp_path_factory.mktemp("mqtt"))
+    try:
+        broker.start()
+    except MqttBrokerError as exc:
+        pytest.fail(f"Mosquitto did not start: {exc}", pytrace=False)
+    try:
+        yield broker.port
+    finally:
+        broker.stop()
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,67 @@
+"""The durable outbox: entity fragments waiting to be written into a tenant's broker.
+
+Ingest appends one record per tenant per batch of messages, and acknowledges the
+messages to MQTT only after the append returned; the publisher removes a record only
+after the broker confirmed every fragment of it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from bson import ObjectId
+from pymongo import ASCENDING
+from pymongo.asynchronous.database import AsyncDatabase
+
+__all__ = ["Outbox", "OutboxRecord"]
+
+COLLECTION = "outbox"
+
+
+@dataclass(slots=True, frozen=True)
+class OutboxRecord:
+    """Fragments for one tenant, in the order their messages arrived."""
+
+    id: Any
+    tenant: str
+    fragments: list[dict[str, Any]]
+    queued_at: datetime
+
+
+class Outbox:
+    """Append, read oldest-first, and remove what was delivered."""
+
+    def __init__(self, database: AsyncDatabase[dict[str, Any]]) -> None:
+        self._records = database[COLLECTION]
+
+    async def append(self, batches: dict[str, list[dict[str, Any]]]) -> None:
+        """Store each tenant's fragments durably; returns once the store confirmed."""
+        if not batches:
+            return
+        now = datetime.now(UTC)
+        await self._records.insert_many(
+            [
+                {"_id": ObjectId(), "tenant": tenant, "fragments": fragments, "queued": now}
+                for tenant, fragments in batches.items()
+                if fragments
+            ],
+            ordered=True,
+        )
+
+    async def oldest(self, limit: int) -> list[OutboxRecord]:
+        """Up to `limit` records, oldest first."""
+        cursor = self._records.find({}, sort=[("_id", ASCENDING)], limit=limit)
+        return [
+            OutboxRecord(doc["_id"], doc["tenant"], doc["fragments"], doc["queued"])
+            async for doc in cursor
+        ]
+
+    async def remove(self, records: list[OutboxRecord]) -> None:
+        if records:
+            await self._records.delete_many({"_id": {"$in": [r.id for r in records]}})
+
+    async def size(self) -> int:
+        """Records waiting (an estimate from the store's metadata: cheap enough to poll)."""
+        return await self._records.estimated_document_count()

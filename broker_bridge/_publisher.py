@@ -1,0 +1,233 @@
+"""Moves fragments from the outbox into each tenant's NGSI-LD broker, exactly as confirmed.
+
+One pass reads the oldest outbox records, merges each tenant's fragments per entity
+(the latest observation of each attribute wins), and upserts them in batches. A record
+leaves the outbox only when the broker confirmed all of it; a broker that is down or
+answers 5xx is retried with exponential backoff and jitter, for as long as it takes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import orjson
+
+from ._outbox import Outbox, OutboxRecord
+from ._targets import Target
+
+__all__ = ["PublishReport", "Publisher", "RejectedFragment", "coalesce"]
+
+log = logging.getLogger("broker_bridge.publisher")
+
+
+@dataclass(slots=True, frozen=True)
+class RejectedFragment:
+    """A fragment the broker refused for good (a 4xx for that entity): never retried."""
+
+    tenant: str
+    fragment: dict[str, Any]
+    status: int
+    reason: str
+
+
+OnRejected = Callable[[list[RejectedFragment]], Awaitable[None]]
+
+
+@dataclass(slots=True)
+class PublishReport:
+    """What one pass did: records removed, entities written, fragments refused."""
+
+    records: int = 0
+    entities: int = 0
+    rejected: int = 0
+    retry: bool = False
+
+
+class _Retry(Exception):
+    """The target could not take the batch now (down, 5xx, timeout): try again later."""
+
+
+def coalesce(fragments: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One fragment per entity: each attribute from the fragment that observed it last.
+
+    Equal or missing `observedAt` keep arrival order, so redelivering a message leaves
+    the same state as delivering it once.
+    """
+    merged: dict[str, dict[str, Any]] = {}
+    for fragment in fragments:
+        current = merged.get(fragment["id"])
+        if current is None:
+            merged[fragment["id"]] = dict(fragment)
+            continue
+        for name, attribute in fragment.items():
+            if name in ("id", "type"):
+                continue
+            older = current.get(name)
+            if older is None or _observed(attribute) >= _observed(older):
+                current[name] = attribute
+    return list(merged.values())
+
+
+def _observed(attribute: Any) -> str:
+    if isinstance(attribute, dict):
+        stamp = attribute.get("observedAt")
+        if isinstance(stamp, str):
+            return stamp
+    return ""
+
+
+class Publisher:
+    """Drains the outbox into the targets; run `run()` as a task, or `publish_once()`."""
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        client: httpx.AsyncClient,
+        target_of: Callable[[str], Target],
+        on_rejected: OnRejected,
+        *,
+        records_per_pass: int = 200,
+        entities_per_request: int = 200,
+        idle_poll_s: float = 0.02,
+        backoff_base_s: float = 0.2,
+        backoff_cap_s: float = 10.0,
+    ) -> None:
+        self._outbox = outbox
+        self._client = client
+        self._target_of = target_of
+        self._on_rejected = on_rejected
+        self._records_per_pass = records_per_pass
+        self._chunk = entities_per_request
+        self._idle_poll_s = idle_poll_s
+        self._backoff_base_s = backoff_base_s
+        self._backoff_cap_s = backoff_cap_s
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Publish until `stop` is set, sleeping when idle and backing off on failures."""
+        failures = 0
+        while not stop.is_set():
+            try:
+                report = await self.publish_once()
+            except Exception:
+                log.exception("outbox pass failed; retrying")
+                report = PublishReport(retry=True)
+            if report.retry:
+                failures += 1
+                ceiling = min(self._backoff_cap_s, self._backoff_base_s * 2 ** min(failures, 16))
+                await _sleep_or_stop(stop, random.uniform(ceiling / 2, ceiling))
+            elif report.records == 0:
+                failures = 0
+                await _sleep_or_stop(stop, self._idle_poll_s)
+            else:
+                failures = 0
+
+    async def publish_once(self) -> PublishReport:
+        """One pass over the oldest records; returns what it did."""
+        records = await self._outbox.oldest(self._records_per_pass)
+        report = PublishReport()
+        if not records:
+            return report
+        by_tenant: dict[str, list[OutboxRecord]] = {}
+        for record in records:
+            by_tenant.setdefault(record.tenant, []).append(record)
+        outcomes = await asyncio.gather(
+            *(self._deliver(tenant, group) for tenant, group in by_tenant.items())
+        )
+        delivered: list[OutboxRecord] = []
+        rejected: list[RejectedFragment] = []
+        for (tenant, group), outcome in zip(by_tenant.items(), outcomes, strict=True):
+            if outcome is None:
+                report.retry = True
+                continue
+            entities, refused = outcome
+            delivered.extend(group)
+            rejected.extend(refused)
+            report.entities += entities
+            log.debug("tenant %s: %d entities written", tenant, entities)
+        if rejected:
+            await self._on_rejected(rejected)
+        await self._outbox.remove(delivered)
+        report.records = len(delivered)
+        report.rejected = len(rejected)
+        return report
+
+    async def _deliver(
+        self, tenant: str, records: list[OutboxRecord]
+    ) -> tuple[int, list[RejectedFragment]] | None:
+        """Write one tenant's records; None when the target must be retried later."""
+        fragments = coalesce([f for record in records for f in record.fragments])
+        target = self._target_of(tenant)
+        refused: list[RejectedFragment] = []
+        try:
+            for start in range(0, len(fragments), self._chunk):
+                chunk = fragments[start : start + self._chunk]
+                refused.extend(await self._upsert(tenant, target, chunk))
+        except _Retry as exc:
+            log.warning("tenant %s: %s; will retry", tenant, exc)
+            return None
+        return len(fragments) - len(refused), refused
+
+    async def _upsert(
+        self, tenant: str, target: Target, chunk: list[dict[str, Any]]
+    ) -> list[RejectedFragment]:
+        try:
+            response = await self._client.post(
+                target.upsert_url,
+                content=orjson.dumps(chunk),
+                headers=target.headers,
+                params={"options": "update"},
+            )
+        except httpx.HTTPError as exc:
+            raise _Retry(f"{target.base_url} unreachable ({type(exc).__name__})") from exc
+        status = response.status_code
+        if status in (201, 204):
+            return []
+        if status >= 500 or status in (408, 429):
+            raise _Retry(f"{target.base_url} answered {status}")
+        if status == 207:
+            return self._refused_in(tenant, chunk, response)
+        detail = _problem_detail(response)
+        log.error("tenant %s: the broker refused a whole batch (%d): %s", tenant, status, detail)
+        return [RejectedFragment(tenant, fragment, status, detail) for fragment in chunk]
+
+    def _refused_in(
+        self, tenant: str, chunk: list[dict[str, Any]], response: httpx.Response
+    ) -> list[RejectedFragment]:
+        by_id = {fragment["id"]: fragment for fragment in chunk}
+        refused: list[RejectedFragment] = []
+        try:
+            errors = orjson.loads(response.content).get("errors", [])
+        except (orjson.JSONDecodeError, AttributeError):
+            raise _Retry("the broker answered 207 without a BatchOperationResult") from None
+        for error in errors:
+            problem = error.get("error") or {}
+            status = int(problem.get("status") or 400)
+            if status >= 500:
+                raise _Retry(f"the broker failed on {error.get('entityId')}: {status}")
+            fragment = by_id.get(error.get("entityId"))
+            if fragment is not None:
+                reason = str(problem.get("detail") or problem.get("title") or problem.get("type"))
+                refused.append(RejectedFragment(tenant, fragment, status, reason))
+        return refused
+
+
+def _problem_detail(response: httpx.Response) -> str:
+    try:
+        problem = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        return response.text[:200]
+    if isinstance(problem, dict):
+        return str(problem.get("detail") or problem.get("title") or problem)
+    return str(problem)[:200]
+
+
+async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)

@@ -1,0 +1,5 @@
+"""`python -m contesto` is the `contesto` command."""
+
+from contesto._cli import main
+
+main()

@@ -1,0 +1,322 @@
+"""`contesto devices ...`: provision, list, show and delete devices in the device registry.
+
+Works on the registry's database directly (CONTESTO_MONGO_URL); the files are in the
+FIWARE IoT Agent provisioning shape that `POST /iot/services` and `POST /iot/devices` take.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from pymongo import AsyncMongoClient
+from pymongo.errors import PyMongoError
+from rich.console import Console
+from rich.table import Table
+
+from sensor_ingest._devices import Device, ServiceGroup, bind, bind_device_only
+from sensor_ingest._messages import Format
+from sensor_ingest._provisioning import (
+    FORMATS,
+    ProvisioningError,
+    device_to_json,
+    group_to_json,
+    provisioning_from_json,
+    tenant_of,
+)
+from sensor_ingest._registry import DeviceRegistry, RegistryError
+
+__all__ = ["devices_app"]
+
+T = TypeVar("T")
+
+devices_app = typer.Typer(
+    name="devices",
+    help="The device registry: provision service groups and devices from IoT Agent JSON "
+    "files, list, show and delete them. Works on the store named by CONTESTO_MONGO_URL.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+DEFAULT_DATABASE = "contesto_ingest"
+_STORE_TIMEOUT_MS = 10_000
+
+Tenant = Annotated[
+    str,
+    typer.Option(
+        "--tenant",
+        "-t",
+        help="The tenant: the fiware-service of the IoT Agent API, NGSILD-Tenant of the broker.",
+    ),
+]
+MongoUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--mongo-url",
+        envvar="CONTESTO_MONGO_URL",
+        show_envvar=True,
+        help="MongoDB connection string of the registry's store.",
+    ),
+]
+Database = Annotated[
+    str, typer.Option("--database", help="Database that holds the registry.", show_default=True)
+]
+ApiKey = Annotated[
+    str | None,
+    typer.Option(
+        "--apikey",
+        help="The device's group (apikey, TTN or ChirpStack application id), needed when "
+        "the tenant uses the same device id in several groups.",
+    ),
+]
+FormatOption = Annotated[
+    str | None,
+    typer.Option("--format", help=f"The device's message format: {', '.join(FORMATS)}."),
+]
+
+
+class _Failed(Exception):
+    """A command's error, printed as `error: ...` with exit code 1."""
+
+
+def _console() -> Console:
+    return Console(soft_wrap=True, highlight=False)
+
+
+@devices_app.command("provision")
+def provision(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help='A JSON file in the IoT Agent shape: {"services": [...], "devices": [...]}, '
+            "either member optional.",
+            show_default=False,
+        ),
+    ],
+    tenant: Tenant,
+    mongo_url: MongoUrl = None,
+    database: Database = DEFAULT_DATABASE,
+) -> None:
+    """Create or update the service groups and devices of FILE for one tenant.
+
+    Service groups come first, so devices may name the file's own groups. Running a file
+    again updates what it provisioned. Nothing is written when any entry is invalid.
+    """
+
+    async def work(registry: DeviceRegistry) -> None:
+        key = tenant_of(tenant)
+        body = _read_json(file)
+        await registry.ensure_indexes()
+        plan = provisioning_from_json(body, key, await registry.list_groups(key))
+        for group in plan.groups:
+            created = await registry.put_group(group)
+            typer.echo(
+                f"service group {group.group} ({group.format}): "
+                f"{'created' if created else 'updated'}"
+            )
+        for device in plan.devices:
+            created = await registry.put_device(device)
+            typer.echo(
+                f"device {device.device_id} in {device.group} ({device.format}): "
+                f"{'created' if created else 'updated'}"
+            )
+        typer.echo(
+            f"{len(plan.groups)} service groups and {len(plan.devices)} devices provisioned "
+            f"for tenant {key}"
+        )
+
+    _run(mongo_url, database, work)
+
+
+@devices_app.command("list")
+def list_devices(
+    tenant: Tenant,
+    mongo_url: MongoUrl = None,
+    database: Database = DEFAULT_DATABASE,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="Devices per page.")] = 100,
+    offset: Annotated[int, typer.Option(min=0, help="Devices to skip.")] = 0,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Print the groups and devices as a file `contesto devices provision` takes.",
+        ),
+    ] = False,
+) -> None:
+    """List a tenant's service groups and devices."""
+
+    async def work(registry: DeviceRegistry) -> None:
+        key = tenant_of(tenant)
+        groups = await registry.list_groups(key)
+        devices, total = await registry.list_devices(key, limit=limit, offset=offset)
+        if as_json:
+            body = {
+                "services": [_provisionable(group_to_json(g)) for g in groups],
+                "devices": [_provisionable(device_to_json(d, effective=False)) for d in devices],
+            }
+            typer.echo(json.dumps(body, indent=2, ensure_ascii=False))
+            return
+        _print_tables(key, groups, devices, total, offset)
+
+    _run(mongo_url, database, work)
+
+
+@devices_app.command("show")
+def show(
+    device_id: Annotated[str, typer.Argument(help="The device id.", show_default=False)],
+    tenant: Tenant,
+    mongo_url: MongoUrl = None,
+    database: Database = DEFAULT_DATABASE,
+    apikey: ApiKey = None,
+    format: FormatOption = None,
+) -> None:
+    """Show one device as JSON: what was provisioned, with the entity id and type it gets."""
+
+    async def work(registry: DeviceRegistry) -> None:
+        key = tenant_of(tenant)
+        device = await _device(registry, key, device_id, apikey, format)
+        group = await registry.get_group(key, device.format, device.group)
+        typer.echo(json.dumps(device_to_json(device, group), indent=2, ensure_ascii=False))
+
+    _run(mongo_url, database, work)
+
+
+@devices_app.command("delete")
+def delete(
+    device_id: Annotated[str, typer.Argument(help="The device id.", show_default=False)],
+    tenant: Tenant,
+    mongo_url: MongoUrl = None,
+    database: Database = DEFAULT_DATABASE,
+    apikey: ApiKey = None,
+    format: FormatOption = None,
+) -> None:
+    """Delete one device; its group stays (an autoprovisioning group still accepts it)."""
+
+    async def work(registry: DeviceRegistry) -> None:
+        key = tenant_of(tenant)
+        device = await _device(registry, key, device_id, apikey, format)
+        await registry.delete_device(key, device_id, format=device.format, group=device.group)
+        typer.echo(f"device {device_id} deleted from {device.group} ({device.format})")
+
+    _run(mongo_url, database, work)
+
+
+async def _device(
+    registry: DeviceRegistry, tenant: str, device_id: str, apikey: str | None, format: str | None
+) -> Device:
+    device = await registry.get_device(
+        tenant, device_id, format=_format(format), group=apikey or None
+    )
+    if device is None:
+        where = f" in group {apikey}" if apikey else ""
+        raise _Failed(f"no device {device_id!r}{where} in tenant {tenant!r}")
+    return device
+
+
+def _format(value: str | None) -> Format | None:
+    if value is None:
+        return None
+    for known in FORMATS:
+        if value == known:
+            return known
+    raise _Failed(f"--format must be one of {', '.join(FORMATS)}; got {value!r}")
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _Failed(f"cannot read {path}: {exc}") from None
+    try:
+        return json.loads(text, parse_constant=_no_constant)
+    except (ValueError, RecursionError) as exc:
+        raise _Failed(f"{path} is not valid JSON: {exc}") from None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _provisionable(body: dict[str, Any]) -> dict[str, Any]:
+    """Without the read-only members (`service`, `subservice`, `service_path`)."""
+    return {k: v for k, v in body.items() if k not in {"service", "subservice", "service_path"}}
+
+
+def _print_tables(
+    tenant: str, groups: list[ServiceGroup], devices: list[Device], total: int, offset: int
+) -> None:
+    console = _console()
+    table = Table("apikey", "format", "entity type", "model / profile", "autoprovision")
+    table.title = f"Service groups of {tenant}"
+    for group in groups:
+        table.add_row(
+            group.group,
+            group.format,
+            group.entity_type,
+            group.profile or group.model or "-",
+            "yes" if group.autoprovision else "no",
+        )
+    console.print(table)
+    by_key = {(g.format, g.group): g for g in groups}
+    table = Table("device", "apikey", "format", "entity id", "entity type")
+    table.title = f"Devices of {tenant}"
+    for device in devices:
+        own = by_key.get((device.format, device.group))
+        if own is not None:
+            binding = bind(own, device.device_id, device)
+            entity_id, entity_type = binding.entity_id, binding.entity_type
+        elif device.entity_type is not None:
+            binding = bind_device_only(device)
+            entity_id, entity_type = binding.entity_id, binding.entity_type
+        else:
+            entity_id, entity_type = "- (no group)", "-"
+        table.add_row(device.device_id, device.group, device.format, entity_id, entity_type)
+    console.print(table)
+    shown = f"{offset + 1}-{offset + len(devices)} of {total}" if devices else f"none of {total}"
+    console.print(f"{len(groups)} service groups; devices {shown}")
+
+
+def _run(mongo_url: str | None, database: str, work: Callable[[DeviceRegistry], Awaitable[T]]) -> T:
+    """Run `work` on the registry; every expected failure is `error: ...` and exit code 1."""
+    if not mongo_url:
+        typer.echo(
+            "error: no store given: set CONTESTO_MONGO_URL or pass --mongo-url "
+            "(the MongoDB URL of the ingest deployment)",
+            err=True,
+        )
+        raise typer.Exit(1)
+    try:
+        return asyncio.run(_with_registry(mongo_url, database, work))
+    except (_Failed, ProvisioningError, RegistryError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
+async def _with_registry(
+    mongo_url: str, database: str, work: Callable[[DeviceRegistry], Awaitable[T]]
+) -> T:
+    async with _registry(mongo_url, database) as registry:
+        return await work(registry)
+
+
+@asynccontextmanager
+async def _registry(mongo_url: str, database: str) -> AsyncIterator[DeviceRegistry]:
+    try:
+        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+            mongo_url, tz_aware=True, serverSelectionTimeoutMS=_STORE_TIMEOUT_MS
+        )
+    except (PyMongoError, ValueError, TypeError) as exc:
+        raise _Failed(f"CONTESTO_MONGO_URL / --mongo-url is not a MongoDB URL: {exc}") from None
+    try:
+        try:
+            registry = DeviceRegistry(client[database], cache_ttl_s=0)
+        except PyMongoError as exc:
+            raise _Failed(f"--database {database!r} is not a database name: {exc}") from None
+        yield registry
+    finally:
+        await client.close()

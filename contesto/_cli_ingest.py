@@ -1,0 +1,202 @@
+"""`contesto ingest`, `contesto simulate` and `contesto dead-letter ...`."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
+
+import orjson
+import typer
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from broker_bridge import BridgeSettings
+from contesto._demo import DEMO_DEVICES, DEMO_GROUPS, simulated_messages
+from contesto._ingest import IngestRuntime, open_ingest, serve_ingest
+from sensor_ingest import IngestSettings, MqttError, MqttOptions
+from sensor_ingest._mqtt import MqttPublisher
+
+__all__ = ["dead_letter_app", "ingest", "simulate"]
+
+T = TypeVar("T")
+
+dead_letter_app = typer.Typer(
+    help="Messages that could not become entities: list them, read why, replay them.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+_console = Console()
+
+
+def ingest(
+    host: Annotated[
+        str, typer.Option(help="Address of the device provisioning API (/iot).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port of the device provisioning API.")] = 4041,
+    demo: Annotated[
+        bool, typer.Option(help="Provision the demo devices of Firenze and Prato first.")
+    ] = False,
+) -> None:
+    """Run an ingest worker: MQTT -> decode -> validate -> outbox -> NGSI-LD broker.
+
+    Reads CONTESTO_MONGO_URL (store), CONTESTO_MQTT_HOST/PORT/USERNAME/PASSWORD/PROTOCOL
+    (MQTT broker; v5 shared subscription `$share/contesto/...` unless CONTESTO_MQTT_PROTOCOL
+    is 3.1.1) and CONTESTO_BROKER_URL (NGSI-LD API the outbox is published to).
+    Several workers may run side by side. Ctrl-C or SIGTERM stops it; what it did not
+    acknowledge, MQTT delivers again.
+    """
+    settings, bridge = IngestSettings(), BridgeSettings()
+    if demo:
+        _run(_provision_demo(settings, bridge))
+    try:
+        serve_ingest(settings, bridge, provisioning=(host, port), say=typer.echo)
+    except MqttError as exc:
+        typer.secho(f"contesto ingest: {exc}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(1) from None
+
+
+async def _provision_demo(settings: IngestSettings, bridge: BridgeSettings) -> None:
+    async with open_ingest(settings, bridge) as runtime:
+        for group in DEMO_GROUPS:
+            await runtime.registry.put_group(group)
+        for device in DEMO_DEVICES:
+            await runtime.registry.put_device(device)
+
+
+def simulate(
+    count: Annotated[int, typer.Option(help="How many messages to publish.")] = 100,
+    rate: Annotated[float, typer.Option(help="Messages per second (0: as fast as possible).")] = 10,
+    mqtt_host: Annotated[str, typer.Option(help="MQTT broker host.")] = "127.0.0.1",
+    mqtt_port: Annotated[int, typer.Option(help="MQTT broker port.")] = 1883,
+) -> None:
+    """Publish demo sensor data: Firenze air quality (IoT Agent JSON), Prato air quality
+    (The Things Stack v3) and Prato parking bays (flat JSON), as `make run` provisions them.
+
+    Then look at http://127.0.0.1:1026/ngsi-ld/v1/entities?type=AirQualityObserved with
+    the header `NGSILD-Tenant: firenze`.
+    """
+    options = MqttOptions(host=mqtt_host, port=mqtt_port)
+    interval = 1.0 / rate if rate > 0 else 0.0
+    try:
+        with MqttPublisher(options) as publisher, Progress(console=_console) as progress:
+            task = progress.add_task("publishing", total=count)
+            started = time.monotonic()
+            for n, message in enumerate(simulated_messages(count)):
+                publisher.publish(message.topic, message.payload, wait=False)
+                progress.advance(task)
+                if interval:
+                    time.sleep(max(0.0, started + (n + 1) * interval - time.monotonic()))
+            publisher.flush()
+    except MqttError as exc:
+        typer.secho(f"contesto simulate: {exc}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(1) from None
+    typer.echo(f"published {count} messages to {mqtt_host}:{mqtt_port}")
+
+
+def _run(coroutine: Awaitable[T]) -> T:
+    async def main() -> T:
+        return await coroutine
+
+    return asyncio.run(main())
+
+
+def _with_runtime(action: Callable[[IngestRuntime], Awaitable[T]]) -> T:
+    async def main() -> T:
+        async with open_ingest(IngestSettings(), BridgeSettings()) as runtime:
+            return await action(runtime)
+
+    return asyncio.run(main())
+
+
+TenantOption = Annotated[str | None, typer.Option(help="Only this tenant's dead letters.")]
+
+
+@dead_letter_app.command("list")
+def list_letters(
+    tenant: TenantOption = None,
+    reason: Annotated[
+        str | None, typer.Option(help="Only this reason, e.g. invalid-entity, unknown-device.")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table.")] = False,
+) -> None:
+    """The newest dead letters: when, tenant, topic, reason and what was wrong.
+
+    Reads the store at CONTESTO_MONGO_URL.
+    """
+    letters = _with_runtime(
+        lambda rt: rt.dead_letters.recent(tenant=tenant, reason=reason, limit=limit)
+    )
+    if as_json:
+        for letter in letters:
+            typer.echo(orjson.dumps(letter.summary()).decode())
+        return
+    table = Table("id", "dead at", "tenant", "topic", "reason", "message")
+    for letter in letters:
+        found = letter.summary()
+        table.add_row(
+            found["id"],
+            found["deadAt"][:19],
+            found["tenant"] or "-",
+            found["topic"],
+            found["reason"],
+            found["message"],
+        )
+    _console.print(table)
+    typer.echo(f"{len(letters)} dead letter(s)")
+
+
+@dead_letter_app.command("show")
+def show_letter(letter_id: Annotated[str, typer.Argument(help="The id `list` shows.")]) -> None:
+    """One dead letter in full: payload, topic, reason, path and the hint to fix it."""
+    letter = _with_runtime(lambda rt: rt.dead_letters.get(letter_id))
+    if letter is None:
+        typer.secho(f"no dead letter {letter_id!r}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(1)
+    typer.echo(orjson.dumps(letter.summary(), option=orjson.OPT_INDENT_2).decode())
+
+
+@dead_letter_app.command("replay")
+def replay_letters(
+    letter_ids: Annotated[
+        list[str] | None, typer.Argument(help="Ids to replay; none: all (of --tenant).")
+    ] = None,
+    tenant: TenantOption = None,
+    reason: Annotated[str | None, typer.Option(help="Only dead letters of this reason.")] = None,
+) -> None:
+    """Run dead letters through the pipeline again, after fixing a device's mapping.
+
+    A letter that now passes goes to the outbox and leaves the dead-letter store; one
+    that fails again stays, with its new reason printed.
+    """
+
+    async def replay(runtime: IngestRuntime) -> tuple[int, list[dict[str, Any]]]:
+        if letter_ids:
+            found = [await runtime.dead_letters.get(i) for i in letter_ids]
+            letters = [letter for letter in found if letter is not None]
+        else:
+            letters = await runtime.dead_letters.recent(tenant=tenant, reason=reason, limit=10_000)
+        passed, failed = 0, []
+        for letter in letters:
+            outcome = await runtime.pipeline.process([letter.message])
+            if outcome.refused:
+                rejection = outcome.refused[0][1]
+                failed.append(
+                    {"id": letter.id, "reason": rejection.reason, "message": rejection.message}
+                )
+                continue
+            await runtime.outbox.append(outcome.fragments)
+            await runtime.dead_letters.remove([letter.id])
+            passed += 1
+        return passed, failed
+
+    passed, failed = _with_runtime(replay)
+    for failure in failed:
+        typer.echo(f"still refused {failure['id']}: {failure['reason']}: {failure['message']}")
+    typer.echo(f"replayed {passed}, still refused {len(failed)}")
+    if failed:
+        raise typer.Exit(1)

@@ -1,0 +1,184 @@
+"""The ingest deployable: MQTT worker, outbox publisher and the device provisioning API.
+
+Run by `contesto ingest` (and as a child process of `contesto up`); stateless apart from
+its MQTT session, so several can run side by side on a shared subscription.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import uvicorn
+from fastapi import FastAPI
+from pymongo import AsyncMongoClient
+
+from broker_bridge import BridgeSettings, Outbox, Publisher
+from sensor_ingest import (
+    DeadLetters,
+    DeviceRegistry,
+    IngestSettings,
+    IngestWorker,
+    Pipeline,
+    iot_agent_router,
+)
+
+__all__ = ["IngestRuntime", "open_ingest", "run_ingest"]
+
+log = logging.getLogger("contesto.ingest")
+
+
+@dataclass(slots=True)
+class IngestRuntime:
+    """The parts of a running ingest process, for the CLI and for tests."""
+
+    registry: DeviceRegistry
+    dead_letters: DeadLetters
+    outbox: Outbox
+    pipeline: Pipeline
+    worker: IngestWorker
+    publisher: Publisher
+
+
+def mongo_client(url: str) -> AsyncMongoClient[dict[str, Any]]:
+    """A client that tolerates a busy embedded store (long queries block its heartbeats)."""
+    return AsyncMongoClient(
+        url, tz_aware=True, serverSelectionTimeoutMS=15000, connectTimeoutMS=20000
+    )
+
+
+@contextlib.asynccontextmanager
+async def open_ingest(
+    ingest: IngestSettings, bridge: BridgeSettings
+) -> AsyncIterator[IngestRuntime]:
+    """Connect to the store and build the worker and the publisher (not yet running)."""
+    client = mongo_client(ingest.mongo_url)
+    try:
+        database = client[ingest.pipeline_database]
+        registry = DeviceRegistry(database)
+        dead_letters = DeadLetters(database)
+        await registry.ensure_indexes()
+        await dead_letters.ensure_indexes()
+        outbox = Outbox(client[bridge.pipeline_database])
+        pipeline = Pipeline(registry, outbox, dead_letters)
+        worker = IngestWorker(
+            ingest.mqtt_options(),
+            pipeline,
+            outbox,
+            outbox_limit=ingest.outbox_limit,
+            batch_size=ingest.ingest_batch_size,
+            batch_wait_s=ingest.ingest_batch_wait_s,
+        )
+        limits = httpx.Limits(max_connections=16, max_keepalive_connections=16)
+        async with httpx.AsyncClient(timeout=30.0, limits=limits) as http:
+            publisher = Publisher(
+                outbox,
+                http,
+                bridge.directory(),
+                dead_letters.add_refused_by_broker,
+                records_per_pass=bridge.bridge_records_per_pass,
+                entities_per_request=bridge.bridge_entities_per_request,
+            )
+            yield IngestRuntime(registry, dead_letters, outbox, pipeline, worker, publisher)
+    finally:
+        await client.close()
+
+
+class _SignalFreeServer(uvicorn.Server):
+    """uvicorn inside a process whose own handlers stop it: it must not take the signals."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def provisioning_app(registry: DeviceRegistry) -> FastAPI:
+    """The IoT-Agent-compatible provisioning API (`/iot/services`, `/iot/devices`)."""
+    app = FastAPI(
+        title="Contesto device provisioning",
+        description="FIWARE IoT Agent provisioning API shape: service groups and devices "
+        "per tenant (`fiware-service` header).",
+    )
+    app.include_router(iot_agent_router(registry))
+    return app
+
+
+async def run_ingest(
+    ingest: IngestSettings,
+    bridge: BridgeSettings,
+    stop: asyncio.Event,
+    *,
+    provisioning: tuple[str, int] | None = None,
+    on_ready: Callable[[IngestRuntime], None] | None = None,
+) -> None:
+    """Run worker, publisher and (if given host and port) the provisioning API until `stop`."""
+    async with open_ingest(ingest, bridge) as runtime:
+        tasks = [
+            asyncio.create_task(runtime.worker.run(stop), name="ingest-worker"),
+            asyncio.create_task(runtime.publisher.run(stop), name="bridge-publisher"),
+        ]
+        server: uvicorn.Server | None = None
+        if provisioning is not None:
+            host, port = provisioning
+            server = _SignalFreeServer(
+                uvicorn.Config(
+                    provisioning_app(runtime.registry),
+                    host=host,
+                    port=port,
+                    log_level="warning",
+                    lifespan="off",
+                )
+            )
+            tasks.append(asyncio.create_task(server.serve(), name="provisioning-api"))
+        ready = asyncio.create_task(runtime.worker.ready.wait())
+        await asyncio.wait([ready, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        if ready.done() and on_ready is not None:
+            on_ready(runtime)
+        stopping = asyncio.create_task(stop.wait())
+        _done, _ = await asyncio.wait([stopping, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        stop.set()
+        if server is not None:
+            server.should_exit = True
+        ready.cancel()
+        stopping.cancel()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        for task, result in zip(tasks, results, strict=True):
+            if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
+                raise RuntimeError(f"{task.get_name()} failed: {result}") from result
+
+
+def serve_ingest(
+    ingest: IngestSettings,
+    bridge: BridgeSettings,
+    *,
+    provisioning: tuple[str, int] | None,
+    say: Callable[[str], None],
+) -> None:
+    """Run the ingest process until SIGINT or SIGTERM."""
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+
+        def ready(_runtime: IngestRuntime) -> None:
+            options = ingest.mqtt_options()
+            lines = [
+                "Contesto ingest is up.",
+                f"  MQTT         {options.host}:{options.port} (MQTT {options.protocol})",
+                f"  publishes to {bridge.broker_url}",
+            ]
+            if provisioning is not None:
+                lines.append(f"  provisioning http://{provisioning[0]}:{provisioning[1]}/iot")
+            say("\n".join(lines))
+
+        await run_ingest(ingest, bridge, stop, provisioning=provisioning, on_ready=ready)
+
+    asyncio.run(main())

@@ -1,0 +1,83 @@
+"""`contesto up` runs ingest as a child process (`python -m contesto ingest`), as in production."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from types import TracebackType
+
+from contesto._embedded import log_tail, port_in_use, stop_process
+from contesto._settings import StackSettings
+
+__all__ = ["IngestChild", "IngestChildError"]
+
+
+class IngestChildError(RuntimeError):
+    """The ingest process did not start."""
+
+
+class IngestChild:
+    """The ingest process of the stack, its log in DATA_DIR/ingest.log; a context manager."""
+
+    def __init__(self, settings: StackSettings, mongo_url: str, start_timeout_s: float = 30.0):
+        self._settings = settings
+        self._mongo_url = mongo_url
+        self._start_timeout_s = start_timeout_s
+        self.log_path = settings.data_dir.absolute() / "ingest.log"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        settings = self._settings
+        host, port = settings.host, settings.provisioning_port
+        if port_in_use(host, port):
+            raise IngestChildError(
+                f"port {port} on {host} (device provisioning) is already in use: "
+                "choose another with CONTESTO_PROVISIONING_PORT"
+            )
+        api_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        env = {
+            **os.environ,
+            "CONTESTO_MONGO_URL": self._mongo_url,
+            "CONTESTO_MQTT_HOST": settings.mqtt_host,
+            "CONTESTO_MQTT_PORT": str(settings.mqtt_port),
+            "CONTESTO_BROKER_URL": f"http://{api_host}:{settings.port}/ngsi-ld/v1",
+        }
+        command = [sys.executable, "-m", "contesto", "ingest", "--host", host, "--port", str(port)]
+        if settings.demo_tenants:
+            command.append("--demo")
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        with self.log_path.open("ab") as log:
+            self._process = subprocess.Popen(
+                command,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + self._start_timeout_s
+        while not port_in_use(host, port):
+            if self._process.poll() is not None or time.monotonic() > deadline:
+                tail = log_tail(self.log_path, offset)
+                self.stop()
+                raise IngestChildError(f"the ingest process did not start:\n{tail}")
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        stop_process(process, 15.0)
+
+    def __enter__(self) -> IngestChild:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

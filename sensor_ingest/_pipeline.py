@@ -1,0 +1,178 @@
+"""Every message: decode -> map to an NGSI-LD fragment -> validate -> outbox or dead-letter.
+
+A bad message never stops the batch: each failure is a `Rejection` that goes to the
+dead-letter store with the raw message; the good ones go to the outbox together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from broker_bridge import Outbox
+from datamodels import Catalogue, CatalogueError, Validator, load_catalogue
+
+from ._dead_letters import DeadLetters
+from ._decode import decode
+from ._devices import Binding
+from ._mapping import to_fragment
+from ._messages import DeviceKey, Format, InboundMessage, Reading, Rejection
+
+__all__ = ["BatchOutcome", "DeviceResolver", "Pipeline"]
+
+_REQUIRED_RULES = frozenset({"schema.required", "profile.required"})
+
+
+class DeviceResolver(Protocol):
+    """The device registry as the pipeline sees it."""
+
+    async def resolve(self, format: Format, key: DeviceKey) -> Binding | Rejection: ...
+
+
+@dataclass(slots=True)
+class BatchOutcome:
+    """What a batch became: fragments per tenant, and refused messages with reasons."""
+
+    fragments: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    refused: list[tuple[InboundMessage, Rejection, str | None]] = field(default_factory=list)
+    refused_fragments: list[dict[str, Any] | None] = field(default_factory=list)
+    readings: int = 0
+
+    def refuse(
+        self,
+        message: InboundMessage,
+        rejection: Rejection,
+        tenant: str | None,
+        fragment: dict[str, Any] | None = None,
+    ) -> None:
+        self.refused.append((message, rejection, tenant))
+        self.refused_fragments.append(fragment)
+
+
+class Pipeline:
+    """Turns batches of MQTT messages into stored fragments and dead letters."""
+
+    def __init__(
+        self,
+        devices: DeviceResolver,
+        outbox: Outbox,
+        dead_letters: DeadLetters,
+        catalogue: Catalogue | None = None,
+    ) -> None:
+        self._devices = devices
+        self._outbox = outbox
+        self._dead_letters = dead_letters
+        self._catalogue = catalogue or load_catalogue()
+        self._validators: dict[tuple[str, str | None], Validator | CatalogueError] = {}
+        self._model_attributes: dict[str, frozenset[str]] = {}
+
+    async def handle(self, messages: list[InboundMessage]) -> BatchOutcome:
+        """Process a batch and store its outcome durably (outbox and dead letters)."""
+        outcome = await self.process(messages)
+        await self.store(outcome)
+        return outcome
+
+    async def store(self, outcome: BatchOutcome) -> None:
+        await asyncio.gather(
+            self._outbox.append(outcome.fragments),
+            self._dead_letters.add(outcome.refused, fragments=outcome.refused_fragments),
+        )
+
+    async def process(self, messages: list[InboundMessage]) -> BatchOutcome:
+        """Decode, map and validate a batch; nothing is stored."""
+        outcome = BatchOutcome()
+        decoded = [(message, decode(message)) for message in messages]
+        bindings: dict[tuple[Format, DeviceKey], Binding | Rejection] = {}
+        for _message, readings in decoded:
+            if isinstance(readings, Rejection):
+                continue
+            for reading in readings:
+                wanted = (reading.format, reading.key)
+                if wanted not in bindings:
+                    bindings[wanted] = await self._devices.resolve(*wanted)
+        for message, readings in decoded:
+            if isinstance(readings, Rejection):
+                outcome.refuse(message, readings, None)
+                continue
+            for reading in readings:
+                outcome.readings += 1
+                self._map_one(message, reading, bindings[reading.format, reading.key], outcome)
+        return outcome
+
+    def _map_one(
+        self,
+        message: InboundMessage,
+        reading: Reading,
+        binding: Binding | Rejection,
+        outcome: BatchOutcome,
+    ) -> None:
+        if isinstance(binding, Rejection):
+            outcome.refuse(message, binding, None)
+            return
+        validator = self._validator_of(binding)
+        if isinstance(validator, Rejection):
+            outcome.refuse(message, validator, binding.tenant)
+            return
+        fragment = to_fragment(
+            reading,
+            binding,
+            message.received_at,
+            model_attributes=self._attributes_of(validator),
+        )
+        if isinstance(fragment, Rejection):
+            outcome.refuse(message, fragment, binding.tenant)
+            return
+        if validator is not None:
+            problem = _check(validator, fragment, reading.single_attribute)
+            if problem is not None:
+                outcome.refuse(message, problem, binding.tenant, fragment)
+                return
+        outcome.fragments.setdefault(binding.tenant, []).append(fragment)
+
+    def _validator_of(self, binding: Binding) -> Validator | Rejection | None:
+        """The device's model and profile; its entity type's model when it names neither."""
+        model, profile = binding.model, binding.profile
+        if model is None and profile is None:
+            if binding.entity_type not in self._catalogue.models:
+                return None
+            model = binding.entity_type
+        key = (model or "", profile)
+        validator = self._validators.get(key)
+        if validator is None:
+            try:
+                validator = self._catalogue.validator(model, profile)
+            except CatalogueError as exc:
+                validator = exc
+            self._validators[key] = validator
+        if isinstance(validator, CatalogueError):
+            return Rejection(
+                "mapping",
+                f"the device's data model is not in the catalogue: {validator}",
+                "$",
+                "set the group's or device's model/profile to one `contesto models list` shows",
+            )
+        return validator
+
+    def _attributes_of(self, validator: Validator | None) -> frozenset[str]:
+        if validator is None:
+            return frozenset()
+        name = validator.model.name
+        found = self._model_attributes.get(name)
+        if found is None:
+            found = self._model_attributes[name] = frozenset(validator.model.attributes)
+        return found
+
+
+def _check(validator: Validator, fragment: dict[str, Any], partial: bool) -> Rejection | None:
+    """The fragment's violations as one rejection; a single-attribute update is checked
+    without the model's required attributes."""
+    result = validator.validate(fragment, form="normalized")
+    violations = [v for v in result.violations if not (partial and v.rule in _REQUIRED_RULES)]
+    if not violations:
+        return None
+    first = violations[0]
+    message = "; ".join(v.message for v in violations[:5])
+    if len(violations) > 5:
+        message += f"; and {len(violations) - 5} more"
+    return Rejection("invalid-entity", message, first.path, first.hint)

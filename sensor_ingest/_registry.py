@@ -1,0 +1,481 @@
+"""The device registry on MongoDB: service groups and devices, and the hot-path lookup.
+
+Two collections in the database the caller gives: `service_groups`, unique by
+(format, group) across all tenants, since an API key names exactly one tenant, and
+`devices`, unique by (format, group, device_id). Every read and write is scoped to one
+tenant; `resolve` answers from a short-lived in-process cache.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from typing import Any, cast
+
+from bson.errors import InvalidDocument
+from pymongo import ASCENDING
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError, PyMongoError
+
+from ._devices import (
+    AttributeMapping,
+    Binding,
+    Device,
+    ServiceGroup,
+    StaticAttribute,
+    bind,
+    bind_device_only,
+)
+from ._messages import DeviceKey, Format, Rejection
+
+__all__ = [
+    "AmbiguousDevice",
+    "DeviceRegistry",
+    "RegistryConflict",
+    "RegistryError",
+    "RegistryUnavailable",
+]
+
+Document = dict[str, Any]
+CacheKey = tuple[str, str, str]
+
+
+class RegistryError(Exception):
+    """The root of the registry's errors."""
+
+
+class RegistryConflict(RegistryError):
+    """The group or device exists already: in this tenant, or under another tenant's key."""
+
+
+class AmbiguousDevice(RegistryError):
+    """A device id the tenant uses in several groups, named without its group."""
+
+
+class RegistryUnavailable(RegistryError):
+    """The store did not answer or failed; the operation may be retried."""
+
+
+@asynccontextmanager
+async def _translated(what: str) -> AsyncIterator[None]:
+    try:
+        yield
+    except DuplicateKeyError as error:
+        raise RegistryConflict(f"{what} already exists") from error
+    except PyMongoError as error:
+        raise RegistryUnavailable(
+            f"the device registry's store failed on {what}: {error}"
+        ) from error
+    except (InvalidDocument, OverflowError) as error:
+        raise RegistryError(f"{what} cannot be stored: {error}") from error
+
+
+class DeviceRegistry:
+    """Service groups and devices of every tenant, in one database.
+
+    `resolve` caches each answer (a binding or a rejection) for `cache_ttl_s`; writes made
+    through this instance drop the entries they affect at once, writes made elsewhere are
+    seen after at most `cache_ttl_s`.
+    """
+
+    def __init__(
+        self,
+        database: AsyncDatabase[Document],
+        *,
+        cache_ttl_s: float = 5.0,
+        cache_entries: int = 50_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.groups: AsyncCollection[Document] = database["service_groups"]
+        self.devices: AsyncCollection[Document] = database["devices"]
+        self.cache_ttl_s = cache_ttl_s
+        self._cache_entries = cache_entries
+        self._clock = clock
+        self._cache: dict[CacheKey, tuple[float, Binding | Rejection]] = {}
+        self._generation = 0
+
+    async def ensure_indexes(self) -> None:
+        """The uniqueness rules and the tenant-scoped listings' indexes (idempotent)."""
+        async with _translated("indexes"):
+            await self.groups.create_index(
+                [("format", ASCENDING), ("group", ASCENDING)], unique=True
+            )
+            await self.groups.create_index([("tenant", ASCENDING)])
+            await self.devices.create_index(
+                [("format", ASCENDING), ("group", ASCENDING), ("device_id", ASCENDING)],
+                unique=True,
+            )
+            await self.devices.create_index([("tenant", ASCENDING), ("device_id", ASCENDING)])
+
+    # ---------------------------------------------------------------- service groups
+
+    async def put_group(self, group: ServiceGroup, *, create: bool = False) -> bool:
+        """Store a group (replacing the tenant's own one); True when it is new.
+
+        RegistryConflict when its key belongs to another tenant (as a group, or as devices
+        provisioned without one), or, with `create`, when the tenant already has it.
+        """
+        document = _group_document(group)
+        where = {"format": group.format, "group": group.group}
+        async with _translated(f"service group {group.group!r}"):
+            foreign = await self.devices.find_one(
+                {**where, "tenant": {"$ne": group.tenant}}, {"_id": 1}
+            )
+            if foreign is not None:
+                raise _taken(group.format, group.group)
+            try:
+                if create:
+                    await self.groups.insert_one(document)
+                    created = True
+                else:
+                    result = await self.groups.replace_one(
+                        {**where, "tenant": group.tenant}, document, upsert=True
+                    )
+                    created = result.upserted_id is not None
+            except DuplicateKeyError:
+                owner = await self.groups.find_one(where, {"tenant": 1})
+                if owner is not None and owner.get("tenant") == group.tenant:
+                    raise RegistryConflict(
+                        f"service group with apikey {group.group!r} ({group.format}) already exists"
+                    ) from None
+                raise _taken(group.format, group.group) from None
+        self._forget(group.format, group.group)
+        return created
+
+    async def get_group(self, tenant: str, format: Format, group: str) -> ServiceGroup | None:
+        async with _translated(f"service group {group!r}"):
+            found = await self.groups.find_one(
+                {"format": format, "group": group, "tenant": tenant}, {"_id": 0}
+            )
+        return None if found is None else _group_from(found)
+
+    async def list_groups(self, tenant: str) -> list[ServiceGroup]:
+        """The tenant's groups, by format and key."""
+        async with _translated("service groups"):
+            found = (
+                await self.groups.find({"tenant": tenant}, {"_id": 0})
+                .sort([("format", ASCENDING), ("group", ASCENDING)])
+                .to_list()
+            )
+        return [_group_from(document) for document in found]
+
+    async def delete_group(self, tenant: str, format: Format, group: str) -> bool:
+        """Remove the tenant's group (its devices stay); False when it has none such."""
+        async with _translated(f"service group {group!r}"):
+            result = await self.groups.delete_one(
+                {"format": format, "group": group, "tenant": tenant}
+            )
+        self._forget(format, group)
+        return result.deleted_count == 1
+
+    # ----------------------------------------------------------------------- devices
+
+    async def put_device(self, device: Device, *, create: bool = False) -> bool:
+        """Store a device (replacing the tenant's own record); True when it is new.
+
+        RegistryConflict when its group's key belongs to another tenant, or its
+        (format, group, device_id) is another tenant's, or, with `create`, when the
+        tenant already has it.
+        """
+        document = _device_document(device)
+        where = {"format": device.format, "group": device.group, "device_id": device.device_id}
+        async with _translated(f"device {device.device_id!r}"):
+            owner = await self.groups.find_one(
+                {"format": device.format, "group": device.group}, {"tenant": 1}
+            )
+            if owner is not None and owner.get("tenant") != device.tenant:
+                raise _taken(device.format, device.group)
+            try:
+                if create:
+                    await self.devices.insert_one(document)
+                    created = True
+                else:
+                    result = await self.devices.replace_one(
+                        {**where, "tenant": device.tenant}, document, upsert=True
+                    )
+                    created = result.upserted_id is not None
+            except DuplicateKeyError:
+                existing = await self.devices.find_one(where, {"tenant": 1})
+                if existing is not None and existing.get("tenant") == device.tenant:
+                    raise RegistryConflict(
+                        f"device {device.device_id!r} already exists in group "
+                        f"{device.group!r} ({device.format})"
+                    ) from None
+                raise _taken(device.format, device.group) from None
+        self._forget(device.format, device.group, device.device_id)
+        return created
+
+    async def get_device(
+        self,
+        tenant: str,
+        device_id: str,
+        *,
+        format: Format | None = None,
+        group: str | None = None,
+    ) -> Device | None:
+        """The tenant's device with this id (in that group, when given).
+
+        AmbiguousDevice when the tenant has the id in several groups and none is named.
+        """
+        found = await self._find_devices(tenant, device_id, format, group)
+        return _device_from(found[0]) if found else None
+
+    async def list_devices(
+        self, tenant: str, *, limit: int = 20, offset: int = 0
+    ) -> tuple[list[Device], int]:
+        """One page of the tenant's devices, by id, and how many it has in all."""
+        query = {"tenant": tenant}
+        async with _translated("devices"):
+            total = await self.devices.count_documents(query)
+            cursor = self.devices.find(query, {"_id": 0}).sort(
+                [("device_id", ASCENDING), ("format", ASCENDING), ("group", ASCENDING)]
+            )
+            found = await cursor.skip(offset).limit(limit).to_list()
+        return [_device_from(document) for document in found], total
+
+    async def delete_device(
+        self,
+        tenant: str,
+        device_id: str,
+        *,
+        format: Format | None = None,
+        group: str | None = None,
+    ) -> bool:
+        """Remove the tenant's device; False when it has none such.
+
+        AmbiguousDevice when the tenant has the id in several groups and none is named.
+        """
+        found = await self._find_devices(tenant, device_id, format, group)
+        if not found:
+            return False
+        document = found[0]
+        async with _translated(f"device {device_id!r}"):
+            result = await self.devices.delete_one(
+                {
+                    "format": document["format"],
+                    "group": document["group"],
+                    "device_id": device_id,
+                    "tenant": tenant,
+                }
+            )
+        self._forget(document["format"], document["group"], device_id)
+        return result.deleted_count == 1
+
+    async def _find_devices(
+        self, tenant: str, device_id: str, format: Format | None, group: str | None
+    ) -> list[Document]:
+        query: Document = {"tenant": tenant, "device_id": device_id}
+        if format is not None:
+            query["format"] = format
+        if group is not None:
+            query["group"] = group
+        async with _translated(f"device {device_id!r}"):
+            found = await self.devices.find(query, {"_id": 0}).limit(10).to_list()
+        if len(found) > 1:
+            places = ", ".join(f"{d['group']} ({d['format']})" for d in found)
+            raise AmbiguousDevice(
+                f"device id {device_id!r} is used in several groups: {places}; "
+                "name the group (apikey) and, if needed, the format"
+            )
+        return found
+
+    # ---------------------------------------------------------------------- hot path
+
+    async def resolve(self, format: Format, key: DeviceKey) -> Binding | Rejection:
+        """How a message of `key` becomes an entity, or why it cannot (unknown device).
+
+        Raises RegistryUnavailable when the store fails: the message should be retried,
+        not dead-lettered.
+        """
+        cache_key = (format, key.group, key.device)
+        now = self._clock()
+        hit = self._cache.get(cache_key)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        generation = self._generation
+        async with _translated(f"device {key.device!r}"):
+            # Both lookups finish, even when one fails: no query is left running unowned.
+            group_doc, device_doc = await asyncio.gather(
+                self.groups.find_one({"format": format, "group": key.group}, {"_id": 0}),
+                self.devices.find_one(
+                    {"format": format, "group": key.group, "device_id": key.device}, {"_id": 0}
+                ),
+                return_exceptions=True,
+            )
+            for outcome in (group_doc, device_doc):
+                if isinstance(outcome, BaseException):
+                    raise outcome
+        assert not isinstance(group_doc, BaseException)
+        assert not isinstance(device_doc, BaseException)
+        group = None if group_doc is None else _group_from(group_doc)
+        device = None if device_doc is None else _device_from(device_doc)
+        answer = _resolved(format, key, group, device)
+        if generation == self._generation and self.cache_ttl_s > 0:
+            if len(self._cache) >= self._cache_entries:
+                self._evict(now)
+            self._cache[cache_key] = (now + self.cache_ttl_s, answer)
+        return answer
+
+    def clear_cache(self) -> None:
+        """Forget every cached answer (e.g. after a bulk load made elsewhere)."""
+        self._generation += 1
+        self._cache.clear()
+
+    def _forget(self, format: str, group: str, device_id: str | None = None) -> None:
+        """Drop the cached answers a write may have changed: one device, or a whole group."""
+        self._generation += 1
+        if device_id is not None:
+            self._cache.pop((format, group, device_id), None)
+            return
+        for cached in [k for k in self._cache if k[0] == format and k[1] == group]:
+            del self._cache[cached]
+
+    def _evict(self, now: float) -> None:
+        for cached in [k for k, (expires, _) in self._cache.items() if expires <= now]:
+            del self._cache[cached]
+        while len(self._cache) >= self._cache_entries:
+            del self._cache[next(iter(self._cache))]
+
+
+def _resolved(
+    format: Format, key: DeviceKey, group: ServiceGroup | None, device: Device | None
+) -> Binding | Rejection:
+    if group is not None and device is not None and device.tenant != group.tenant:
+        group = None  # never mix two tenants' records (the writes refuse to make such pairs)
+    if device is not None and group is not None:
+        return bind(group, key.device, device)
+    if device is not None and device.entity_type is not None:
+        return bind_device_only(device)
+    if group is not None and group.autoprovision:
+        return bind(group, key.device)
+    if device is not None:
+        why = f"it has no entity_type and its group {key.group!r} ({format}) does not exist"
+    elif group is not None:
+        why = f"group {key.group!r} ({format}) does not autoprovision devices"
+    else:
+        why = f"neither the device nor a group {key.group!r} ({format}) is provisioned"
+    return Rejection(
+        "unknown-device",
+        f"unknown device {key.device!r} of group {key.group!r} ({format}): {why}",
+        "",
+        f'provision it with POST /iot/devices (device_id "{key.device}", apikey "{key.group}", '
+        f'format "{format}", and an entity_type unless its group gives one) or with '
+        "`contesto devices provision FILE --tenant TENANT`; or provision its group with "
+        "autoprovision on (POST /iot/services)",
+    )
+
+
+def _taken(format: str, group: str) -> RegistryConflict:
+    return RegistryConflict(
+        f"apikey {group!r} ({format}) belongs to another service (fiware-service): an API key "
+        "names exactly one; choose another apikey"
+    )
+
+
+# ------------------------------------------------------------------ documents
+
+
+def _group_document(group: ServiceGroup) -> Document:
+    return {
+        "tenant": group.tenant,
+        "format": group.format,
+        "group": group.group,
+        "entity_type": group.entity_type,
+        "model": group.model,
+        "profile": group.profile,
+        "attributes": [_mapping_document(a) for a in group.attributes],
+        "static_attributes": [_static_document(s) for s in group.static_attributes],
+        "autoprovision": group.autoprovision,
+        "explicit_attributes": group.explicit_attributes,
+        "timestamp_field": group.timestamp_field,
+        "entity_id_prefix": group.entity_id_prefix,
+    }
+
+
+def _group_from(document: Mapping[str, Any]) -> ServiceGroup:
+    return ServiceGroup(
+        tenant=document["tenant"],
+        format=cast(Format, document["format"]),
+        group=document["group"],
+        entity_type=document["entity_type"],
+        model=document.get("model"),
+        profile=document.get("profile"),
+        attributes=tuple(_mapping_from(a) for a in document.get("attributes", ())),
+        static_attributes=tuple(_static_from(s) for s in document.get("static_attributes", ())),
+        autoprovision=document.get("autoprovision", True),
+        explicit_attributes=document.get("explicit_attributes", False),
+        timestamp_field=document.get("timestamp_field", "TimeInstant"),
+        entity_id_prefix=document.get("entity_id_prefix"),
+    )
+
+
+def _device_document(device: Device) -> Document:
+    return {
+        "tenant": device.tenant,
+        "format": device.format,
+        "group": device.group,
+        "device_id": device.device_id,
+        "entity_id": device.entity_id,
+        "entity_type": device.entity_type,
+        "model": device.model,
+        "profile": device.profile,
+        "attributes": [_mapping_document(a) for a in device.attributes],
+        "static_attributes": [_static_document(s) for s in device.static_attributes],
+    }
+
+
+def _device_from(document: Mapping[str, Any]) -> Device:
+    return Device(
+        tenant=document["tenant"],
+        format=cast(Format, document["format"]),
+        group=document["group"],
+        device_id=document["device_id"],
+        entity_id=document.get("entity_id"),
+        entity_type=document.get("entity_type"),
+        model=document.get("model"),
+        profile=document.get("profile"),
+        attributes=tuple(_mapping_from(a) for a in document.get("attributes", ())),
+        static_attributes=tuple(_static_from(s) for s in document.get("static_attributes", ())),
+    )
+
+
+def _mapping_document(mapping: AttributeMapping) -> Document:
+    return {
+        "object_id": mapping.object_id,
+        "name": mapping.name,
+        "kind": mapping.kind,
+        "unit_code": mapping.unit_code,
+        "scale": mapping.scale,
+        "offset": mapping.offset,
+    }
+
+
+def _mapping_from(document: Mapping[str, Any]) -> AttributeMapping:
+    return AttributeMapping(
+        object_id=document["object_id"],
+        name=document["name"],
+        kind=document.get("kind", "Property"),
+        unit_code=document.get("unit_code"),
+        scale=float(document.get("scale", 1.0)),
+        offset=float(document.get("offset", 0.0)),
+    )
+
+
+def _static_document(static: StaticAttribute) -> Document:
+    # Any JSON value, kept as JSON text: keys like "$ref" and integers past 64 bits are fine.
+    try:
+        value = json.dumps(static.value, allow_nan=False, ensure_ascii=False)
+    except (TypeError, ValueError) as error:
+        message = f"static attribute {static.name!r}: its value is not JSON: {error}"
+        raise RegistryError(message) from error
+    return {"name": static.name, "kind": static.kind, "value": value}
+
+
+def _static_from(document: Mapping[str, Any]) -> StaticAttribute:
+    return StaticAttribute(
+        name=document["name"], kind=document["kind"], value=json.loads(document["value"])
+    )

@@ -1,0 +1,120 @@
+"""An ingest worker: MQTT batches through the pipeline, acknowledged once stored.
+
+Nothing is acknowledged before the outbox and the dead-letter store confirmed it; when
+the store is down the worker keeps the batch and retries, and MQTT holds the rest. When
+the outbox is past its limit the worker stops taking messages (back-pressure): the MQTT
+broker stops sending once `receive_maximum` messages are unacknowledged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from dataclasses import dataclass
+
+from pymongo.errors import PyMongoError
+
+from broker_bridge import Outbox
+
+from ._decode import TOPIC_FILTERS
+from ._mqtt import MqttFeed, MqttOptions
+from ._pipeline import BatchOutcome, Pipeline
+
+__all__ = ["IngestCounters", "IngestWorker"]
+
+log = logging.getLogger("sensor_ingest.worker")
+
+_OUTBOX_CHECK_EVERY_S = 0.5
+
+
+@dataclass(slots=True)
+class IngestCounters:
+    """Running totals since start, for logs and tests."""
+
+    messages: int = 0
+    fragments: int = 0
+    refused: int = 0
+    paused_s: float = 0.0
+
+
+class IngestWorker:
+    """Runs one MQTT feed through the pipeline until stopped."""
+
+    def __init__(
+        self,
+        options: MqttOptions,
+        pipeline: Pipeline,
+        outbox: Outbox,
+        *,
+        outbox_limit: int = 2000,
+        batch_size: int = 1000,
+        batch_wait_s: float = 0.02,
+    ) -> None:
+        self._options = options
+        self._pipeline = pipeline
+        self._outbox = outbox
+        self._outbox_limit = outbox_limit
+        self._batch_size = batch_size
+        self._batch_wait_s = batch_wait_s
+        self._outbox_checked = 0.0
+        self.counters = IngestCounters()
+        self.ready = asyncio.Event()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Consume until `stop` is set; unacknowledged messages stay with the MQTT broker."""
+        async with MqttFeed(self._options, TOPIC_FILTERS) as feed:
+            self.ready.set()
+            while not stop.is_set():
+                await self._wait_for_room(stop)
+                batch = await feed.next_batch(self._batch_size, self._batch_wait_s)
+                if not batch:
+                    continue
+                outcome = await self._pipeline.process([d.message for d in batch])
+                if not await self._store(outcome, stop):
+                    return
+                feed.acknowledge(batch)
+                self._count(len(batch), outcome)
+
+    async def _store(self, outcome: BatchOutcome, stop: asyncio.Event) -> bool:
+        """Store until it works; False if stopped first (the batch is then not acknowledged)."""
+        delay = 0.2
+        while True:
+            try:
+                await self._pipeline.store(outcome)
+            except PyMongoError as exc:
+                log.warning("cannot store a batch (%s); retrying in %.1f s", exc, delay)
+            else:
+                return True
+            try:
+                await asyncio.wait_for(stop.wait(), random.uniform(delay / 2, delay))
+            except TimeoutError:
+                delay = min(delay * 2, 10.0)
+            else:
+                return False
+
+    async def _wait_for_room(self, stop: asyncio.Event) -> None:
+        now = time.monotonic()
+        if now - self._outbox_checked < _OUTBOX_CHECK_EVERY_S:
+            return
+        self._outbox_checked = now
+        started = now
+        while not stop.is_set():
+            try:
+                waiting = await self._outbox.size()
+            except PyMongoError:
+                return
+            if waiting <= self._outbox_limit:
+                break
+            log.info("outbox holds %d records; pausing consumption", waiting)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), _OUTBOX_CHECK_EVERY_S)
+        self.counters.paused_s += time.monotonic() - started
+
+    def _count(self, messages: int, outcome: BatchOutcome) -> None:
+        counters = self.counters
+        counters.messages += messages
+        counters.fragments += sum(len(f) for f in outcome.fragments.values())
+        counters.refused += len(outcome.refused)

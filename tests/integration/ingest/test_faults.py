@@ -1,0 +1,174 @@
+"""No message lost: the broker API or the ingest worker goes down mid-stream and comes back.
+
+5,000 messages, each for its own device, so that every message is one entity: the
+entity count and each entity's value prove that every message arrived exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+from _servers import ThreadedServer, wait_for_port
+from conftest import NGSI_LD, ingest_settings, running_ingest
+
+from contesto._embedded import free_port
+from contesto._ingest import mongo_client
+from context_broker import BrokerSettings, create_app
+from sensor_ingest import AttributeMapping, DeviceRegistry, ServiceGroup
+from sensor_ingest._mqtt import MqttOptions, MqttPublisher
+
+pytestmark = pytest.mark.integration
+
+MESSAGES = 5000
+ENTITY_TYPE = "DeliveryProbe"
+
+
+def _group(tenant: str, key: str) -> ServiceGroup:
+    return ServiceGroup(
+        tenant=tenant,
+        format="iotagent-json",
+        group=key,
+        entity_type=ENTITY_TYPE,
+        attributes=(AttributeMapping("n", "sequence"),),
+        explicit_attributes=True,
+    )
+
+
+def _publish(port: int, key: str, numbers: range) -> None:
+    with MqttPublisher(MqttOptions(port=port)) as mqtt:
+        for n in numbers:
+            mqtt.publish(f"/json/{key}/dev-{n}/attrs", orjson.dumps({"n": n}), wait=False)
+        mqtt.flush()
+
+
+async def _wait_for_all(api: str, tenant: str, timeout_s: float = 240.0) -> dict[str, int]:
+    """Every entity's sequence value, once there are MESSAGES entities."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    headers = {"NGSILD-Tenant": tenant}
+    async with httpx.AsyncClient(base_url=api + NGSI_LD, timeout=60) as http:
+        while True:
+            answer = await http.get(
+                "/entities",
+                params={"type": ENTITY_TYPE, "count": "true", "limit": "0"},
+                headers=headers,
+            )
+            count = int(answer.headers.get("NGSILD-Results-Count", 0))
+            if count >= MESSAGES:
+                break
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"only {count} of {MESSAGES} entities after {timeout_s} s")
+            await asyncio.sleep(0.5)
+        values: dict[str, int] = {}
+        for offset in range(0, MESSAGES, 1000):
+            page = await http.get(
+                "/entities",
+                params={
+                    "type": ENTITY_TYPE,
+                    "limit": "1000",
+                    "offset": str(offset),
+                    "options": "keyValues",
+                    "attrs": "sequence",
+                },
+                headers=headers,
+            )
+            values.update({e["id"]: e["sequence"] for e in page.json()})
+    return values
+
+
+def _expected() -> dict[str, int]:
+    return {f"urn:ngsi-ld:{ENTITY_TYPE}:dev-{n}": n for n in range(MESSAGES)}
+
+
+async def test_every_message_arrives_once_although_the_broker_api_goes_down(
+    store_url: str, mqtt_port: int, broker_settings: BrokerSettings
+) -> None:
+    api_port = free_port()
+    api = ThreadedServer(create_app(broker_settings), port=api_port)
+    api.start()
+    tenant, key = f"fault{secrets.token_hex(4)}", f"key-{secrets.token_hex(4)}"
+    settings, bridge = ingest_settings(
+        store_url, mqtt_port, api.url, f"ingest_{secrets.token_hex(4)}"
+    )
+    try:
+        async with running_ingest(settings, bridge) as runtime:
+            await runtime.registry.put_group(_group(tenant, key))
+            await asyncio.to_thread(_publish, mqtt_port, key, range(1500))
+            api.stop()
+            await asyncio.to_thread(_publish, mqtt_port, key, range(1500, MESSAGES))
+            await asyncio.sleep(2.0)
+            held = await runtime.outbox.oldest(1)
+            assert held, "the outbox holds what could not be sent"
+            api = ThreadedServer(create_app(broker_settings), port=api_port)
+            api.start()
+            values = await _wait_for_all(api.url, tenant)
+            assert await runtime.dead_letters.count() == 0
+    finally:
+        api.stop()
+    assert values == _expected()
+
+
+@pytest.fixture
+def ingest_process_env(store_url: str, mqtt_port: int, broker_url: str) -> Iterator[dict[str, str]]:
+    suffix = secrets.token_hex(4)
+    yield {
+        **os.environ,
+        "CONTESTO_MONGO_URL": store_url,
+        "CONTESTO_PIPELINE_DATABASE": f"ingest_{suffix}",
+        "CONTESTO_MQTT_PORT": str(mqtt_port),
+        "CONTESTO_MQTT_CLIENT_ID": f"worker-{suffix}",
+        "CONTESTO_MQTT_SHARED_GROUP": f"g{suffix}",
+        "CONTESTO_BROKER_URL": broker_url + NGSI_LD,
+    }
+
+
+def _start_worker(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "contesto", "ingest", "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    wait_for_port("127.0.0.1", port, 60)
+    return process, port
+
+
+async def test_every_message_arrives_once_although_the_ingest_worker_is_killed(
+    store_url: str,
+    mqtt_port: int,
+    broker_url: str,
+    ingest_process_env: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    tenant, key = f"fault{secrets.token_hex(4)}", f"key-{secrets.token_hex(4)}"
+    client = mongo_client(store_url)
+    try:
+        registry = DeviceRegistry(client[ingest_process_env["CONTESTO_PIPELINE_DATABASE"]])
+        await registry.ensure_indexes()
+        await registry.put_group(_group(tenant, key))
+    finally:
+        await client.close()
+    log = tmp_path / "worker.log"
+    worker, _ = await asyncio.to_thread(_start_worker, ingest_process_env, log)
+    try:
+        await asyncio.to_thread(_publish, mqtt_port, key, range(2000))
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(30)
+        await asyncio.to_thread(_publish, mqtt_port, key, range(2000, MESSAGES))
+        worker, _ = await asyncio.to_thread(_start_worker, ingest_process_env, log)
+        values = await _wait_for_all(broker_url, tenant)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(30)
+    assert values == _expected(), log.read_text()[-2000:]
