@@ -31,8 +31,8 @@ class BridgeSettings(BaseSettings):
     broker_url: str = "http://127.0.0.1:1026/ngsi-ld/v1"
     broker_token: str | None = None
     bridge_targets: dict[str, ExternalTarget] = {}
-    bridge_records_per_pass: int = 200
-    bridge_entities_per_request: int = 200
+    bridge_records_per_pass: int = 1000
+    bridge_entities_per_request: int = 500
 
     def directory(self) -> TargetDirectory:
         overrides = {

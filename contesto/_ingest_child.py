@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from types import TracebackType
+from typing import Literal
 
 from contesto._embedded import log_tail, port_in_use, stop_process
 from contesto._settings import StackSettings
@@ -21,9 +22,19 @@ class IngestChildError(RuntimeError):
 class IngestChild:
     """The ingest process of the stack, its log in DATA_DIR/ingest.log; a context manager."""
 
-    def __init__(self, settings: StackSettings, mongo_url: str, start_timeout_s: float = 30.0):
+    def __init__(
+        self,
+        settings: StackSettings,
+        mongo_url: str,
+        start_timeout_s: float = 30.0,
+        *,
+        mqtt_credentials: tuple[str, str] | None = None,
+        mqtt_protocol: Literal["5", "3.1.1"] | None = None,
+    ):
         self._settings = settings
         self._mongo_url = mongo_url
+        self._mqtt_credentials = mqtt_credentials
+        self._mqtt_protocol = mqtt_protocol
         self._start_timeout_s = start_timeout_s
         self.log_path = settings.data_dir.absolute() / "ingest.log"
         self._process: subprocess.Popen[bytes] | None = None
@@ -44,6 +55,10 @@ class IngestChild:
             "CONTESTO_MQTT_PORT": str(settings.mqtt_port),
             "CONTESTO_BROKER_URL": f"http://{api_host}:{settings.port}/ngsi-ld/v1",
         }
+        if self._mqtt_protocol is not None:
+            env["CONTESTO_MQTT_PROTOCOL"] = self._mqtt_protocol
+        if self._mqtt_credentials is not None:
+            env["CONTESTO_MQTT_USERNAME"], env["CONTESTO_MQTT_PASSWORD"] = self._mqtt_credentials
         command = [sys.executable, "-m", "contesto", "ingest", "--host", host, "--port", str(port)]
         if settings.demo_tenants:
             command.append("--demo")

@@ -11,12 +11,14 @@ import socket
 import threading
 from collections.abc import Callable, Iterator
 from types import FrameType
+from typing import Literal
 
 import uvicorn
 
+from contesto._amqtt_broker import AmqttBroker
 from contesto._embedded import EmbeddedStore, EmbeddedStoreError
 from contesto._ingest_child import IngestChild, IngestChildError
-from contesto._mqtt_broker import MosquittoBroker, MqttBrokerError
+from contesto._mqtt_broker import MosquittoBroker, MqttBrokerError, find_mosquitto
 from contesto._settings import StackSettings
 from context_broker import BrokerSettings, create_app
 
@@ -85,18 +87,30 @@ def _open_ingest(
 ) -> list[str]:
     """The MQTT broker (unless external) and the ingest process, which publishes to our API."""
     lines = []
+    protocol: Literal["5", "3.1.1"] | None = None
+    credentials: tuple[str, str] | None = None
     if settings.mqtt_external:
         lines.append(f"  MQTT         {settings.mqtt_host}:{settings.mqtt_port} (external)")
     else:
-        mqtt = MosquittoBroker(
-            settings.data_dir / "mqtt", host=settings.mqtt_host, port=settings.mqtt_port
-        )
+        mqtt: MosquittoBroker | AmqttBroker
+        if find_mosquitto() is not None:
+            mqtt = MosquittoBroker(
+                settings.data_dir / "mqtt", host=settings.mqtt_host, port=settings.mqtt_port
+            )
+            kind = "Mosquitto"
+        else:
+            mqtt = AmqttBroker(
+                settings.data_dir / "mqtt", host=settings.mqtt_host, port=settings.mqtt_port
+            )
+            kind = "amqtt, MQTT 3.1.1; Mosquitto not installed"
+            # amqtt keeps messages for a worker that is away only if it authenticated.
+            protocol, credentials = "3.1.1", mqtt.credentials
         try:
             resources.enter_context(mqtt)
         except MqttBrokerError as exc:
             raise StackError(str(exc)) from None
-        lines.append(f"  MQTT         {settings.mqtt_host}:{mqtt.port} (Mosquitto)")
-    child = IngestChild(settings, mongo_url)
+        lines.append(f"  MQTT         {settings.mqtt_host}:{mqtt.port} ({kind})")
+    child = IngestChild(settings, mongo_url, mqtt_credentials=credentials, mqtt_protocol=protocol)
     try:
         resources.enter_context(child)
     except IngestChildError as exc:

@@ -332,6 +332,8 @@ class MqttPublisher:
             raise MqttError(f"cannot publish to {topic}: {paho.error_string(info.rc)}")
         if wait:
             info.wait_for_publish(timeout=30)
+            if not info.is_published():
+                raise MqttError(f"the MQTT broker did not acknowledge a message to {topic}")
         else:
             self._unconfirmed.append(info)
             while self._unconfirmed and self._unconfirmed[0].is_published():

@@ -10,7 +10,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from broker_bridge import Outbox
+from broker_bridge import Outbox, coalesce
 from datamodels import Catalogue, CatalogueError, Validator, load_catalogue
 
 from ._dead_letters import DeadLetters
@@ -98,6 +98,10 @@ class Pipeline:
             for reading in readings:
                 outcome.readings += 1
                 self._map_one(message, reading, bindings[reading.format, reading.key], outcome)
+        # One fragment per entity and batch: the outbox and the broker see each entity once.
+        for tenant, fragments in outcome.fragments.items():
+            if len(fragments) > 1:
+                outcome.fragments[tenant] = coalesce(fragments)
         return outcome
 
     def _map_one(

@@ -26,7 +26,7 @@ class IngestSettings(BaseSettings):
     mqtt_shared_group: str | None = "contesto"
     mqtt_receive_maximum: int = 2000
     ingest_batch_size: int = 1000
-    ingest_batch_wait_s: float = 0.02
+    ingest_batch_wait_s: float = 0.05
     # Above this many outbox records, ingest stops taking messages until the bridge catches up.
     outbox_limit: int = 2000
 
