@@ -19,8 +19,8 @@ from pymongo.errors import PyMongoError
 from rich.console import Console
 from rich.table import Table
 
-from sensor_ingest._devices import Device, ServiceGroup, bind, bind_device_only
-from sensor_ingest._messages import Format
+from sensor_ingest import Device, DeviceRegistry, Format, ServiceGroup, bind
+from sensor_ingest._devices import bind_device_only
 from sensor_ingest._provisioning import (
     FORMATS,
     ProvisioningError,
@@ -29,7 +29,7 @@ from sensor_ingest._provisioning import (
     provisioning_from_json,
     tenant_of,
 )
-from sensor_ingest._registry import DeviceRegistry, RegistryError
+from sensor_ingest._registry import RegistryError
 
 __all__ = ["devices_app"]
 
@@ -126,8 +126,8 @@ def provision(
                 f"{'created' if created else 'updated'}"
             )
         typer.echo(
-            f"{len(plan.groups)} service groups and {len(plan.devices)} devices provisioned "
-            f"for tenant {key}"
+            f"{_count(len(plan.groups), 'service group')} and "
+            f"{_count(len(plan.devices), 'device')} provisioned for tenant {key}"
         )
 
     _run(mongo_url, database, work)
@@ -251,8 +251,14 @@ def _print_tables(
     tenant: str, groups: list[ServiceGroup], devices: list[Device], total: int, offset: int
 ) -> None:
     console = _console()
-    table = Table("apikey", "format", "entity type", "model / profile", "autoprovision")
-    table.title = f"Service groups of {tenant}"
+    table = _table(
+        f"Service groups of {tenant}",
+        "apikey",
+        "format",
+        "entity type",
+        "model / profile",
+        "autoprovision",
+    )
     for group in groups:
         table.add_row(
             group.group,
@@ -263,8 +269,7 @@ def _print_tables(
         )
     console.print(table)
     by_key = {(g.format, g.group): g for g in groups}
-    table = Table("device", "apikey", "format", "entity id", "entity type")
-    table.title = f"Devices of {tenant}"
+    table = _table(f"Devices of {tenant}", "device", "apikey", "format", "entity id", "entity type")
     for device in devices:
         own = by_key.get((device.format, device.group))
         if own is not None:
@@ -278,7 +283,19 @@ def _print_tables(
         table.add_row(device.device_id, device.group, device.format, entity_id, entity_type)
     console.print(table)
     shown = f"{offset + 1}-{offset + len(devices)} of {total}" if devices else f"none of {total}"
-    console.print(f"{len(groups)} service groups; devices {shown}")
+    console.print(f"{_count(len(groups), 'service group')}; devices {shown}")
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+def _table(title: str, *columns: str) -> Table:
+    """A table whose cells fold rather than lose characters: ids must stay whole."""
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    return table
 
 
 def _run(mongo_url: str | None, database: str, work: Callable[[DeviceRegistry], Awaitable[T]]) -> T:
@@ -307,8 +324,12 @@ async def _with_registry(
 @asynccontextmanager
 async def _registry(mongo_url: str, database: str) -> AsyncIterator[DeviceRegistry]:
     try:
+        # A store that does not answer fails in seconds, unless the URL says otherwise.
+        options: dict[str, Any] = {}
+        if "serverselectiontimeoutms" not in mongo_url.lower():
+            options["serverSelectionTimeoutMS"] = _STORE_TIMEOUT_MS
         client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-            mongo_url, tz_aware=True, serverSelectionTimeoutMS=_STORE_TIMEOUT_MS
+            mongo_url, tz_aware=True, **options
         )
     except (PyMongoError, ValueError, TypeError) as exc:
         raise _Failed(f"CONTESTO_MONGO_URL / --mongo-url is not a MongoDB URL: {exc}") from None

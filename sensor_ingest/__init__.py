@@ -10,12 +10,19 @@ from ._mapping import to_fragment
 from ._messages import DeviceKey, Format, InboundMessage, Reading, Rejection
 from ._mqtt import MqttError, MqttOptions
 from ._pipeline import BatchOutcome, DeviceResolver, Pipeline
-from ._registry import DeviceRegistry
+from ._registry import (
+    AmbiguousDevice,
+    DeviceRegistry,
+    RegistryConflict,
+    RegistryError,
+    RegistryUnavailable,
+)
 from ._settings import IngestSettings
 from ._worker import IngestCounters, IngestWorker
 
 __all__ = [
     "TOPIC_FILTERS",
+    "AmbiguousDevice",
     "AttributeMapping",
     "BatchOutcome",
     "Binding",
@@ -34,6 +41,9 @@ __all__ = [
     "MqttOptions",
     "Pipeline",
     "Reading",
+    "RegistryConflict",
+    "RegistryError",
+    "RegistryUnavailable",
     "Rejection",
     "ServiceGroup",
     "StaticAttribute",

@@ -7,7 +7,8 @@ default 20, and `offset`), `GET/PUT/DELETE /iot/devices/{device_id}`. The tenant
 POST answers 201, PUT and DELETE 204; errors are the IoT Agent's `{"name", "message"}`
 with 400 (WRONG_SYNTAX, BAD_REQUEST, MISSING_HEADERS), 404 (DEVICE_NOT_FOUND,
 DEVICE_GROUP_NOT_FOUND), 409 (DUPLICATE_GROUP, DUPLICATE_DEVICE_ID, AMBIGUOUS_DEVICE_ID),
-413 (PAYLOAD_TOO_LARGE) or 503 (REGISTRY_UNAVAILABLE).
+413 (PAYLOAD_TOO_LARGE), 503 (REGISTRY_UNAVAILABLE: the store is not reachable) or
+500 (REGISTRY_ERROR: the store refused a write).
 
 Contesto's extensions of the bodies:
 
@@ -104,7 +105,7 @@ def iot_agent_router(
         page = groups[offset : offset + limit]
         return JSONResponse({"count": len(groups), "services": [group_to_json(g) for g in page]})
 
-    @router.post("/iot/services")
+    @router.post("/iot/services", status_code=201)
     @_answers("DUPLICATE_GROUP")
     async def create_groups(request: Request) -> Response:
         tenant = _tenant(request)
@@ -128,7 +129,7 @@ def iot_agent_router(
             raise
         return Response(status_code=201)
 
-    @router.put("/iot/services")
+    @router.put("/iot/services", status_code=204)
     @_answers("DUPLICATE_GROUP")
     async def update_group(request: Request) -> Response:
         tenant = _tenant(request)
@@ -137,7 +138,7 @@ def iot_agent_router(
         await registry.put_group(changed)
         return Response(status_code=204)
 
-    @router.delete("/iot/services")
+    @router.delete("/iot/services", status_code=204)
     @_answers("DUPLICATE_GROUP")
     async def delete_group(request: Request) -> Response:
         tenant = _tenant(request)
@@ -157,7 +158,7 @@ def iot_agent_router(
         body = [device_to_json(d, groups.get((d.format, d.group))) for d in devices]
         return JSONResponse({"count": total, "devices": body})
 
-    @router.post("/iot/devices")
+    @router.post("/iot/devices", status_code=201)
     @_answers("DUPLICATE_DEVICE_ID")
     async def create_devices(request: Request) -> Response:
         tenant = _tenant(request)
@@ -196,7 +197,7 @@ def iot_agent_router(
         group = await registry.get_group(tenant, device.format, device.group)
         return JSONResponse(device_to_json(device, group))
 
-    @router.put("/iot/devices/{device_id}")
+    @router.put("/iot/devices/{device_id}", status_code=204)
     @_answers("DUPLICATE_DEVICE_ID")
     async def update_device(request: Request, device_id: str) -> Response:
         tenant = _tenant(request)
@@ -206,7 +207,7 @@ def iot_agent_router(
         await registry.put_device(changed)
         return Response(status_code=204)
 
-    @router.delete("/iot/devices/{device_id}")
+    @router.delete("/iot/devices/{device_id}", status_code=204)
     @_answers("DUPLICATE_DEVICE_ID")
     async def delete_device(request: Request, device_id: str) -> Response:
         tenant = _tenant(request)
@@ -237,7 +238,8 @@ def _answers(conflict: str) -> Callable[[Handler[P]], Handler[P]]:
                 log.warning("device registry unavailable: %s", error)
                 return _error(503, "REGISTRY_UNAVAILABLE", "the device registry is not reachable")
             except RegistryError as error:
-                return _error(400, "BAD_REQUEST", str(error))
+                log.error("device registry failed: %s", error)
+                return _error(500, "REGISTRY_ERROR", str(error))
             except Exception:
                 log.exception("provisioning request failed unexpectedly")
                 return _error(500, "INTERNAL_ERROR", "the provisioning API failed; see its log")

@@ -279,7 +279,9 @@ def device_to_json(
         if binding is not None:
             body["entity_name"] = binding.entity_id
             body["entity_type"] = binding.entity_type
+    order = ("device_id", "apikey", "format", "entity_name", "entity_type", "model", "profile")
     ordered = {"device_id": device.device_id, "service": device.tenant, "service_path": "/"}
+    ordered.update((field, body.pop(field)) for field in order if field in body)
     return {**ordered, **body}
 
 

@@ -19,7 +19,7 @@ from bson.errors import InvalidDocument
 from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError, PyMongoError
+from pymongo.errors import ConnectionFailure, DuplicateKeyError, PyMongoError
 
 from ._devices import (
     AttributeMapping,
@@ -57,7 +57,7 @@ class AmbiguousDevice(RegistryError):
 
 
 class RegistryUnavailable(RegistryError):
-    """The store did not answer or failed; the operation may be retried."""
+    """The store cannot be reached (for now): the operation may be retried."""
 
 
 @asynccontextmanager
@@ -66,10 +66,12 @@ async def _translated(what: str) -> AsyncIterator[None]:
         yield
     except DuplicateKeyError as error:
         raise RegistryConflict(f"{what} already exists") from error
-    except PyMongoError as error:
+    except ConnectionFailure as error:
         raise RegistryUnavailable(
-            f"the device registry's store failed on {what}: {error}"
+            f"the device registry's store is not reachable ({what}): {error}"
         ) from error
+    except PyMongoError as error:
+        raise RegistryError(f"the device registry's store refused {what}: {error}") from error
     except (InvalidDocument, OverflowError) as error:
         raise RegistryError(f"{what} cannot be stored: {error}") from error
 
@@ -297,8 +299,20 @@ class DeviceRegistry:
         if hit is not None and hit[0] > now:
             return hit[1]
         generation = self._generation
+        group_doc, device_doc = await self._lookup(format, key)
+        group = None if group_doc is None else _group_from(group_doc)
+        device = None if device_doc is None else _device_from(device_doc)
+        answer = _resolved(format, key, group, device)
+        if generation == self._generation and self.cache_ttl_s > 0:
+            self._remember(cache_key, answer, now)
+        return answer
+
+    async def _lookup(
+        self, format: Format, key: DeviceKey
+    ) -> tuple[Document | None, Document | None]:
+        """The group's and the device's documents, read side by side."""
         async with _translated(f"device {key.device!r}"):
-            # Both lookups finish, even when one fails: no query is left running unowned.
+            # Both reads finish, even when one fails: no query is left running unowned.
             group_doc, device_doc = await asyncio.gather(
                 self.groups.find_one({"format": format, "group": key.group}, {"_id": 0}),
                 self.devices.find_one(
@@ -306,19 +320,11 @@ class DeviceRegistry:
                 ),
                 return_exceptions=True,
             )
-            for outcome in (group_doc, device_doc):
-                if isinstance(outcome, BaseException):
-                    raise outcome
-        assert not isinstance(group_doc, BaseException)
-        assert not isinstance(device_doc, BaseException)
-        group = None if group_doc is None else _group_from(group_doc)
-        device = None if device_doc is None else _device_from(device_doc)
-        answer = _resolved(format, key, group, device)
-        if generation == self._generation and self.cache_ttl_s > 0:
-            if len(self._cache) >= self._cache_entries:
-                self._evict(now)
-            self._cache[cache_key] = (now + self.cache_ttl_s, answer)
-        return answer
+            if isinstance(group_doc, BaseException):
+                raise group_doc
+            if isinstance(device_doc, BaseException):
+                raise device_doc
+        return group_doc, device_doc
 
     def clear_cache(self) -> None:
         """Forget every cached answer (e.g. after a bulk load made elsewhere)."""
@@ -334,11 +340,13 @@ class DeviceRegistry:
         for cached in [k for k in self._cache if k[0] == format and k[1] == group]:
             del self._cache[cached]
 
-    def _evict(self, now: float) -> None:
-        for cached in [k for k, (expires, _) in self._cache.items() if expires <= now]:
-            del self._cache[cached]
-        while len(self._cache) >= self._cache_entries:
-            del self._cache[next(iter(self._cache))]
+    def _remember(self, key: CacheKey, answer: Binding | Rejection, now: float) -> None:
+        """Cache an answer; the oldest entries go first (expired ones, or past capacity)."""
+        cache = self._cache
+        cache.pop(key, None)  # re-inserted at the end: the dict stays in expiry order
+        while cache and (len(cache) >= self._cache_entries or next(iter(cache.values()))[0] <= now):
+            del cache[next(iter(cache))]
+        cache[key] = (now + self.cache_ttl_s, answer)
 
 
 def _resolved(

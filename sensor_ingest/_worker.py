@@ -20,8 +20,9 @@ from pymongo.errors import PyMongoError
 from broker_bridge import Outbox
 
 from ._decode import TOPIC_FILTERS
-from ._mqtt import MqttFeed, MqttOptions
+from ._mqtt import Delivery, MqttFeed, MqttOptions
 from ._pipeline import BatchOutcome, Pipeline
+from ._registry import RegistryUnavailable
 
 __all__ = ["IngestCounters", "IngestWorker"]
 
@@ -72,28 +73,34 @@ class IngestWorker:
                 batch = await feed.next_batch(self._batch_size, self._batch_wait_s)
                 if not batch:
                     continue
-                outcome = await self._pipeline.process([d.message for d in batch])
-                if not await self._store(outcome, stop):
+                outcome = await self._handle(batch, stop)
+                if outcome is None:
                     return
                 feed.acknowledge(batch)
                 self._count(len(batch), outcome)
 
-    async def _store(self, outcome: BatchOutcome, stop: asyncio.Event) -> bool:
-        """Store until it works; False if stopped first (the batch is then not acknowledged)."""
+    async def _handle(self, batch: list[Delivery], stop: asyncio.Event) -> BatchOutcome | None:
+        """Process and store until it works; None if stopped first (nothing acknowledged).
+
+        The store may be down (registry lookups and writes fail): the batch is kept and
+        retried with backoff, and MQTT holds what comes after it.
+        """
         delay = 0.2
+        messages = [d.message for d in batch]
         while True:
             try:
+                outcome = await self._pipeline.process(messages)
                 await self._pipeline.store(outcome)
-            except PyMongoError as exc:
-                log.warning("cannot store a batch (%s); retrying in %.1f s", exc, delay)
+            except (PyMongoError, RegistryUnavailable) as exc:
+                log.warning("cannot process a batch (%s); retrying in %.1f s", exc, delay)
             else:
-                return True
+                return outcome
             try:
                 await asyncio.wait_for(stop.wait(), random.uniform(delay / 2, delay))
             except TimeoutError:
                 delay = min(delay * 2, 10.0)
             else:
-                return False
+                return None
 
     async def _wait_for_room(self, stop: asyncio.Event) -> None:
         now = time.monotonic()

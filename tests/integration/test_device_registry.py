@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 from collections.abc import AsyncIterator
 from typing import Any
@@ -19,7 +18,7 @@ from sensor_ingest._devices import (
     ServiceGroup,
     StaticAttribute,
 )
-from sensor_ingest._messages import DeviceKey, Rejection
+from sensor_ingest._messages import DeviceKey, Format, Rejection
 from sensor_ingest._registry import (
     AmbiguousDevice,
     DeviceRegistry,
@@ -272,13 +271,13 @@ async def test_resolve_rejects_unknown_devices_saying_how_to_provision_them(
     tenant, closed, key = _name("t"), _name("k"), _name("k")
     await registry.put_group(_group(tenant, closed, autoprovision=False))
     await registry.put_device(Device(tenant, "flat-json", key, "typeless"))
-    cases = {
+    cases: dict[tuple[Format, str, str], str] = {
         ("iotagent-json", closed, "aq-9"): "does not autoprovision",
         ("iotagent-json", _name("nokey"), "aq-9"): "neither the device nor a group",
         ("flat-json", key, "typeless"): "has no entity_type and its group",
     }
     for (format_, group, device), why in cases.items():
-        rejection = await registry.resolve(format_, DeviceKey(group, device))  # type: ignore[arg-type]
+        rejection = await registry.resolve(format_, DeviceKey(group, device))
         assert isinstance(rejection, Rejection)
         assert rejection.reason == "unknown-device"
         assert why in rejection.message
@@ -331,26 +330,31 @@ async def test_writes_made_elsewhere_show_after_the_ttl(
     assert isinstance(await registry.resolve("iotagent-json", device_key), Binding)
 
 
-async def _hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    writer.close()
-    await writer.wait_closed()
+async def test_the_cache_holds_at_most_its_capacity(database: Database, clock: Clock) -> None:
+    registry = DeviceRegistry(database, cache_entries=2, clock=clock)
+    elsewhere = DeviceRegistry(database)
+    tenant, keys = _name("t"), [_name("k") for _ in range(3)]
+    for key in keys:
+        assert isinstance(await registry.resolve("flat-json", DeviceKey(key, "d")), Rejection)
+    for key in keys:
+        await elsewhere.put_group(_group(tenant, key, format="flat-json"))
+    # The oldest answer made room for the third; the two newest are still cached.
+    first = await registry.resolve("flat-json", DeviceKey(keys[0], "d"))
+    assert isinstance(first, Binding)
+    assert isinstance(await registry.resolve("flat-json", DeviceKey(keys[2], "d")), Rejection)
 
 
-async def test_a_store_that_does_not_answer_is_unavailable_not_unknown() -> None:
-    # A real server on a free port that hangs up on every connection: not MongoDB.
-    server = await asyncio.start_server(_hang_up, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    print("HANGUP PORT", port)
+async def test_a_store_that_cannot_be_reached_is_unavailable_not_an_unknown_device() -> None:
+    # A host that never resolves (RFC 2606): no socket is opened, so none is left behind.
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-        f"mongodb://127.0.0.1:{port}/?directConnection=true", serverSelectionTimeoutMS=300
+        "mongodb://registry-store.invalid:27017/?directConnection=true",
+        serverSelectionTimeoutMS=300,
     )
     try:
         registry = DeviceRegistry(client["nowhere"])
-        with pytest.raises(RegistryUnavailable, match="store failed"):
+        with pytest.raises(RegistryUnavailable, match="store is not reachable"):
             await registry.resolve("iotagent-json", DeviceKey("k", "d"))
         with pytest.raises(RegistryUnavailable):
             await registry.put_group(_group("t", "k"))
     finally:
         await client.close()
-        server.close()
-        await server.wait_closed()
