@@ -10,6 +10,7 @@ import typer
 from contesto._cli_devices import devices_app
 from contesto._cli_ingest import dead_letter_app, ingest, simulate
 from contesto._cli_models import models_app
+from contesto._cli_tenants import audit, tenants_app
 from contesto._settings import StackSettings
 from contesto._stack import StackError, run_stack
 
@@ -26,6 +27,8 @@ app = typer.Typer(
 app.add_typer(models_app, name="models")
 app.add_typer(devices_app, name="devices")
 app.add_typer(dead_letter_app, name="dead-letter")
+app.add_typer(tenants_app, name="tenants")
+app.command()(audit)
 app.command()(ingest)
 app.command()(simulate)
 

@@ -19,13 +19,15 @@ from context_broker._errors import (
     ResourceNotFound,
 )
 from context_broker._hosted_contexts import HostedContexts
-from context_broker._http import _batch, _contexts, _discovery, _entities, _query
+from context_broker._http import _admin, _batch, _contexts, _discovery, _entities, _query
+from context_broker._http._auth import ApiKeyGuard
 from context_broker._http._deps import Deps
 from context_broker._http._responses import problem_response
 from context_broker._jsonld import ContextResolver
 from context_broker._service import Broker
 from context_broker._settings import BrokerSettings
 from context_broker._store import Store
+from regional_tenants import TenantRegistry
 
 API_PREFIX = "/ngsi-ld/v1"
 log = logging.getLogger("context_broker")
@@ -47,6 +49,7 @@ def create_app(settings: BrokerSettings) -> FastAPI:
                 contexts.fetcher(fetcher), cache_entries=settings.context_cache_entries
             )
             app.state.deps = Deps(settings, Broker(store), resolver, contexts)
+            app.state.tenant_registry = TenantRegistry(store.platform)
             yield
         finally:
             await fetcher.aclose()
@@ -65,7 +68,10 @@ def create_app(settings: BrokerSettings) -> FastAPI:
         _contexts.router,
     ):
         app.include_router(router, prefix=API_PREFIX)
+    app.include_router(_admin.router)
     _install_error_handlers(app)
+    if settings.auth_required:
+        app.add_middleware(ApiKeyGuard)
     return app
 
 

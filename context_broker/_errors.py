@@ -112,3 +112,27 @@ class StoreUnavailable(NgsiLdError):
     type_name = "InternalError"
     status = 503
     title = "Store unavailable"
+
+
+class _AccessError(NgsiLdError):
+    """Access errors, which ETSI GS CIM 009 leaves to the deployment: RFC 9457 `about:blank`."""
+
+    @property
+    def type_uri(self) -> str:
+        return "about:blank"
+
+
+class Unauthorized(_AccessError):
+    """No API key, or one the platform does not know."""
+
+    type_name = "Unauthorized"
+    status = 401
+    title = "Unauthorized"
+
+
+class Forbidden(_AccessError):
+    """A known API key that may not do this in this tenant."""
+
+    type_name = "Forbidden"
+    status = 403
+    title = "Forbidden"

@@ -13,6 +13,8 @@ class BrokerSettings(BaseSettings):
     mongo_url: str = "mongodb://127.0.0.1:27017/?directConnection=true"
     database_prefix: str = "ctx"
     auto_create_tenants: bool = True
+    # The regional profile: every request needs an API key of its tenant (see _http/_auth.py).
+    auth_required: bool = False
     max_body_bytes: int = 2 * 1024 * 1024
     context_fetch_timeout_s: float = 3.0
     context_cache_entries: int = 256

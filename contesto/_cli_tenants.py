@@ -1,0 +1,281 @@
+"""`contesto tenants ...` and `contesto audit`: the regional operator's commands.
+
+They work on the platform database of the store named by CONTESTO_MONGO_URL; the admin
+HTTP API (`/admin/tenants`, OpenAPI at /docs) does the same over the network.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+
+import orjson
+import typer
+from bson import json_util
+from pymongo import AsyncMongoClient
+from pymongo.errors import PyMongoError
+from rich.console import Console
+from rich.table import Table
+
+from regional_tenants import (
+    REGION_TENANT,
+    OnboardingError,
+    Tenant,
+    TenantRegistry,
+    issue_key,
+    onboard,
+    onboard_comune,
+)
+
+__all__ = ["audit", "tenants_app"]
+
+T = TypeVar("T")
+ACTOR = "cli"
+
+tenants_app = typer.Typer(
+    help="Onboard comuni and utilities as tenants, issue their API keys, suspend or delete "
+    "them. Works on the store named by CONTESTO_MONGO_URL.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+_console = Console()
+
+MongoUrl = Annotated[
+    str,
+    typer.Option(envvar="CONTESTO_MONGO_URL", help="The store [env CONTESTO_MONGO_URL]."),
+]
+Prefix = Annotated[
+    str,
+    typer.Option(envvar="CONTESTO_DATABASE_PREFIX", help="The broker's database prefix [ctx]."),
+]
+
+
+Work = Callable[[AsyncMongoClient[dict[str, Any]], TenantRegistry], Awaitable[T]]
+
+
+def _run(url: str, prefix: str, work: Work[T]) -> T:
+    async def main() -> T:
+        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+            url, tz_aware=True, serverSelectionTimeoutMS=15000
+        )
+        try:
+            registry = TenantRegistry(client[f"{prefix}__platform"])
+            await registry.ensure_indexes()
+            return await work(client, registry)
+        finally:
+            await client.close()
+
+    try:
+        return asyncio.run(main())
+    except PyMongoError as exc:
+        typer.secho(f"cannot reach the store: {exc}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(1) from None
+
+
+def _say_key(slug: str, key: str, role: str) -> None:
+    typer.echo(f"{role} key for {slug} (shown once; store it now):\n  {key}")
+
+
+@tenants_app.command("bootstrap")
+def bootstrap(mongo_url: MongoUrl, prefix: Prefix = "ctx") -> None:
+    """Create the regional tenant `toscana` and print a region-admin key (shown once)."""
+
+    async def work(_client: object, registry: TenantRegistry) -> str:
+        tenant = Tenant(REGION_TENANT, "region", "Regione Toscana", datetime.now(UTC))
+        await onboard(registry, tenant, actor=ACTOR)
+        return await issue_key(registry, REGION_TENANT, "region-admin", actor=ACTOR)
+
+    _say_key(REGION_TENANT, _run(mongo_url, prefix, work), "region-admin")
+
+
+@tenants_app.command("onboard")
+def onboard_command(
+    mongo_url: MongoUrl,
+    comune: Annotated[
+        str | None, typer.Option(help="A comune by name, slug or ISTAT code, e.g. Prato, 100005.")
+    ] = None,
+    utility: Annotated[
+        str | None, typer.Option(help="Or a utility's tenant slug, e.g. publiacqua.")
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="The utility's name.")] = None,
+    new_key: Annotated[
+        bool, typer.Option(help="Issue a new admin key even if the tenant exists.")
+    ] = False,
+    prefix: Prefix = "ctx",
+) -> None:
+    """Onboard a comune (boundary, default data models, admin key) or a utility. Idempotent:
+    an onboarded tenant is left as it is and gets no new key unless --new-key."""
+    if (comune is None) == (utility is None):
+        typer.secho("give --comune or --utility", err=True, fg=typer.colors.RED)
+        raise typer.Exit(2)
+
+    async def work(_client: object, registry: TenantRegistry) -> tuple[str, bool, str | None]:
+        if comune is not None:
+            done = await onboard_comune(registry, comune, actor=ACTOR, new_key=new_key)
+        else:
+            assert utility is not None
+            tenant = Tenant(utility, "utility", name or utility, datetime.now(UTC))
+            done = await onboard(registry, tenant, actor=ACTOR, new_key=new_key)
+        return done.tenant.slug, done.created, done.admin_key
+
+    try:
+        slug, created, key = _run(mongo_url, prefix, work)
+    except (OnboardingError, ValueError) as exc:
+        typer.secho(str(exc), err=True, fg=typer.colors.RED)
+        raise typer.Exit(1) from None
+    typer.echo(f"tenant {slug} {'onboarded' if created else 'was already onboarded'}")
+    if key:
+        _say_key(slug, key, "admin")
+
+
+@tenants_app.command("list")
+def list_command(mongo_url: MongoUrl, prefix: Prefix = "ctx") -> None:
+    """Every onboarded tenant: slug, kind, name, ISTAT code, status."""
+
+    async def work(_client: object, registry: TenantRegistry) -> list[Tenant]:
+        return await registry.list_tenants()
+
+    table = Table("tenant", "kind", "name", "ISTAT", "status")
+    for tenant in _run(mongo_url, prefix, work):
+        table.add_row(
+            tenant.slug, tenant.kind, tenant.name, tenant.istat_code or "-", tenant.status
+        )
+    _console.print(table)
+
+
+@tenants_app.command("show")
+def show_command(slug: str, mongo_url: MongoUrl, prefix: Prefix = "ctx") -> None:
+    """One tenant's record (boundary summarised) and its API keys (ids and roles only)."""
+
+    async def work(_client: object, registry: TenantRegistry) -> dict[str, object] | None:
+        tenant = await registry.get_tenant(slug)
+        if tenant is None:
+            return None
+        data = tenant.to_dict()
+        if tenant.boundary is not None:
+            data["boundary"] = {"type": tenant.boundary["type"]}
+        data["keys"] = [{"key_id": k.key_id, "role": k.role} for k in await registry.keys_of(slug)]
+        return data
+
+    found = _run(mongo_url, prefix, work)
+    if found is None:
+        typer.secho(f"no tenant {slug!r} is onboarded", err=True, fg=typer.colors.RED)
+        raise typer.Exit(1)
+    typer.echo(orjson.dumps(found, option=orjson.OPT_INDENT_2).decode())
+
+
+def _set_status(slug: str, status: Literal["active", "suspended"], url: str, prefix: str) -> None:
+    async def work(_client: object, registry: TenantRegistry) -> bool:
+        changed = await registry.set_status(slug, status)
+        if changed:
+            action = "tenant.suspended" if status == "suspended" else "tenant.reactivated"
+            await registry.audit(slug, ACTOR, action)
+        return changed
+
+    if not _run(url, prefix, work):
+        typer.secho(f"no tenant {slug!r} is onboarded", err=True, fg=typer.colors.RED)
+        raise typer.Exit(1)
+    typer.echo(f"tenant {slug} is {status}")
+
+
+@tenants_app.command("suspend")
+def suspend_command(slug: str, mongo_url: MongoUrl, prefix: Prefix = "ctx") -> None:
+    """Refuse every request of the tenant (its data stays) until `resume`."""
+    _set_status(slug, "suspended", mongo_url, prefix)
+
+
+@tenants_app.command("resume")
+def resume_command(slug: str, mongo_url: MongoUrl, prefix: Prefix = "ctx") -> None:
+    """Serve a suspended tenant again."""
+    _set_status(slug, "active", mongo_url, prefix)
+
+
+@tenants_app.command("delete")
+def delete_command(
+    slug: str,
+    mongo_url: MongoUrl,
+    export: Annotated[
+        Path | None, typer.Option(help="Where to export its data first [<slug>-export.jsonl].")
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    prefix: Prefix = "ctx",
+) -> None:
+    """Export the tenant's entities (JSON lines), then delete its data, keys and rules.
+
+    Asks for confirmation unless --yes. The audit log is kept. Restart running brokers
+    afterwards: they keep serving a tenant they already opened.
+    """
+    target = export or Path(f"{slug}-export.jsonl")
+    if not yes:
+        typer.confirm(
+            f"Delete tenant {slug!r} and all its data (exported to {target})?", abort=True
+        )
+
+    async def work(client: AsyncMongoClient[dict[str, Any]], registry: TenantRegistry) -> int:
+        if await registry.get_tenant(slug) is None:
+            raise OnboardingError(f"no tenant {slug!r} is onboarded")
+        database = client[f"{prefix}_{slug}"]
+        count = 0
+        with target.open("w") as out:
+            for name in await database.list_collection_names():
+                async for doc in database[name].find({}):
+                    out.write(json_util.dumps({"collection": name, "document": doc}) + "\n")
+                    count += 1
+        await client.drop_database(database.name)
+        await registry.remove_tenant(slug)
+        await registry.audit(slug, ACTOR, "tenant.deleted", {"exported": str(target)})
+        return count
+
+    try:
+        count = _run(mongo_url, prefix, work)
+    except OnboardingError as exc:
+        typer.secho(str(exc), err=True, fg=typer.colors.RED)
+        raise typer.Exit(1) from None
+    typer.echo(f"tenant {slug} deleted; {count} documents exported to {target}")
+
+
+@tenants_app.command("key")
+def key_command(
+    slug: str,
+    mongo_url: MongoUrl,
+    role: Annotated[str, typer.Option(help="reader, writer or admin.")] = "reader",
+    prefix: Prefix = "ctx",
+) -> None:
+    """Issue a new API key for the tenant (shown once; stored hashed)."""
+    if role not in ("reader", "writer", "admin"):
+        typer.secho("the role is reader, writer or admin", err=True, fg=typer.colors.RED)
+        raise typer.Exit(2)
+
+    async def work(_client: object, registry: TenantRegistry) -> str | None:
+        if await registry.get_tenant(slug) is None:
+            return None
+        return await issue_key(registry, slug, role, actor=ACTOR)  # type: ignore[arg-type]
+
+    key = _run(mongo_url, prefix, work)
+    if key is None:
+        typer.secho(f"no tenant {slug!r} is onboarded", err=True, fg=typer.colors.RED)
+        raise typer.Exit(1)
+    _say_key(slug, key, role)
+
+
+def audit(
+    tenant: Annotated[str, typer.Argument(help="The tenant whose log to show.")],
+    mongo_url: MongoUrl,
+    limit: Annotated[int, typer.Option(help="At most this many entries, newest first.")] = 50,
+    prefix: Prefix = "ctx",
+) -> None:
+    """A tenant's append-only audit log: admin actions and cross-tenant shares."""
+
+    async def work(_client: object, registry: TenantRegistry) -> list[tuple[str, str, str, str]]:
+        return [
+            (e.at.isoformat()[:19], e.actor, e.action, orjson.dumps(e.detail).decode())
+            for e in await registry.audit_log(tenant, limit=limit)
+        ]
+
+    table = Table("at (UTC)", "actor", "action", "detail")
+    for row in _run(mongo_url, prefix, work):
+        table.add_row(*row)
+    _console.print(table)

@@ -1,0 +1,190 @@
+"""The platform database's regional records: tenants, API keys, sharing rules and audit log.
+
+A tenant's record is the broker's own tenant registry document (`tenants`, `_id` = slug)
+with the regional fields added, so an onboarded tenant exists for the broker at once.
+The audit log is append-only: this module never updates or deletes an entry.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING
+from pymongo.asynchronous.database import AsyncDatabase
+
+from ._keys import ApiKeyRecord
+from ._sharing import SharingRule
+from ._tenants import Tenant
+
+__all__ = ["AuditEntry", "TenantRegistry"]
+
+_TENANTS, _KEYS, _RULES, _AUDIT = "tenants", "api_keys", "sharing_rules", "audit_log"
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One admin action or cross-tenant share, as written."""
+
+    tenant: str
+    at: datetime
+    actor: str
+    action: str
+    detail: dict[str, Any]
+
+
+class TenantRegistry:
+    """Reads and writes the regional records; the caller owns the database client.
+
+    `key` and `status` are cached for `cache_ttl_s`, since the broker asks on every request.
+    """
+
+    def __init__(self, platform: AsyncDatabase[dict[str, Any]], *, cache_ttl_s: float = 5.0):
+        self._db = platform
+        self._ttl = cache_ttl_s
+        self._keys: dict[str, tuple[float, ApiKeyRecord | None]] = {}
+        self._status: dict[str, tuple[float, str | None]] = {}
+
+    async def ensure_indexes(self) -> None:
+        await self._db[_AUDIT].create_index([("tenant", ASCENDING), ("at", DESCENDING)])
+        await self._db[_KEYS].create_index([("tenant", ASCENDING)])
+
+    # -- tenants -----------------------------------------------------------------------
+
+    async def put_tenant(self, tenant: Tenant) -> bool:
+        """Create or update a tenant's record; True when it is new."""
+        regional = tenant.to_dict()
+        del regional["slug"]
+        result = await self._db[_TENANTS].update_one(
+            {"_id": tenant.slug},
+            {"$set": {"regional": regional}, "$setOnInsert": {"createdAt": tenant.created_at}},
+            upsert=True,
+        )
+        self._status.pop(tenant.slug, None)
+        return result.upserted_id is not None
+
+    async def get_tenant(self, slug: str) -> Tenant | None:
+        doc = await self._db[_TENANTS].find_one({"_id": slug, "regional": {"$exists": True}})
+        return None if doc is None else _tenant_from(doc)
+
+    async def list_tenants(self) -> list[Tenant]:
+        cursor = self._db[_TENANTS].find({"regional": {"$exists": True}}, sort=[("_id", 1)])
+        return [_tenant_from(doc) async for doc in cursor]
+
+    async def set_status(self, slug: str, status: str) -> bool:
+        result = await self._db[_TENANTS].update_one(
+            {"_id": slug, "regional": {"$exists": True}}, {"$set": {"regional.status": status}}
+        )
+        self._status.pop(slug, None)
+        return result.matched_count == 1
+
+    async def remove_tenant(self, slug: str) -> None:
+        """Forget the tenant and its keys and rules (its data is the caller's to drop)."""
+        await self._db[_TENANTS].delete_one({"_id": slug})
+        await self._db[_KEYS].delete_many({"tenant": slug})
+        await self._db[_RULES].delete_many({"owner": slug})
+        self._status.pop(slug, None)
+        self._keys.clear()
+
+    async def status(self, slug: str) -> str | None:
+        """'active' or 'suspended' for a regional tenant; None for any other (cached)."""
+        now = time.monotonic()
+        cached = self._status.get(slug)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        doc = await self._db[_TENANTS].find_one({"_id": slug}, {"regional.status": 1})
+        found = None
+        if doc is not None and isinstance(doc.get("regional"), dict):
+            found = str(doc["regional"].get("status", "active"))
+        self._status[slug] = (now + self._ttl, found)
+        return found
+
+    # -- API keys ----------------------------------------------------------------------
+
+    async def put_key(self, record: ApiKeyRecord) -> None:
+        document = record.to_dict()
+        await self._db[_KEYS].replace_one(
+            {"_id": record.key_id}, {"_id": record.key_id, **document}, upsert=True
+        )
+        self._keys.pop(record.key_id, None)
+
+    async def key(self, key_id: str) -> ApiKeyRecord | None:
+        now = time.monotonic()
+        cached = self._keys.get(key_id)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        doc = await self._db[_KEYS].find_one({"_id": key_id})
+        record = None
+        if doc is not None:
+            doc.pop("_id", None)
+            try:
+                record = ApiKeyRecord.from_dict(doc)
+            except ValueError:
+                record = None
+        self._keys[key_id] = (now + self._ttl, record)
+        return record
+
+    async def keys_of(self, tenant: str) -> list[ApiKeyRecord]:
+        cursor = self._db[_KEYS].find({"tenant": tenant}, {"_id": 0})
+        return [ApiKeyRecord.from_dict(doc) async for doc in cursor]
+
+    async def revoke_key(self, key_id: str) -> bool:
+        result = await self._db[_KEYS].delete_one({"_id": key_id})
+        self._keys.pop(key_id, None)
+        return result.deleted_count == 1
+
+    # -- sharing rules -----------------------------------------------------------------
+
+    async def put_rule(self, owner: str, rule: SharingRule) -> None:
+        await self._db[_RULES].replace_one(
+            {"_id": f"{owner}/{rule.name}"},
+            {"_id": f"{owner}/{rule.name}", "owner": owner, "rule": rule.to_dict()},
+            upsert=True,
+        )
+
+    async def rules_of(self, owner: str) -> list[SharingRule]:
+        cursor = self._db[_RULES].find({"owner": owner})
+        return [SharingRule.from_dict(doc["rule"]) async for doc in cursor]
+
+    async def all_rules(self) -> dict[str, list[SharingRule]]:
+        rules: dict[str, list[SharingRule]] = {}
+        async for doc in self._db[_RULES].find({}):
+            rules.setdefault(doc["owner"], []).append(SharingRule.from_dict(doc["rule"]))
+        return rules
+
+    # -- audit log ---------------------------------------------------------------------
+
+    async def audit(
+        self, tenant: str, actor: str, action: str, detail: dict[str, Any] | None = None
+    ) -> None:
+        """Append one entry to the tenant's audit log."""
+        await self._db[_AUDIT].insert_one(
+            {
+                "tenant": tenant,
+                "at": datetime.now(UTC),
+                "actor": actor,
+                "action": action,
+                "detail": detail or {},
+            }
+        )
+
+    async def audit_log(self, tenant: str, *, limit: int = 100) -> list[AuditEntry]:
+        cursor = self._db[_AUDIT].find({"tenant": tenant}, sort=[("at", -1)], limit=limit)
+        return [
+            AuditEntry(doc["tenant"], doc["at"], doc["actor"], doc["action"], doc["detail"])
+            async for doc in cursor
+        ]
+
+
+def _tenant_document(tenant: Tenant) -> dict[str, Any]:
+    data = tenant.to_dict()
+    return {
+        "regional": {k: v for k, v in data.items() if k != "slug"},
+        "created_at": data.get("created_at"),
+    }
+
+
+def _tenant_from(doc: dict[str, Any]) -> Tenant:
+    return Tenant.from_dict({**doc["regional"], "slug": doc["_id"]})

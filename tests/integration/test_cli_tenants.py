@@ -1,0 +1,66 @@
+"""`contesto tenants` and `contesto audit` against the real store: a regional operator's day."""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from contesto._cli import app
+
+pytestmark = pytest.mark.integration
+
+
+def _invoke(store_url: str, prefix: str, *args: str, input: str | None = None) -> tuple[int, str]:
+    result = CliRunner().invoke(
+        app, [*args, "--mongo-url", store_url, "--prefix", prefix], input=input
+    )
+    return result.exit_code, result.output
+
+
+def test_onboard_a_comune_once_then_suspend_audit_and_delete(
+    store_url: str, tmp_path: Path
+) -> None:
+    prefix = f"c{secrets.token_hex(4)}"
+    code, out = _invoke(store_url, prefix, "tenants", "onboard", "--comune", "Prato")
+    assert code == 0, out
+    assert "tenant prato onboarded" in out
+    assert re.search(r"ctk_prato_[A-Za-z0-9_-]{43}", out)
+
+    code, again = _invoke(store_url, prefix, "tenants", "onboard", "--comune", "100005")
+    assert code == 0
+    assert "already onboarded" in again
+    assert "ctk_" not in again
+
+    code, out = _invoke(store_url, prefix, "tenants", "show", "prato")
+    shown = json.loads(out)
+    assert shown["istat_code"] == "100005"
+    assert shown["boundary"] == {"type": "MultiPolygon"}
+    assert [k["role"] for k in shown["keys"]] == ["admin"]
+
+    code, out = _invoke(store_url, prefix, "tenants", "onboard", "--comune", "Bologna")
+    assert code == 1
+    assert "Bologna" in out
+
+    assert _invoke(store_url, prefix, "tenants", "suspend", "prato")[0] == 0
+    code, out = _invoke(store_url, prefix, "audit", "prato")
+    assert "tenant.suspended" in out
+    assert "tenant.onboarded" in out
+
+    export = tmp_path / "prato.jsonl"
+    code, out = _invoke(
+        store_url, prefix, "tenants", "delete", "prato", "--export", str(export), input="n\n"
+    )
+    assert code != 0
+    assert _invoke(store_url, prefix, "tenants", "show", "prato")[0] == 0
+    code, out = _invoke(
+        store_url, prefix, "tenants", "delete", "prato", "--export", str(export), input="y\n"
+    )
+    assert code == 0, out
+    assert export.exists()
+    assert _invoke(store_url, prefix, "tenants", "show", "prato")[0] == 1
+    assert "tenant.deleted" in _invoke(store_url, prefix, "audit", "prato")[1]
