@@ -5,6 +5,7 @@ from __future__ import annotations
 from ._outbox import Outbox, OutboxRecord
 from ._publisher import Publisher, PublishReport, RejectedFragment, coalesce
 from ._settings import BridgeSettings, ExternalTarget
+from ._sharing import RuleSource, Shares, SharingPolicy
 from ._targets import Target, TargetDirectory
 
 __all__ = [
@@ -15,6 +16,9 @@ __all__ = [
     "PublishReport",
     "Publisher",
     "RejectedFragment",
+    "RuleSource",
+    "Shares",
+    "SharingPolicy",
     "Target",
     "TargetDirectory",
     "coalesce",

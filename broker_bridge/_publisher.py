@@ -14,12 +14,13 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import orjson
 
 from ._outbox import Outbox, OutboxRecord
+from ._sharing import SharingPolicy
 from ._targets import Target
 
 __all__ = ["PublishReport", "Publisher", "RejectedFragment", "coalesce"]
@@ -29,15 +30,19 @@ log = logging.getLogger("broker_bridge.publisher")
 
 @dataclass(slots=True, frozen=True)
 class RejectedFragment:
-    """A fragment the broker refused for good (a 4xx for that entity): never retried."""
+    """A fragment the broker refused for good (a 4xx for that entity), or that a sharing
+    rule could not place (`kind` "routing": its location is outside every comune)."""
 
     tenant: str
     fragment: dict[str, Any]
     status: int
     reason: str
+    kind: Literal["broker", "routing"] = "broker"
 
 
 OnRejected = Callable[[list[RejectedFragment]], Awaitable[None]]
+Audit = Callable[[str, str, dict[str, Any]], Awaitable[None]]
+"""(tenant, action, detail): writes one entry to the tenant's audit log."""
 
 
 @dataclass(slots=True)
@@ -93,6 +98,8 @@ class Publisher:
         target_of: Callable[[str], Target],
         on_rejected: OnRejected,
         *,
+        sharing: SharingPolicy | None = None,
+        audit: Audit | None = None,
         records_per_pass: int = 200,
         entities_per_request: int = 200,
         idle_poll_s: float = 0.02,
@@ -103,6 +110,8 @@ class Publisher:
         self._client = client
         self._target_of = target_of
         self._on_rejected = on_rejected
+        self._sharing = sharing
+        self._audit = audit
         self._records_per_pass = records_per_pass
         self._chunk = entities_per_request
         self._idle_poll_s = idle_poll_s
@@ -142,25 +151,46 @@ class Publisher:
         )
         delivered: list[OutboxRecord] = []
         rejected: list[RejectedFragment] = []
+        copies: dict[str, list[dict[str, Any]]] = {}
         for (tenant, group), outcome in zip(by_tenant.items(), outcomes, strict=True):
             if outcome is None:
                 report.retry = True
                 continue
-            entities, refused = outcome
+            confirmed, refused = outcome
             delivered.extend(group)
             rejected.extend(refused)
-            report.entities += entities
-            log.debug("tenant %s: %d entities written", tenant, entities)
+            report.entities += len(confirmed)
+            if self._sharing is not None and confirmed:
+                rejected.extend(await self._share(tenant, confirmed, copies))
         if rejected:
             await self._on_rejected(rejected)
+        # Copies are queued before their source leaves the outbox: a crash in between
+        # makes them again from the same records, which is harmless.
+        await self._outbox.append(copies)
         await self._outbox.remove(delivered)
         report.records = len(delivered)
         report.rejected = len(rejected)
         return report
 
+    async def _share(
+        self,
+        owner: str,
+        confirmed: list[dict[str, Any]],
+        into: dict[str, list[dict[str, Any]]],
+    ) -> list[RejectedFragment]:
+        assert self._sharing is not None
+        shares = await self._sharing.shares(owner, confirmed)
+        for target, made in shares.copies.items():
+            into.setdefault(target, []).extend(made)
+            if self._audit is not None:
+                ids = sorted({copy["id"] for copy in made})
+                await self._audit(owner, "share.sent", {"to": target, "entities": ids[:100]})
+                await self._audit(target, "share.received", {"from": owner, "entities": ids[:100]})
+        return [RejectedFragment(owner, f, 0, why, "routing") for f, why in shares.unplaced]
+
     async def _deliver(
         self, tenant: str, records: list[OutboxRecord]
-    ) -> tuple[int, list[RejectedFragment]] | None:
+    ) -> tuple[list[dict[str, Any]], list[RejectedFragment]] | None:
         """Write one tenant's records; None when the target must be retried later."""
         fragments = coalesce([f for record in records for f in record.fragments])
         target = self._target_of(tenant)
@@ -172,7 +202,8 @@ class Publisher:
         except _Retry as exc:
             log.warning("tenant %s: %s; will retry", tenant, exc)
             return None
-        return len(fragments) - len(refused), refused
+        refused_ids = {r.fragment["id"] for r in refused}
+        return [f for f in fragments if f["id"] not in refused_ids], refused
 
     async def _upsert(
         self, tenant: str, target: Target, chunk: list[dict[str, Any]]

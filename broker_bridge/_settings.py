@@ -28,6 +28,8 @@ class BridgeSettings(BaseSettings):
 
     mongo_url: str = "mongodb://127.0.0.1:27017"
     pipeline_database: str = "contesto_ingest"
+    # The broker's database prefix: its platform database holds the sharing rules.
+    database_prefix: str = "ctx"
     broker_url: str = "http://127.0.0.1:1026/ngsi-ld/v1"
     broker_token: str | None = None
     bridge_targets: dict[str, ExternalTarget] = {}

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +19,8 @@ import uvicorn
 from fastapi import FastAPI
 from pymongo import AsyncMongoClient
 
-from broker_bridge import BridgeSettings, Outbox, Publisher
+from broker_bridge import BridgeSettings, Outbox, Publisher, SharingPolicy
+from regional_tenants import TenantRegistry
 from sensor_ingest import (
     DeadLetters,
     DeviceRegistry,
@@ -66,6 +67,7 @@ async def open_ingest(
         await registry.ensure_indexes()
         await dead_letters.ensure_indexes()
         outbox = Outbox(client[bridge.pipeline_database])
+        tenants = TenantRegistry(client[f"{bridge.database_prefix}__platform"])
         pipeline = Pipeline(registry, outbox, dead_letters)
         worker = IngestWorker(
             ingest.mqtt_options(),
@@ -82,6 +84,8 @@ async def open_ingest(
                 http,
                 bridge.directory(),
                 dead_letters.add_refused_by_broker,
+                sharing=SharingPolicy(tenants),
+                audit=_bridge_audit(tenants),
                 records_per_pass=bridge.bridge_records_per_pass,
                 entities_per_request=bridge.bridge_entities_per_request,
             )
@@ -96,6 +100,13 @@ class _SignalFreeServer(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+
+def _bridge_audit(tenants: TenantRegistry) -> Callable[[str, str, dict[str, Any]], Awaitable[None]]:
+    async def audit(tenant: str, action: str, detail: dict[str, Any]) -> None:
+        await tenants.audit(tenant, "bridge", action, detail)
+
+    return audit
 
 
 def provisioning_app(registry: DeviceRegistry) -> FastAPI:

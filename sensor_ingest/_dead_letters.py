@@ -97,18 +97,13 @@ class DeadLetters:
         await self._letters.insert_many(documents, ordered=True)
 
     async def add_refused_by_broker(self, refused: list[RejectedFragment]) -> None:
-        """Fragments the broker refused for good: kept with the broker's reason."""
+        """Fragments the broker refused for good, or a sharing rule could not place."""
         now = datetime.now(UTC)
         await self.add(
             [
                 (
                     InboundMessage(f"(bridge)/{r.tenant}", orjson.dumps(r.fragment), now),
-                    Rejection(
-                        "rejected-by-broker",
-                        f"the broker answered {r.status}: {r.reason}",
-                        "$",
-                        "fix the device's mapping so the entity is valid NGSI-LD, then replay",
-                    ),
+                    _bridge_rejection(r),
                     r.tenant,
                 )
                 for r in refused
@@ -145,6 +140,22 @@ class DeadLetters:
             return 0
         result = await self._letters.delete_many({"_id": {"$in": keys}})
         return result.deleted_count
+
+
+def _bridge_rejection(refused: RejectedFragment) -> Rejection:
+    if refused.kind == "routing":
+        return Rejection(
+            "not-in-region",
+            refused.reason,
+            "$.location",
+            "check the device's location; the entity is kept by its owner, but not shared",
+        )
+    return Rejection(
+        "rejected-by-broker",
+        f"the broker answered {refused.status}: {refused.reason}",
+        "$",
+        "fix the device's mapping so the entity is valid NGSI-LD, then replay",
+    )
 
 
 def _letter(doc: dict[str, Any]) -> DeadLetter:

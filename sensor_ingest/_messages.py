@@ -53,6 +53,7 @@ RejectionReason = Literal[
     "mapping",
     "invalid-entity",
     "rejected-by-broker",
+    "not-in-region",
 ]
 
 

@@ -14,6 +14,7 @@ import pytest
 
 from broker_bridge import BridgeSettings
 from contesto._ingest import IngestRuntime, run_ingest
+from context_broker import BrokerSettings
 from sensor_ingest import IngestSettings
 from sensor_ingest._mqtt import MqttOptions, MqttPublisher
 
@@ -40,10 +41,12 @@ class Ingest:
                 headers={"NGSILD-Tenant": tenant or self.tenant},
             )
 
-    async def wait_for_entity(self, entity_id: str, timeout_s: float = 20.0) -> dict[str, Any]:
+    async def wait_for_entity(
+        self, entity_id: str, timeout_s: float = 20.0, *, tenant: str | None = None
+    ) -> dict[str, Any]:
         deadline = asyncio.get_running_loop().time() + timeout_s
         while True:
-            response = await self.entity(entity_id)
+            response = await self.entity(entity_id, tenant=tenant)
             if response.status_code == 200:
                 found: dict[str, Any] = response.json()
                 return found
@@ -73,7 +76,7 @@ class Ingest:
 
 
 def ingest_settings(
-    store_url: str, mqtt_port: int, broker_url: str, database: str
+    store_url: str, mqtt_port: int, broker_url: str, database: str, prefix: str = "ctx"
 ) -> tuple[IngestSettings, BridgeSettings]:
     suffix = secrets.token_hex(4)
     ingest = IngestSettings(
@@ -84,7 +87,10 @@ def ingest_settings(
         mqtt_shared_group=f"g{suffix}",
     )
     bridge = BridgeSettings(
-        mongo_url=store_url, pipeline_database=database, broker_url=broker_url + NGSI_LD
+        mongo_url=store_url,
+        pipeline_database=database,
+        broker_url=broker_url + NGSI_LD,
+        database_prefix=prefix,
     )
     return ingest, bridge
 
@@ -108,8 +114,12 @@ async def running_ingest(
 
 
 @pytest.fixture
-async def ingest(store_url: str, mqtt_port: int, broker_url: str) -> AsyncIterator[Ingest]:
+async def ingest(
+    store_url: str, mqtt_port: int, broker_url: str, broker_settings: BrokerSettings
+) -> AsyncIterator[Ingest]:
     database = f"ingest_{secrets.token_hex(4)}"
-    settings, bridge = ingest_settings(store_url, mqtt_port, broker_url, database)
+    settings, bridge = ingest_settings(
+        store_url, mqtt_port, broker_url, database, broker_settings.database_prefix
+    )
     async with running_ingest(settings, bridge) as runtime:
         yield Ingest(runtime, settings, bridge, f"e2e{secrets.token_hex(4)}", broker_url)
