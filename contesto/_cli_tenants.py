@@ -20,9 +20,11 @@ from pymongo.errors import PyMongoError
 from rich.console import Console
 from rich.table import Table
 
+from datamodels import CatalogueError, load_catalogue
 from regional_tenants import (
     REGION_TENANT,
     OnboardingError,
+    SharingRule,
     Tenant,
     TenantRegistry,
     issue_key,
@@ -279,3 +281,56 @@ def audit(
     for row in _run(mongo_url, prefix, work):
         table.add_row(*row)
     _console.print(table)
+
+
+@tenants_app.command("share")
+def share_command(
+    owner: Annotated[str, typer.Argument(help="The tenant that shares (a utility, a comune).")],
+    mongo_url: MongoUrl,
+    name: Annotated[str, typer.Option(help="The rule's name, unique for the owner.")],
+    types: Annotated[str, typer.Option(help="Entity types, comma-separated, e.g. Alert.")],
+    attrs: Annotated[
+        str, typer.Option(help="Attributes that may leave the owner, comma-separated.")
+    ],
+    to: Annotated[
+        str,
+        typer.Option(
+            help="Targets, comma-separated: tenant slugs, `comuni-it-lies-in` (by the "
+            "entity's location) and/or `region` (the tenant toscana)."
+        ),
+    ] = "comuni-it-lies-in",
+    profile: Annotated[
+        str | None,
+        typer.Option(help="A profile whose private and personal attributes are never shared."),
+    ] = None,
+    prefix: Prefix = "ctx",
+) -> None:
+    """Share an owner's entities of some types, only the allowed attributes, with other
+    tenants. The bridge applies it to everything the owner publishes from now on."""
+    try:
+        rule = SharingRule(
+            name=name,
+            owner=owner,
+            entity_types=_names(types),
+            attributes=_names(attrs),
+            targets=_names(to),
+        )
+        if profile is not None:
+            rule = rule.with_profile(load_catalogue().profile(profile))
+    except (ValueError, CatalogueError) as exc:
+        typer.secho(str(exc), err=True, fg=typer.colors.RED)
+        raise typer.Exit(2) from None
+
+    async def work(_client: object, registry: TenantRegistry) -> None:
+        await registry.put_rule(owner, rule)
+        await registry.audit(owner, ACTOR, "sharing.rule-set", rule.to_dict())
+
+    _run(mongo_url, prefix, work)
+    withheld = sorted(set(rule.private) | set(rule.personal))
+    shared = ", ".join(sorted(rule.shared_attributes))
+    never = f"; never {', '.join(withheld)}" if withheld else ""
+    typer.echo(f"{owner} shares {', '.join(rule.entity_types)} ({shared}) with {to}{never}")
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())

@@ -64,3 +64,46 @@ def test_onboard_a_comune_once_then_suspend_audit_and_delete(
     assert export.exists()
     assert _invoke(store_url, prefix, "tenants", "show", "prato")[0] == 1
     assert "tenant.deleted" in _invoke(store_url, prefix, "audit", "prato")[1]
+
+
+def test_a_sharing_rule_never_lets_personal_or_private_attributes_out(store_url: str) -> None:
+    prefix = f"c{secrets.token_hex(4)}"
+    code, out = _invoke(
+        store_url,
+        prefix,
+        "tenants",
+        "share",
+        "publiacqua",
+        "--name",
+        "meters-to-comuni",
+        "--types",
+        "WaterConsumptionObserved",
+        "--attrs",
+        "waterConsumption,location,alarmTamper",
+        "--profile",
+        "toscana/WaterConsumptionObserved",
+    )
+    assert code == 0, out
+    assert "(location) with comuni-it-lies-in" in out
+    assert "never" in out
+    assert "alarmTamper" in out.split("never", 1)[1]
+    assert "waterConsumption" in out.split("never", 1)[1]
+    assert "sharing.rule-set" in _invoke(store_url, prefix, "audit", "publiacqua")[1]
+
+    code, out = _invoke(
+        store_url,
+        prefix,
+        "tenants",
+        "share",
+        "publiacqua",
+        "--name",
+        "x",
+        "--types",
+        "Alert",
+        "--attrs",
+        "id",
+        "--to",
+        "comuni-it-lies-in",
+    )
+    assert code == 2
+    assert "'id' is not an attribute" in out
