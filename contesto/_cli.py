@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from contesto._cli_conformance import conformance_app
 from contesto._cli_devices import devices_app
 from contesto._cli_ingest import dead_letter_app, ingest, simulate
 from contesto._cli_models import models_app
@@ -28,6 +29,7 @@ app.add_typer(models_app, name="models")
 app.add_typer(devices_app, name="devices")
 app.add_typer(dead_letter_app, name="dead-letter")
 app.add_typer(tenants_app, name="tenants")
+app.add_typer(conformance_app, name="conformance")
 app.command()(audit)
 app.command()(ingest)
 app.command()(simulate)

@@ -54,6 +54,8 @@ class MqttOptions:
     receive_maximum: int = 2000
     session_expiry_s: int = 7 * 24 * 3600
     keepalive_s: int = 30
+    # A worker's session outlives a disconnect; a one-off listener's (session_expiry_s=0) not.
+    persistent: bool = True
 
 
 @dataclass(slots=True, frozen=True)
@@ -108,7 +110,7 @@ class MqttFeed:
                 options.host,
                 options.port,
                 keepalive=options.keepalive_s,
-                clean_start=False,
+                clean_start=not options.persistent,
                 properties=properties,
             )
         except (OSError, ValueError) as exc:
@@ -195,7 +197,7 @@ class MqttFeed:
         client = paho.Client(
             CallbackAPIVersion.VERSION2,
             client_id=options.client_id,
-            clean_session=False if options.protocol == "3.1.1" else None,
+            clean_session=not options.persistent if options.protocol == "3.1.1" else None,
             protocol=protocol,
             manual_ack=True,
         )

@@ -1,0 +1,139 @@
+"""`contesto conformance broker URL`: the NGSI-LD conformance suite against any broker."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from conformance_tests._broker_framework import Check, CheckResult, Outcome
+from conformance_tests._broker_reports import markdown_line, to_json, to_junit_xml
+from conformance_tests._broker_runner import GROUPS, SuiteResult, run_suite, select_checks
+
+__all__ = ["broker"]
+
+_STYLE = {Outcome.PASS: "green", Outcome.FAIL: "red", Outcome.NOT_SUPPORTED: "yellow"}
+
+
+def broker(
+    url: Annotated[str, typer.Argument(help="The broker's root, e.g. http://127.0.0.1:1026.")],
+    group: Annotated[
+        list[str] | None,
+        typer.Option("--group", "-g", help=f"Run only these groups: {', '.join(GROUPS)}."),
+    ] = None,
+    tenant: Annotated[
+        str | None,
+        typer.Option(help="NGSILD-Tenant of the probe entities [conformance-<run>]."),
+    ] = None,
+    no_tenant: Annotated[
+        bool, typer.Option("--no-tenant", help="Use the default tenant (no NGSILD-Tenant).")
+    ] = False,
+    token: Annotated[
+        str | None,
+        typer.Option(envvar="CONTESTO_CONFORMANCE_TOKEN", help="Bearer token [env ...TOKEN]."),
+    ] = None,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write a JSON report.")] = None,
+    junit_path: Annotated[
+        Path | None, typer.Option("--junit", help="Write a JUnit XML report.")
+    ] = None,
+    markdown_path: Annotated[
+        Path | None, typer.Option("--markdown", help="Write the one-line Markdown summary.")
+    ] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for each answer.")] = 30.0,
+) -> None:
+    """Check an NGSI-LD broker against ETSI GS CIM 009 V1.8; exit 1 when any check fails.
+
+    The probe entities (urn:ngsi-ld:ConformanceProbe:<run>-<n>) live in their own tenant and
+    are deleted after each check; nothing else is touched.
+    """
+    console = Console()
+    try:
+        checks = select_checks(group)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--group") from None
+    result = _run_with_progress(console, url, checks, group, tenant, no_tenant, token, timeout)
+    _print_summary(console, result)
+    for path, text in (
+        (json_path, to_json(result)),
+        (junit_path, to_junit_xml(result)),
+        (markdown_path, markdown_line(result) + "\n"),
+    ):
+        if path is not None:
+            path.write_text(text, encoding="utf-8")
+            console.print(f"wrote {path}")
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+def _run_with_progress(
+    console: Console,
+    url: str,
+    checks: list[Check],
+    groups: list[str] | None,
+    tenant: str | None,
+    no_tenant: bool,
+    token: str | None,
+    timeout: float,
+) -> SuiteResult:
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("conformance", total=len(checks))
+
+        def progress(check: Check, done: CheckResult | None) -> None:
+            if done is None:
+                bar.update(task, description=f"{check.group}: {check.id}")
+            else:
+                bar.advance(task)
+
+        return asyncio.run(
+            run_suite(
+                url,
+                tenant=tenant,
+                use_tenant=not no_tenant,
+                token=token,
+                groups=groups,
+                progress=progress,
+                timeout_s=timeout,
+            )
+        )
+
+
+def _print_summary(console: Console, result: SuiteResult) -> None:
+    for check in result.results:
+        if check.outcome is not Outcome.PASS:
+            style = _STYLE[check.outcome]
+            console.print(
+                f"[{style}]{check.outcome.value.upper()}[/{style}] {check.id} "
+                f"(clause {check.clause}): {check.title}",
+                highlight=False,
+            )
+            console.print(f"    {check.reason}", highlight=False, markup=False)
+    table = Table(title=f"NGSI-LD conformance of {result.url} (tenant {result.tenant or '-'})")
+    table.add_column("group")
+    table.add_column("pass", style="green", justify="right")
+    table.add_column("fail", style="red", justify="right")
+    table.add_column("not supported", style="yellow", justify="right")
+    for group in [*result.groups(), None]:
+        counts = result.counts(group)
+        table.add_row(
+            group or "[bold]total",
+            str(counts.passed),
+            str(counts.failed),
+            str(counts.not_supported),
+        )
+    console.print(table)
+    for problem in result.cleanup_problems:
+        console.print(f"[yellow]clean-up:[/yellow] {problem}", highlight=False)
+    style = "green" if result.ok else "red"
+    console.print(f"[{style}]{markdown_line(result)}[/{style}]", highlight=False)
