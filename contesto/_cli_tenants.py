@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
+import httpx
 import orjson
 import typer
 from bson import json_util
@@ -334,3 +335,78 @@ def share_command(
 
 def _names(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+@tenants_app.command("purge")
+def purge_command(
+    tenant: Annotated[str, typer.Argument(help="The tenant whose personal data to purge.")],
+    mongo_url: MongoUrl,
+    profile: Annotated[
+        str, typer.Option(help="The profile that flags personal attributes and their retention.")
+    ],
+    broker_url: Annotated[
+        str,
+        typer.Option(
+            envvar="CONTESTO_BROKER_URL", help="The NGSI-LD API [env CONTESTO_BROKER_URL]."
+        ),
+    ] = "http://127.0.0.1:1026/ngsi-ld/v1",
+    token: Annotated[
+        str | None, typer.Option(envvar="CONTESTO_BROKER_TOKEN", help="An API key of the tenant.")
+    ] = None,
+    prefix: Prefix = "ctx",
+) -> None:
+    """Delete personal attributes observed longer ago than their retention (GDPR).
+
+    For each attribute the profile flags as personal, every entity of the profile's model
+    whose attribute was observed before now - retention_days loses that attribute, through
+    the NGSI-LD API (so it works on any broker). Run it daily, e.g. from cron.
+    """
+    try:
+        found = load_catalogue().profile(profile)
+    except CatalogueError as exc:
+        typer.secho(str(exc), err=True, fg=typer.colors.RED)
+        raise typer.Exit(2) from None
+    headers = {"NGSILD-Tenant": tenant, "Accept": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    purged: dict[str, int] = {}
+    with httpx.Client(base_url=broker_url, headers=headers, timeout=60) as http:
+        for name, rule in found.personal.items():
+            cutoff = datetime.now(UTC) - timedelta(days=rule.retention_days)
+            purged[name] = _purge_attribute(http, found.base, name, cutoff)
+
+    async def work(_client: object, registry: TenantRegistry) -> None:
+        await registry.audit(tenant, ACTOR, "gdpr.purged", {"profile": profile, **purged})
+
+    _run(mongo_url, prefix, work)
+    for name, count in purged.items():
+        typer.echo(f"{name}: removed from {count} entities")
+
+
+def _purge_attribute(http: httpx.Client, entity_type: str, name: str, cutoff: datetime) -> int:
+    stamp = cutoff.strftime("%Y-%m-%dT%H:%M:%SZ")
+    removed = 0
+    while True:
+        page = http.get(
+            "/entities",
+            params={
+                "type": entity_type,
+                "q": f"{name}.observedAt<{stamp}",
+                "attrs": name,
+                "limit": "500",
+            },
+        )
+        if page.status_code == 404:
+            return removed
+        if page.status_code != 200:
+            typer.secho(f"the broker answered {page.status_code}: {page.text}", err=True)
+            raise typer.Exit(1)
+        entities = page.json()
+        if not entities:
+            return removed
+        for entity in entities:
+            answer = http.delete(f"/entities/{entity['id']}/attrs/{name}")
+            if answer.status_code not in (204, 404):
+                typer.secho(f"cannot purge {entity['id']}: {answer.text}", err=True)
+                raise typer.Exit(1)
+            removed += 1

@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import re
 import secrets
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
 from contesto._cli import app
+from context_broker import BrokerSettings
 
 pytestmark = pytest.mark.integration
 
@@ -107,3 +110,48 @@ def test_a_sharing_rule_never_lets_personal_or_private_attributes_out(store_url:
     )
     assert code == 2
     assert "'id' is not an attribute" in out
+
+
+def test_purge_removes_personal_data_past_its_retention_only(
+    store_url: str, broker_url: str, broker_settings: BrokerSettings
+) -> None:
+    tenant = f"acqua{secrets.token_hex(3)}"
+    api = broker_url + "/ngsi-ld/v1"
+    old = datetime.now(UTC) - timedelta(days=800)
+    recent = datetime.now(UTC) - timedelta(days=10)
+    with httpx.Client(base_url=api, headers={"NGSILD-Tenant": tenant}) as http:
+        for name, when in (("old", old), ("recent", recent)):
+            created = http.post(
+                "/entities",
+                json={
+                    "id": f"urn:ngsi-ld:WaterConsumptionObserved:{name}",
+                    "type": "WaterConsumptionObserved",
+                    "waterConsumption": {
+                        "type": "Property",
+                        "value": 1234,
+                        "observedAt": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    },
+                    "refDevice": {"type": "Relationship", "object": "urn:ngsi-ld:Device:m1"},
+                },
+            )
+            assert created.status_code == 201, created.text
+        code, out = _invoke(
+            store_url,
+            broker_settings.database_prefix,
+            "tenants",
+            "purge",
+            tenant,
+            "--profile",
+            "toscana/WaterConsumptionObserved",
+            "--broker-url",
+            api,
+        )
+        assert code == 0, out
+        assert "waterConsumption: removed from 1 entities" in out
+        purged = http.get("/entities/urn:ngsi-ld:WaterConsumptionObserved:old").json()
+        kept = http.get("/entities/urn:ngsi-ld:WaterConsumptionObserved:recent").json()
+    assert "waterConsumption" not in purged
+    assert "refDevice" in purged
+    assert kept["waterConsumption"]["value"] == 1234
+    log = _invoke(store_url, broker_settings.database_prefix, "audit", tenant)[1]
+    assert "gdpr.purged" in log
