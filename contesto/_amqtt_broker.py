@@ -17,16 +17,12 @@ import importlib.util
 import os
 import secrets
 import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
-from types import TracebackType
 
 import yaml
 
-from contesto._embedded import free_port, log_tail, port_in_use, stop_process
-from contesto._mqtt_broker import MqttBrokerError
+from contesto._mqtt_broker import LoopbackBroker, MqttBrokerError
 
 __all__ = ["INGEST_USER", "AmqttBroker", "amqtt_config", "amqtt_installed"]
 
@@ -55,35 +51,16 @@ def amqtt_config(host: str, port: int, password_file: Path) -> str:
     return yaml.safe_dump(config, sort_keys=False)
 
 
-class AmqttBroker:
+class AmqttBroker(LoopbackBroker):
     """Runs amqtt on loopback with its files in `data_dir`; a context manager."""
 
-    def __init__(
-        self,
-        data_dir: Path,
-        *,
-        host: str = "127.0.0.1",
-        port: int | None = None,
-        start_timeout_s: float = 20.0,
-    ) -> None:
-        self.data_dir = Path(data_dir).absolute()
-        self.host = host
-        self.log_path = self.data_dir / "amqtt.log"
-        self._secret_path = self.data_dir / "ingest.password"
-        self._requested_port = port
-        self._port: int | None = None
-        self._start_timeout_s = start_timeout_s
-        self._process: subprocess.Popen[bytes] | None = None
+    _program = "amqtt"
+    _log_name = "amqtt.log"
+    _default_start_timeout_s = 20.0
 
     @property
-    def port(self) -> int:
-        if self._port is None:
-            raise MqttBrokerError("the MQTT broker is not running")
-        return self._port
-
-    @property
-    def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
+    def _secret_path(self) -> Path:
+        return self.data_dir / "ingest.password"
 
     @property
     def credentials(self) -> tuple[str, str]:
@@ -101,49 +78,14 @@ class AmqttBroker:
     def start(self) -> None:
         if not amqtt_installed():
             raise MqttBrokerError(NOT_INSTALLED)
-        port = self._requested_port or free_port(self.host)
-        if port_in_use(self.host, port):
-            raise MqttBrokerError(f"port {port} on {self.host} is already in use")
+        port = self._pick_port()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         password_file = self.data_dir / "amqtt.passwd"
         username, password = self.credentials
         _write_private(password_file, f"{username}:{_password_hash(password)}\n")
         config = self.data_dir / "amqtt.yaml"
         config.write_text(amqtt_config(self.host, port, password_file))
-        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
-        with self.log_path.open("ab") as log:
-            self._process = subprocess.Popen(
-                [sys.executable, "-m", _CHILD_MODULE, str(config)],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        self._port = port
-        deadline = time.monotonic() + self._start_timeout_s
-        while not _answers(self.host, port):
-            if self._process.poll() is not None or time.monotonic() > deadline:
-                tail = log_tail(self.log_path, offset)
-                self.stop()
-                raise MqttBrokerError(f"amqtt did not start on {self.host}:{port}:\n{tail}")
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        process, self._process = self._process, None
-        self._port = None
-        stop_process(process, 10.0)
-
-    def __enter__(self) -> AmqttBroker:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+        self._run([sys.executable, "-m", _CHILD_MODULE, str(config)], port, _answers)
 
 
 def _password_hash(password: str) -> str:

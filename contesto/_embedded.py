@@ -9,25 +9,23 @@ from __future__ import annotations
 import errno
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
-from types import TracebackType
 
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
+
+from contesto._child import ChildServer, log_tail
 
 __all__ = [
     "EmbeddedStore",
     "EmbeddedStoreError",
     "find_executable",
     "free_port",
-    "log_tail",
     "port_in_use",
-    "stop_process",
 ]
 
 EXECUTABLE = "secantusd-py"
@@ -36,7 +34,6 @@ NOT_INSTALLED = (
     "or set CONTESTO_MONGO_URL"
 )
 _ADDRESS_IN_USE = "Address already in use"
-_LOG_TAIL_LINES = 20
 _PORT_RACE_ATTEMPTS = 3
 
 
@@ -80,36 +77,15 @@ def port_in_use(host: str, port: int) -> bool:
         return False
 
 
-def log_tail(path: Path, offset: int) -> str:
-    """The last lines a child process wrote to its log since `offset`, indented."""
-    try:
-        with path.open("rb") as log:
-            log.seek(offset)
-            text = log.read().decode(errors="replace")
-    except OSError:
-        return "(no log)"
-    lines = text.splitlines()[-_LOG_TAIL_LINES:]
-    return "\n".join(f"  | {line}" for line in lines) or "  | (empty)"
-
-
-def stop_process(process: subprocess.Popen[bytes] | None, timeout_s: float) -> None:
-    """SIGTERM, wait for a clean exit, SIGKILL after the grace period."""
-    if process is None or process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
-class EmbeddedStore:
+class EmbeddedStore(ChildServer):
     """Runs `secantusd-py` on loopback with its data under `storage_path`; a context manager.
 
     The port is a free one unless given. The store's own output goes to `log_path`
     (default: `secantus.log` beside the storage directory), never to the terminal.
     """
+
+    _error = EmbeddedStoreError
+    _name = "the embedded store"
 
     def __init__(
         self,
@@ -128,17 +104,9 @@ class EmbeddedStore:
         )
         self.host = host
         self._requested_port = port
-        self._port: int | None = None
         self._start_timeout_s = start_timeout_s
         self._stop_timeout_s = stop_timeout_s
         self._executable = executable
-        self._process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def port(self) -> int:
-        if self._port is None:
-            raise EmbeddedStoreError("the embedded store is not running")
-        return self._port
 
     @property
     def url(self) -> str:
@@ -148,10 +116,6 @@ class EmbeddedStore:
     @property
     def pid(self) -> int | None:
         return self._process.pid if self._process is not None else None
-
-    @property
-    def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
 
     def start(self) -> None:
         """Start the store and return once it answers a ping; raise EmbeddedStoreError if not."""
@@ -245,21 +209,3 @@ class EmbeddedStore:
 
     def _log_tail(self, offset: int) -> str:
         return log_tail(self.log_path, offset)
-
-    def stop(self) -> None:
-        """SIGTERM, wait for a clean exit, SIGKILL after the grace period. Idempotent."""
-        process, self._process = self._process, None
-        self._port = None
-        stop_process(process, self._stop_timeout_s)
-
-    def __enter__(self) -> EmbeddedStore:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
-import time
-from types import TracebackType
 from typing import Literal
 
-from contesto._embedded import log_tail, port_in_use, stop_process
+from contesto._child import ChildProcess
+from contesto._embedded import port_in_use
 from contesto._settings import StackSettings
 
 __all__ = ["IngestChild", "IngestChildError"]
@@ -19,8 +17,11 @@ class IngestChildError(RuntimeError):
     """The ingest process did not start."""
 
 
-class IngestChild:
+class IngestChild(ChildProcess):
     """The ingest process of the stack, its log in DATA_DIR/ingest.log; a context manager."""
+
+    _error = IngestChildError
+    _stop_timeout_s = 15.0
 
     def __init__(
         self,
@@ -37,7 +38,6 @@ class IngestChild:
         self._mqtt_protocol = mqtt_protocol
         self._start_timeout_s = start_timeout_s
         self.log_path = settings.data_dir.absolute() / "ingest.log"
-        self._process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         settings = self._settings
@@ -63,36 +63,10 @@ class IngestChild:
         if settings.demo_tenants:
             command.append("--demo")
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
-        with self.log_path.open("ab") as log:
-            self._process = subprocess.Popen(
-                command,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + self._start_timeout_s
-        while not port_in_use(host, port):
-            if self._process.poll() is not None or time.monotonic() > deadline:
-                tail = log_tail(self.log_path, offset)
-                self.stop()
-                raise IngestChildError(f"the ingest process did not start:\n{tail}")
-            time.sleep(0.1)
-
-    def stop(self) -> None:
-        process, self._process = self._process, None
-        stop_process(process, 15.0)
-
-    def __enter__(self) -> IngestChild:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+        offset = self._spawn(command, env=env)
+        self._wait_until(
+            lambda: port_in_use(host, port),
+            offset,
+            "the ingest process did not start",
+            poll_s=0.1,
+        )

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import shutil
 import socket
-import subprocess
-import time
+from collections.abc import Callable
 from pathlib import Path
-from types import TracebackType
+from typing import ClassVar
 
-from contesto._embedded import free_port, log_tail, port_in_use, stop_process
+from contesto._child import ChildServer
+from contesto._embedded import free_port, port_in_use
 
-__all__ = ["MosquittoBroker", "MqttBrokerError", "find_mosquitto"]
+__all__ = ["LoopbackBroker", "MosquittoBroker", "MqttBrokerError", "find_mosquitto"]
 
 MOSQUITTO = "mosquitto"
 NOT_INSTALLED = (
@@ -60,8 +60,17 @@ def mosquitto_config(host: str, port: int, data_dir: Path) -> str:
     )
 
 
-class MosquittoBroker:
-    """Runs Mosquitto on loopback with its state in `data_dir`; a context manager."""
+class LoopbackBroker(ChildServer):
+    """An MQTT broker run on loopback with its files in `data_dir`; a context manager.
+
+    `start_timeout_s` defaults to the subclass's `_default_start_timeout_s`.
+    """
+
+    _error = MqttBrokerError
+    _name = "the MQTT broker"
+    _program: ClassVar[str]
+    _log_name: ClassVar[str]
+    _default_start_timeout_s: ClassVar[float]
 
     def __init__(
         self,
@@ -69,70 +78,50 @@ class MosquittoBroker:
         *,
         host: str = "127.0.0.1",
         port: int | None = None,
-        start_timeout_s: float = 10.0,
+        start_timeout_s: float | None = None,
     ) -> None:
         self.data_dir = Path(data_dir).absolute()
         self.host = host
-        self.log_path = self.data_dir / "mosquitto.log"
+        self.log_path = self.data_dir / self._log_name
         self._requested_port = port
-        self._port: int | None = None
-        self._start_timeout_s = start_timeout_s
-        self._process: subprocess.Popen[bytes] | None = None
+        self._start_timeout_s = (
+            self._default_start_timeout_s if start_timeout_s is None else start_timeout_s
+        )
 
-    @property
-    def port(self) -> int:
-        if self._port is None:
-            raise MqttBrokerError("the MQTT broker is not running")
-        return self._port
+    def _pick_port(self) -> int:
+        """The requested port, else a free one; an error if a server already listens there."""
+        port = self._requested_port or free_port(self.host)
+        if port_in_use(self.host, port):
+            raise MqttBrokerError(f"port {port} on {self.host} is already in use")
+        return port
 
-    @property
-    def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
+    def _run(self, command: list[str], port: int, answers: Callable[[str, int], bool]) -> None:
+        """Start the broker and return once `answers(host, port)`; an error if it does not."""
+        offset = self._spawn(command)
+        self._port = port
+        self._wait_until(
+            lambda: answers(self.host, port),
+            offset,
+            f"{self._program} did not start on {self.host}:{port}",
+        )
+
+
+class MosquittoBroker(LoopbackBroker):
+    """Runs Mosquitto on loopback with its state in `data_dir`; a context manager."""
+
+    _program = "Mosquitto"
+    _log_name = "mosquitto.log"
+    _default_start_timeout_s = 10.0
 
     def start(self) -> None:
         executable = find_mosquitto()
         if executable is None:
             raise MqttBrokerError(NOT_INSTALLED)
-        port = self._requested_port or free_port(self.host)
-        if port_in_use(self.host, port):
-            raise MqttBrokerError(f"port {port} on {self.host} is already in use")
+        port = self._pick_port()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         config = self.data_dir / "mosquitto.conf"
         config.write_text(mosquitto_config(self.host, port, self.data_dir))
-        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
-        with self.log_path.open("ab") as log:
-            self._process = subprocess.Popen(
-                [str(executable), "-c", str(config)],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        self._port = port
-        deadline = time.monotonic() + self._start_timeout_s
-        while not _answers(self.host, port):
-            if self._process.poll() is not None or time.monotonic() > deadline:
-                tail = log_tail(self.log_path, offset)
-                self.stop()
-                raise MqttBrokerError(f"Mosquitto did not start on {self.host}:{port}:\n{tail}")
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        process, self._process = self._process, None
-        self._port = None
-        stop_process(process, 10.0)
-
-    def __enter__(self) -> MosquittoBroker:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+        self._run([str(executable), "-c", str(config)], port, _answers)
 
 
 def _answers(host: str, port: int) -> bool:

@@ -9,11 +9,12 @@ import orjson
 
 from sensor_ingest._messages import DeviceKey, InboundMessage, Reading, Rejection
 
+from ._json import invalid_json, kind, unsupported_topic
+
 TOPIC_FILTERS = ("flat/+/+",)
 TOPIC_SHAPES = ("flat/<group>/<device_id>",)
 
 _HINT = 'send one JSON object of measures, e.g. {"temperature": 21.4, "air": {"pm10": 23}}'
-_KINDS = {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}
 
 
 def accepts(topic: str) -> bool:
@@ -25,23 +26,15 @@ def decode(message: InboundMessage) -> list[Reading] | Rejection:
     """One JSON object -> one Reading; `{"a": {"b": 1}}` is measured as `{"a.b": 1}`."""
     parsed = _parse_topic(message.topic)
     if parsed is None:
-        return Rejection(
-            "unsupported-topic",
-            f"not a flat-JSON topic: {message.topic!r}",
-            hint=f"publish on {TOPIC_SHAPES[0]}",
-        )
+        return unsupported_topic(message.topic, "a flat-JSON topic", TOPIC_SHAPES)
     try:
         document = orjson.loads(message.payload.decode())
     except UnicodeDecodeError as exc:
         return _undecodable(f"a non-UTF-8 byte at {exc.start}", "$")
     except orjson.JSONDecodeError as exc:
-        return _undecodable(
-            f"invalid JSON at char {exc.pos} ({exc.msg})" if exc.doc else "an empty payload", "$"
-        )
+        return _undecodable(invalid_json(exc), "$")
     if not isinstance(document, dict):
-        return _undecodable(
-            _KINDS.get(type(document), "null" if document is None else "a number"), "$"
-        )
+        return _undecodable(kind(document), "$")
     measures: dict[str, Any] = {}
     for name, value in _leaves(document):
         if name in measures:

@@ -8,11 +8,12 @@ import orjson
 
 from sensor_ingest._messages import DeviceKey, InboundMessage, Reading, Rejection
 
+from ._json import invalid_json, kind, unsupported_topic
+
 TOPIC_FILTERS = ("/+/+/attrs", "/+/+/attrs/+", "/json/+/+/attrs", "/json/+/+/attrs/+")
 TOPIC_SHAPES = ("[/json]/<apikey>/<device_id>/attrs", "[/json]/<apikey>/<device_id>/attrs/<attr>")
 
 _HINT = 'send one JSON object of measures keyed by object_id, e.g. {"t": 21.4}, or an array of them'
-_KINDS = {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}
 
 
 def accepts(topic: str) -> bool:
@@ -24,11 +25,7 @@ def decode(message: InboundMessage) -> list[Reading] | Rejection:
     """The measures of one message: one Reading per object, or one for a single attribute."""
     parsed = _parse_topic(message.topic)
     if parsed is None:
-        return Rejection(
-            "unsupported-topic",
-            f"not an IoT Agent JSON measure topic: {message.topic!r}",
-            hint="publish on " + " or ".join(TOPIC_SHAPES),
-        )
+        return unsupported_topic(message.topic, "an IoT Agent JSON measure topic", TOPIC_SHAPES)
     apikey, device, attribute = parsed
     key = DeviceKey(apikey, device)
     try:
@@ -42,7 +39,7 @@ def decode(message: InboundMessage) -> list[Reading] | Rejection:
     try:
         document = orjson.loads(text)
     except orjson.JSONDecodeError as exc:
-        return Rejection("undecodable", f"expected JSON, found {_invalid(exc)}", "$", _HINT)
+        return Rejection("undecodable", f"expected JSON, found {invalid_json(exc)}", "$", _HINT)
     objects = document if isinstance(document, list) else [document]
     if not objects:
         return Rejection("undecodable", "expected measures, found an empty array", "$", _HINT)
@@ -50,7 +47,7 @@ def decode(message: InboundMessage) -> list[Reading] | Rejection:
     for index, measures in enumerate(objects):
         path = f"$[{index}]" if isinstance(document, list) else "$"
         if not isinstance(measures, dict) or not measures:
-            found = "an empty object" if measures == {} else _kind(measures)
+            found = "an empty object" if measures == {} else kind(measures)
             return Rejection(
                 "undecodable", f"expected an object of measures, found {found}", path, _HINT
             )
@@ -83,11 +80,3 @@ def _parse_topic(topic: str) -> tuple[str, str, str | None] | None:
         if len(rest) in (3, 4) and rest[2] == "attrs" and all(rest):
             return rest[0], rest[1], rest[3] if len(rest) == 4 else None
     return None
-
-
-def _invalid(exc: orjson.JSONDecodeError) -> str:
-    return "an empty payload" if not exc.doc else f"invalid JSON at char {exc.pos} ({exc.msg})"
-
-
-def _kind(value: object) -> str:
-    return _KINDS.get(type(value), "null" if value is None else "a number")

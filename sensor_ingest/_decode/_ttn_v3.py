@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, datetime
-from typing import Any
-
-import orjson
-
 from sensor_ingest._messages import DeviceKey, InboundMessage, Reading, Rejection
+
+from ._json import describe, load_object, timestamp, undecodable, unsupported_topic
 
 TOPIC_FILTERS = ("v3/+/devices/+/up",)
 TOPIC_SHAPES = ("v3/<application_id>[@<tenant_id>]/devices/<device_id>/up",)
@@ -18,12 +14,8 @@ _FORMATTER_HINT = (
     "set an uplink payload formatter for the end device or its application "
     "(Console: Payload formatters > Uplink) so that uplinks carry decoded_payload"
 )
-_RFC3339 = re.compile(
-    r"(\d{4}-\d\d-\d\d)[Tt ](\d\d:\d\d:\d\d)(\.\d+)?([Zz]|[+-]\d\d:\d\d)", re.ASCII
-)
 _LOCATION_HINT = "set the device location in degrees (end device > Location)"
 _TIME_HINT = "send RFC 3339 times with an offset, e.g. 2026-11-23T08:15:02.512345678Z"
-_KINDS = {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}
 
 
 def accepts(topic: str) -> bool:
@@ -35,33 +27,29 @@ def decode(message: InboundMessage) -> list[Reading] | Rejection:
     """One uplink -> one Reading of its `decoded_payload`, timed and located by the network."""
     parsed = _parse_topic(message.topic)
     if parsed is None:
-        return Rejection(
-            "unsupported-topic",
-            f"not a The Things Stack uplink topic: {message.topic!r}",
-            hint=f"publish on {TOPIC_SHAPES[0]}",
-        )
+        return unsupported_topic(message.topic, "a The Things Stack uplink topic", TOPIC_SHAPES)
     application, tenant, device = parsed
-    document = _load(message.payload)
+    document = load_object(message.payload, "an uplink object", _HINT)
     if isinstance(document, Rejection):
         return document
     ids = document.get("end_device_ids")
     ids = ids if isinstance(ids, dict) else {}
     if ids.get("device_id") != device:
-        return _undecodable(
+        return undecodable(
             f"device_id {device!r} as in the topic",
-            _found(ids.get("device_id")),
+            describe(ids.get("device_id")),
             "$.end_device_ids.device_id",
             "the topic and end_device_ids.device_id must name the same device",
         )
     uplink = document.get("uplink_message")
     if not isinstance(uplink, dict):
-        return _undecodable("an uplink_message object", _found(uplink), "$.uplink_message", _HINT)
+        return undecodable("an uplink_message object", describe(uplink), "$.uplink_message", _HINT)
     measures = uplink.get("decoded_payload")
     if not isinstance(measures, dict) or not measures:
-        found = "no decoded_payload" if measures is None else _found(measures)
+        found = "no decoded_payload" if measures is None else describe(measures)
         path = "$.uplink_message.decoded_payload"
-        return _undecodable("an object of measures", found, path, _FORMATTER_HINT)
-    observed_at = _timestamp(document.get("received_at"), "$.received_at")
+        return undecodable("an object of measures", found, path, _FORMATTER_HINT)
+    observed_at = timestamp(document.get("received_at"), "$.received_at", _TIME_HINT)
     if isinstance(observed_at, Rejection):
         return observed_at
     location = _location(uplink.get("locations"))
@@ -95,63 +83,21 @@ def _location(locations: object) -> tuple[float, float] | Rejection | None:
         return None
     path = "$.uplink_message.locations"
     if not isinstance(locations, dict):
-        return _undecodable("an object of locations", _found(locations), path, _LOCATION_HINT)
+        return undecodable("an object of locations", describe(locations), path, _LOCATION_HINT)
     name = "user" if "user" in locations else next(iter(locations))
     where = locations[name]
     path = f"{path}.{name}"
     if not isinstance(where, dict):
-        return _undecodable(
-            "longitude and latitude in degrees", _found(where), path, _LOCATION_HINT
+        return undecodable(
+            "longitude and latitude in degrees", describe(where), path, _LOCATION_HINT
         )
     # Protobuf's JSON mapping may leave out a coordinate that is exactly 0.
     lon, lat = where.get("longitude", 0), where.get("latitude", 0)
     if not (_is_number(lon) and _is_number(lat) and abs(lon) <= 180 and abs(lat) <= 90):
-        return _undecodable(
-            "longitude and latitude in degrees", _found(where), path, _LOCATION_HINT
+        return undecodable(
+            "longitude and latitude in degrees", describe(where), path, _LOCATION_HINT
         )
     return float(lon), float(lat)
-
-
-def _timestamp(value: object, path: str) -> datetime | Rejection | None:
-    """An RFC 3339 time in UTC, if any; fractions finer than microseconds are truncated."""
-    if value is None:
-        return None
-    match = _RFC3339.fullmatch(value) if isinstance(value, str) else None
-    if match is not None:
-        date, time, fraction, offset = match.groups()
-        offset = "+00:00" if offset in ("Z", "z") else offset
-        try:
-            parsed = datetime.fromisoformat(f"{date}T{time}{(fraction or '')[:7]}{offset}")
-        except ValueError:
-            pass
-        else:
-            return parsed.astimezone(UTC)
-    return _undecodable("an RFC 3339 timestamp", _found(value), path, _TIME_HINT)
-
-
-def _load(payload: bytes) -> dict[str, Any] | Rejection:
-    try:
-        document = orjson.loads(payload.decode())
-    except UnicodeDecodeError as exc:
-        return _undecodable("UTF-8 JSON", f"a non-UTF-8 byte at {exc.start}", "$", _HINT)
-    except orjson.JSONDecodeError as exc:
-        found = f"invalid JSON at char {exc.pos} ({exc.msg})" if exc.doc else "an empty payload"
-        return _undecodable("a JSON object", found, "$", _HINT)
-    if not isinstance(document, dict):
-        return _undecodable("an uplink object", _found(document), "$", _HINT)
-    return document
-
-
-def _undecodable(expected: str, found: str, path: str, hint: str) -> Rejection:
-    return Rejection("undecodable", f"expected {expected}, found {found}", path, hint)
-
-
-def _found(value: object) -> str:
-    if isinstance(value, str):
-        return repr(value) if len(value) <= 40 else repr(value[:37] + "...")
-    if value == {}:
-        return "an empty object"
-    return _KINDS.get(type(value), "null" if value is None else "a number")
 
 
 def _is_number(value: object) -> bool:

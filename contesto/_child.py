@@ -1,0 +1,126 @@
+"""The stack's child processes: start one with its output in a log, wait until it is ready,
+stop it in order."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import ClassVar, Self
+
+__all__ = ["ChildProcess", "ChildServer", "log_tail", "stop_process"]
+
+_LOG_TAIL_LINES = 20
+
+
+def log_tail(path: Path, offset: int) -> str:
+    """The last lines a child process wrote to its log since `offset`, indented."""
+    try:
+        with path.open("rb") as log:
+            log.seek(offset)
+            text = log.read().decode(errors="replace")
+    except OSError:
+        return "(no log)"
+    lines = text.splitlines()[-_LOG_TAIL_LINES:]
+    return "\n".join(f"  | {line}" for line in lines) or "  | (empty)"
+
+
+def stop_process(process: subprocess.Popen[bytes] | None, timeout_s: float) -> None:
+    """SIGTERM, wait for a clean exit, SIGKILL after the grace period."""
+    if process is None or process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+class ChildProcess:
+    """A program run as a child process, its output appended to `log_path`; a context manager.
+
+    A subclass sets `log_path`, `_start_timeout_s` and `_error` (what its failures raise) and
+    writes `start` with `_spawn` and `_wait_until`.
+    """
+
+    _error: ClassVar[type[RuntimeError]] = RuntimeError
+    log_path: Path
+    _start_timeout_s: float
+    _stop_timeout_s: float = 10.0
+    _process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        """SIGTERM, wait for a clean exit, SIGKILL after the grace period. Idempotent."""
+        process, self._process = self._process, None
+        stop_process(process, self._stop_timeout_s)
+
+    def _spawn(self, command: list[str], *, env: Mapping[str, str] | None = None) -> int:
+        """Start `command` in its own session (a Ctrl-C at the terminal reaches us, and we stop
+        the child in order); return where its output starts in the log."""
+        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        with self.log_path.open("ab") as log:
+            self._process = subprocess.Popen(
+                command,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        return offset
+
+    def _wait_until(
+        self, ready: Callable[[], bool], log_offset: int, failure: str, poll_s: float = 0.05
+    ) -> None:
+        """Return once `ready()` holds; if the child exits or the start timeout passes first,
+        stop it and raise `_error` with `failure` and the tail of its log."""
+        assert self._process is not None
+        deadline = time.monotonic() + self._start_timeout_s
+        while not ready():
+            if self._process.poll() is not None or time.monotonic() > deadline:
+                tail = log_tail(self.log_path, log_offset)
+                self.stop()
+                raise self._error(f"{failure}:\n{tail}")
+            time.sleep(poll_s)
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class ChildServer(ChildProcess):
+    """A child process that serves on a port of `host` while it runs."""
+
+    _name: ClassVar[str] = "the server"
+    host: str
+    _port: int | None = None
+
+    @property
+    def port(self) -> int:
+        if self._port is None:
+            raise self._error(f"{self._name} is not running")
+        return self._port
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def stop(self) -> None:
+        """SIGTERM, wait for a clean exit, SIGKILL after the grace period. Idempotent."""
+        self._port = None
+        super().stop()
