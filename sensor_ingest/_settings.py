@@ -24,8 +24,8 @@ class IngestSettings(BaseSettings):
     mqtt_client_id: str = "contesto-ingest"
     # Workers with the same group split the feed (MQTT v5 shared subscription).
     mqtt_shared_group: str | None = "contesto"
-    mqtt_receive_maximum: int = 2000
-    ingest_batch_size: int = 1000
+    mqtt_receive_maximum: int = 20000
+    ingest_batch_size: int = 5000
     ingest_batch_wait_s: float = 0.05
     # Above this many outbox records, ingest stops taking messages until the bridge catches up.
     outbox_limit: int = 2000
