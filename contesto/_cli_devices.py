@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
+import shutil
+import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -21,6 +24,7 @@ from rich.table import Table
 
 from sensor_ingest import Device, DeviceRegistry, Format, ServiceGroup, bind
 from sensor_ingest._devices import bind_device_only
+from sensor_ingest._mqtt_acl import mosquitto_access
 from sensor_ingest._provisioning import (
     FORMATS,
     ProvisioningError,
@@ -341,3 +345,49 @@ async def _registry(mongo_url: str, database: str) -> AsyncIterator[DeviceRegist
         yield registry
     finally:
         await client.close()
+
+
+@devices_app.command("mqtt-acl")
+def mqtt_acl(
+    out: Annotated[Path, typer.Option(help="Directory for the acl, passwd and credentials.")],
+    mongo_url: MongoUrl = None,
+    database: Database = DEFAULT_DATABASE,
+    ingest_user: Annotated[str, typer.Option(help="The ingest workers' MQTT user.")] = (
+        "contesto-ingest"
+    ),
+) -> None:
+    """Write Mosquitto's `acl_file` and `password_file` from the registry: one MQTT user per
+    device group, allowed to publish only on its own topics; the ingest user reads all.
+
+    Passwords already in OUT/credentials are kept, new users get random ones; hand each
+    group's line of OUT/credentials (mode 0600) to its vendor. Point mosquitto.conf at
+    OUT/acl (acl_file) and OUT/passwd (password_file), set allow_anonymous false, and
+    reload Mosquitto (SIGHUP).
+    """
+    groups = _run(mongo_url, database, lambda registry: registry.all_groups())
+    access = mosquitto_access(groups, ingest_user)
+    out.mkdir(parents=True, exist_ok=True)
+    credentials_file = out / "credentials"
+    known = {}
+    if credentials_file.exists():
+        for line in credentials_file.read_text().splitlines():
+            user, _, password = line.partition(":")
+            if password:
+                known[user] = password
+    users = [ingest_user, *access.users]
+    passwords = {user: known.get(user) or secrets.token_urlsafe(18) for user in users}
+    credentials_file.write_text("".join(f"{u}:{p}\n" for u, p in passwords.items()))
+    credentials_file.chmod(0o600)
+    passwd = out / "passwd"
+    passwd.write_text(credentials_file.read_text())
+    passwd.chmod(0o600)
+    hasher = shutil.which("mosquitto_passwd")
+    if hasher is None:
+        passwd.unlink()
+        typer.echo("error: mosquitto_passwd not found: apt-get install mosquitto", err=True)
+        raise typer.Exit(1)
+    subprocess.run([hasher, "-U", str(passwd)], check=True, capture_output=True)
+    (out / "acl").write_text(access.acl)
+    typer.echo(
+        f"{len(access.users)} group user(s) and {ingest_user}: wrote {out}/acl, {out}/passwd"
+    )

@@ -8,6 +8,7 @@ long worker outage.
 
 from __future__ import annotations
 
+import getpass
 import shutil
 import socket
 from collections.abc import Callable
@@ -36,12 +37,23 @@ def find_mosquitto() -> Path | None:
     return Path(found) if found else None
 
 
-def mosquitto_config(host: str, port: int, data_dir: Path) -> str:
-    """A Mosquitto 2 configuration for a loopback development or test broker."""
+def mosquitto_config(host: str, port: int, data_dir: Path, access: Path | None = None) -> str:
+    """A Mosquitto 2 configuration; with `access` (a directory written by
+    `contesto devices mqtt-acl`), only known users, each on its own topics."""
+    if access is None:
+        login = ["allow_anonymous true"]
+    else:
+        login = [
+            "allow_anonymous false",
+            f"password_file {access / 'passwd'}",
+            f"acl_file {access / 'acl'}",
+        ]
     return "\n".join(
         [
+            # Run as whoever started the stack: it owns the data and password files.
+            f"user {getpass.getuser()}",
             f"listener {port} {host}",
-            "allow_anonymous true",
+            *login,
             "persistence true",
             f"persistence_location {data_dir}/",
             "autosave_interval 5",
@@ -112,6 +124,8 @@ class MosquittoBroker(LoopbackBroker):
     _program = "Mosquitto"
     _log_name = "mosquitto.log"
     _default_start_timeout_s = 10.0
+    # Set to a `contesto devices mqtt-acl` output directory to require logins and ACLs.
+    access: Path | None = None
 
     def start(self) -> None:
         executable = find_mosquitto()
@@ -120,7 +134,7 @@ class MosquittoBroker(LoopbackBroker):
         port = self._pick_port()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         config = self.data_dir / "mosquitto.conf"
-        config.write_text(mosquitto_config(self.host, port, self.data_dir))
+        config.write_text(mosquitto_config(self.host, port, self.data_dir, self.access))
         self._run([str(executable), "-c", str(config)], port, _answers)
 
 

@@ -310,6 +310,8 @@ class MqttPublisher:
         if options.username is not None:
             self._client.username_pw_set(options.username, options.password)
         self._client.max_inflight_messages_set(1000)
+        self._client.on_connect = self._on_connect
+        self._refused: str | None = None
         self._options = options
         self._unconfirmed: deque[paho.MQTTMessageInfo] = deque()
 
@@ -321,7 +323,27 @@ class MqttPublisher:
                 f"cannot connect to {self._options.host}:{self._options.port}: {exc}"
             ) from exc
         self._client.loop_start()
+        deadline = time.monotonic() + 10.0
+        while not self._client.is_connected():
+            if self._refused is not None or time.monotonic() > deadline:
+                self._client.loop_stop()
+                raise MqttError(
+                    f"the MQTT broker at {self._options.host}:{self._options.port} did not "
+                    f"accept the connection: {self._refused or 'no answer'}"
+                )
+            time.sleep(0.01)
         return self
+
+    def _on_connect(
+        self,
+        _client: paho.Client,
+        _userdata: Any,
+        _flags: Any,
+        reason: ReasonCode,
+        _properties: Properties | None,
+    ) -> None:
+        if reason.is_failure:
+            self._refused = str(reason)
 
     def __exit__(self, *_exc: object) -> None:
         self._client.disconnect()

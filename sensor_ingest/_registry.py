@@ -165,6 +165,16 @@ class DeviceRegistry:
             )
         return [_group_from(document) for document in found]
 
+    async def all_groups(self) -> list[ServiceGroup]:
+        """Every tenant's groups (for platform tasks such as MQTT access lists)."""
+        async with _translated("service groups"):
+            found = (
+                await self.groups.find({}, {"_id": 0})
+                .sort([("tenant", ASCENDING), ("format", ASCENDING), ("group", ASCENDING)])
+                .to_list()
+            )
+        return [_group_from(document) for document in found]
+
     async def delete_group(self, tenant: str, format: Format, group: str) -> bool:
         """Remove the tenant's group (its devices stay); False when it has none such."""
         async with _translated(f"service group {group!r}"):
