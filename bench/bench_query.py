@@ -1,9 +1,11 @@
 """Query benchmark: GET /entities over 10k and 100k AirQualityObserved entities of a tenant.
 
-`python -m bench.bench_query [--sizes 10000,100000] [--repeat N]`.
+`python -m bench.bench_query [--sizes 10000,100000] [--repeat N] [--store-dir DIR]`.
 An embedded store runs as a child process, the tenants are seeded straight into it with the
-broker's own document builder (seeding through the API would only measure writes), and
-`contesto up` serves the NGSI-LD API from a second child process; this process sends the
+broker's own document builder (seeding through the API would only measure writes; with
+`--store-dir` the store is kept there and its seeded tenants are reused by later runs), and
+the broker serves the NGSI-LD API from a second child process (uvicorn, as `contesto up`
+runs it, without the MQTT side of the stack); this process sends the
 queries one at a time and reports queries/s and the median latency of each kind:
 type only, type + q on a numeric value, near 500 m, within the comune of Firenze, and
 paging through all entities within Firenze. Entities lie uniformly over the bounding box
@@ -16,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
 import secrets
 import statistics
@@ -62,13 +63,41 @@ def entity(index: int, rng: random.Random) -> dict[str, Any]:
     }
 
 
-async def seed(store_url: str, tenant: str, size: int) -> float:
-    """Insert `size` entities into the tenant's database; return the seconds it took."""
+def _stored_form(value: Any) -> Any:
+    """A stored document without its timestamps."""
+    if isinstance(value, dict):
+        return {
+            key: _stored_form(item)
+            for key, item in value.items()
+            if key not in ("createdAt", "modifiedAt")
+        }
+    if isinstance(value, list):
+        return [_stored_form(item) for item in value]
+    return value
+
+
+async def _seeded(collection: Any, size: int) -> bool:
+    """Whether the tenant holds the `size` entities the current broker would have written."""
+    if await collection.estimated_document_count() != size:
+        return False
+    first = build_document(entity(0, random.Random(size)), core_term_map(), utc_now())
+    stored = await collection.find_one({"_id": first["_id"]})
+    return stored is not None and _stored_form(stored) == _stored_form(first)
+
+
+async def seed(store_url: str, tenant: str, size: int, *, reuse: bool = False) -> float:
+    """Insert `size` entities into the tenant's database; return the seconds it took.
+
+    With `reuse`, a tenant already seeded in the same stored form is kept as it is."""
     rng = random.Random(size)
     terms, now = core_term_map(), utc_now()
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(store_url, tz_aware=True)
     started = time.perf_counter()
     try:
+        if reuse and await _seeded(client[f"ctx_{tenant}"]["entities"], size):
+            print(f"  reusing {tenant}: {size:,} entities")
+            return 0.0
+        await client.drop_database(f"ctx_{tenant}")
         await client["ctx__platform"]["tenants"].update_one(
             {"_id": tenant}, {"$set": {"createdAt": now}}, upsert=True
         )
@@ -161,16 +190,30 @@ def _stats(latencies: list[float], matches: int) -> dict[str, float]:
     }
 
 
+# The broker alone, served as `contesto up` serves it (uvicorn, no access log), without
+# the rest of the stack (MQTT, ingest) that `contesto up` also starts.
+_SERVE_BROKER = (
+    "import sys, uvicorn\n"
+    "from context_broker import BrokerSettings, create_app\n"
+    "settings = BrokerSettings(mongo_url=sys.argv[1], auto_create_tenants=False)\n"
+    "uvicorn.run(create_app(settings), host='127.0.0.1', port=int(sys.argv[2]),\n"
+    "            log_level='warning', access_log=False)\n"
+)
+
+
 @contextmanager
 def broker(store_url: str, data_dir: Path) -> Iterator[str]:
     port = free_port()
-    env = dict(os.environ, CONTESTO_MONGO_URL=store_url, CONTESTO_AUTO_CREATE_TENANTS="false")
-    contesto = Path(sys.executable).with_name("contesto")
-    command = [str(contesto), "up", "--port", str(port), "--data-dir", str(data_dir)]
+    command = [sys.executable, "-c", _SERVE_BROKER, store_url, str(port)]
     with (data_dir / "broker.log").open("wb") as log:
-        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         try:
-            wait_for_port("127.0.0.1", port, 60.0)
+            try:
+                wait_for_port("127.0.0.1", port, 60.0)
+            except TimeoutError:
+                raise SystemExit(
+                    "the broker did not start:\n" + (data_dir / "broker.log").read_text()
+                ) from None
             yield f"http://127.0.0.1:{port}"
         finally:
             process.terminate()
@@ -200,15 +243,31 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,100000", help="entities per tenant, comma list")
     parser.add_argument("--repeat", type=int, default=20, help="runs of each query")
+    parser.add_argument(
+        "--store-dir",
+        type=Path,
+        help="keep the embedded store in this directory and reuse the tenants an earlier run "
+        "seeded there (reseeded when the broker's stored form of an entity changed)",
+    )
     args = parser.parse_args(argv)
     sizes = [int(size) for size in args.sizes.split(",")]
     with tempfile.TemporaryDirectory(prefix="contesto-bench-query-") as tmp:
         data_dir = Path(tmp)
-        with EmbeddedStore(data_dir / "db", log_path=data_dir / "secantus.log") as store:
-            tenants = {size: f"bench{size}x{secrets.token_hex(2)}" for size in sizes}
-            seconds = {size: asyncio.run(seed(store.url, tenants[size], size)) for size in sizes}
+        store_dir = args.store_dir.absolute() if args.store_dir else data_dir / "db"
+        with EmbeddedStore(store_dir, log_path=data_dir / "secantus.log") as store:
+            if args.store_dir:
+                tenants = {size: f"bench{size}" for size in sizes}
+            else:
+                tenants = {size: f"bench{size}x{secrets.token_hex(2)}" for size in sizes}
+            seconds = {
+                size: asyncio.run(
+                    seed(store.url, tenants[size], size, reuse=args.store_dir is not None)
+                )
+                for size in sizes
+            }
             for size in sizes:
-                print(f"  seeded {size:,} entities at {size / seconds[size]:,.0f}/s")
+                if seconds[size]:
+                    print(f"  seeded {size:,} entities at {size / seconds[size]:,.0f}/s")
             with broker(store.url, data_dir) as base:
                 by_size = {
                     size: asyncio.run(measure(base, tenants[size], args.repeat)) for size in sizes

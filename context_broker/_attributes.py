@@ -2,7 +2,9 @@
 
 A stored instance is a dict with the short kind in `type`, the kind's value member
 (`value`, `object`, `languageMap`, ...), optional `observedAt`/`unitCode`/`datasetId`,
-the system times, and sub-attributes under `sub` keyed by encoded expanded names.
+the system times, and sub-attributes under `sub` keyed by encoded expanded names. A
+LanguageProperty also keeps the strings of its languageMap in `lv`, never shown: a query
+can compare them (and an index hold them), which it cannot do with the map's values.
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ CORE_MEMBERS = frozenset(VALUE_MEMBERS) | {
     "@context",
 }
 # Members of a stored instance that a full attribute replace resets.
-REPLACEABLE_MEMBERS = (*VALUE_MEMBERS, "objectType", "observedAt", "unitCode", "sub")
+REPLACEABLE_MEMBERS = (*VALUE_MEMBERS, "lv", "objectType", "observedAt", "unitCode", "sub")
 _MAX_DEPTH = 8
 _MAX_VALUE_DEPTH = 32
 _KEYED_IN_SIMPLIFIED = frozenset({"languageMap", "vocab", "json"})
@@ -106,6 +108,8 @@ def parse_instance(
     if member not in raw or raw[member] is None:
         raise BadRequestData(f"attribute {name!r} of type {kind} needs a non-null {member!r}")
     instance = {"type": kind, member: _check_value(kind, raw[member], name, terms)}
+    if kind == "LanguageProperty":
+        instance["lv"] = language_strings(instance[member])
     if kind == "Relationship" and "objectType" in raw:
         instance["objectType"] = _expand_list(raw["objectType"], "objectType", terms)
     if "observedAt" in raw:
@@ -150,6 +154,16 @@ def _kind_of(raw: dict[str, Any], name: str, terms: TermMap) -> str:
     raise BadRequestData(
         f"attribute {name!r} has type {declared!r}; expected one of {', '.join(sorted(KINDS))}"
     )
+
+
+def language_strings(language_map: dict[str, str | list[str]]) -> list[str]:
+    """The strings of a languageMap, each once, in order (the stored `lv`)."""
+    strings: list[str] = []
+    for text in language_map.values():
+        for item in text if isinstance(text, list) else [text]:
+            if item not in strings:
+                strings.append(item)
+    return strings
 
 
 def _check_value(kind: str, value: Any, name: str, terms: TermMap) -> Any:

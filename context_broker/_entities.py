@@ -4,8 +4,8 @@ changes each operation makes to a document.
 Stored document: `_id` (entity id), `type` (expanded type IRIs), optional `scope`,
 `createdAt`/`modifiedAt`, `v` (a write counter for optimistic concurrency), `an` (expanded
 attribute names in insertion order), `attrs` (default instances by encoded name) and `ds`
-(instances that carry a datasetId, by encoded name) and `gc` (geo-query cells of each
-default GeoProperty instance, see `_query._cells`).
+(instances that carry a datasetId, by encoded name) and `gp`/`gc` (geo-query keys of each
+default GeoProperty instance: a Point's key, another geometry's cells; see `_query._cells`).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from context_broker._names import (
     decode_field,
     encode_field,
 )
-from context_broker._query._cells import geometry_cells
+from context_broker._query._cells import geometry_cells, point_key
 from context_broker._time import format_datetime
 
 Document = dict[str, Any]
@@ -156,16 +156,32 @@ def set_instances(doc: Document, encoded: str, instances: Instances) -> None:
         doc["an"].remove(name)
 
 
+GRID_MEMBERS = ("gc", "gp")
+"""Document members holding the geo-query keys of each default GeoProperty instance."""
+
+
+def grid_keys(instance: dict[str, Any] | None) -> dict[str, Any]:
+    """The geo-query keys of a default attribute instance, by document member: a Point's
+    key (`gp`), another geometry's cells (`gc`), none for other attributes."""
+    if instance is None or instance["type"] != "GeoProperty":
+        return {}
+    geometry = instance["value"]
+    if geometry["type"] == "Point":
+        return {"gp": point_key(geometry["coordinates"])}
+    return {"gc": geometry_cells(geometry)}
+
+
 def _index_geometry(doc: Document, encoded: str) -> None:
-    """Keep the geo-query cells (`gc`) of a default GeoProperty instance in step."""
-    instance = doc["attrs"].get(encoded)
-    cells = doc.setdefault("gc", {})
-    if instance is not None and instance["type"] == "GeoProperty":
-        cells[encoded] = geometry_cells(instance["value"])
-    else:
-        cells.pop(encoded, None)
-    if not cells:
-        del doc["gc"]
+    """Keep the geo-query keys (`gc`, `gp`) of a default GeoProperty instance in step."""
+    keys = grid_keys(doc["attrs"].get(encoded))
+    for member in GRID_MEMBERS:
+        entries = doc.setdefault(member, {})
+        if member in keys:
+            entries[encoded] = keys[member]
+        else:
+            entries.pop(encoded, None)
+        if not entries:
+            del doc[member]
 
 
 def _replace_instance(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:

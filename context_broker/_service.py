@@ -18,6 +18,7 @@ from context_broker._attributes import (
     parse_instance,
 )
 from context_broker._entities import (
+    GRID_MEMBERS,
     AttributeOutcome,
     Document,
     Fragment,
@@ -25,6 +26,7 @@ from context_broker._entities import (
     build_document,
     delete_attribute,
     entity_id_of,
+    grid_keys,
     is_null_instance,
     merge_entity,
     parse_fragment,
@@ -43,7 +45,6 @@ from context_broker._geo_search import geo_search
 from context_broker._jsonld import TermMap
 from context_broker._names import check_name, check_uri, decode_field, encode_field
 from context_broker._query import AttrPath, Query, ScopeQuery, scope_q_to_mongo, to_mongo
-from context_broker._query._cells import geometry_cells
 from context_broker._query._geo import GeoQuery
 from context_broker._store import ID_ORDER, EntityRepository, Filter, SortSpec, Store
 from context_broker._time import utc_now
@@ -74,7 +75,10 @@ ENTITY_SORT_FIELDS = {
 }
 # Sort fields every entity has as one scalar: results of several filters merge on them.
 _MERGEABLE_SORT = frozenset({"_id", "createdAt", "modifiedAt"})
-_MAX_BRANCHES = 16
+# Alternatives a selection may split into, each one indexed lookup: a q term on a value has
+# three (Property value, ListProperty, an instance with a datasetId), so three AND-ed terms
+# take 27; past this the selection runs as one filter, which the embedded store scans.
+_MAX_BRANCHES = 32
 
 
 @dataclass(slots=True, frozen=True)
@@ -234,10 +238,12 @@ class Broker:
                 for member, value in instance.items():
                     if member != "createdAt":
                         set_fields[f"attrs.{encoded}.{member}"] = value
-                if instance["type"] == "GeoProperty":
-                    set_fields[f"gc.{encoded}"] = geometry_cells(instance["value"])
-                else:
-                    unset.append(f"gc.{encoded}")
+                keys = grid_keys(instance)
+                for member in GRID_MEMBERS:
+                    if member in keys:
+                        set_fields[f"{member}.{encoded}"] = keys[member]
+                    else:
+                        unset.append(f"{member}.{encoded}")
                 unset.extend(
                     f"attrs.{encoded}.{member}"
                     for member in REPLACEABLE_MEMBERS
@@ -267,9 +273,11 @@ class Broker:
             now = utc_now()
             fast = _partial_update_fields(payload, attr, encoded, terms, now)
             if fast is not None:
-                kind, set_fields = fast
+                kind, set_fields, unset = fast
                 geo = {"attrs": {encoded: {"type": kind}}}
-                if await repo.update_existing(entity_id, [(encoded, kind)], set_fields, (), [geo]):
+                if await repo.update_existing(
+                    entity_id, [(encoded, kind)], set_fields, unset, [geo]
+                ):
                     return
         await self._modify(
             repo,
@@ -508,8 +516,9 @@ def _geo_view(fragment: Fragment) -> Document:
 
 def _partial_update_fields(
     payload: dict[str, Any], attr: str, encoded: str, terms: TermMap, now: Any
-) -> tuple[str, dict[str, Any]] | None:
-    """$set fields for a partial update that names its kind or value member; else None."""
+) -> tuple[str, dict[str, Any], list[str]] | None:
+    """$set and $unset fields for a partial update that names its kind or value member;
+    else None."""
     if "type" not in payload and not any(member in payload for member in VALUE_MEMBERS):
         return None
     instance = parse_instance(payload, attr, terms, now)
@@ -522,9 +531,14 @@ def _partial_update_fields(
                 set_fields[f"attrs.{encoded}.sub.{sub_field}"] = sub_instance
         elif member != "createdAt":
             set_fields[f"attrs.{encoded}.{member}"] = value
-    if instance["type"] == "GeoProperty":
-        set_fields[f"gc.{encoded}"] = geometry_cells(instance["value"])
-    return str(instance["type"]), set_fields
+    unset: list[str] = []
+    keys = grid_keys(instance)
+    for member in GRID_MEMBERS if keys else ():
+        if member in keys:
+            set_fields[f"{member}.{encoded}"] = keys[member]
+        else:
+            unset.append(f"{member}.{encoded}")
+    return str(instance["type"]), set_fields, unset
 
 
 def _last_wins(docs: list[Document]) -> list[Document]:
@@ -647,6 +661,8 @@ def _operators_only(condition: object) -> bool:
 
 
 _INDEXABLE_OPERATORS = frozenset({"$eq", "$gt", "$gte", "$lt", "$lte", "$in"})
+# Attribute instances: default ones, and those with a datasetId (whose members q reaches).
+_INSTANCES = ("attrs.", "ds.")
 
 
 def _indexable(condition: object) -> bool:
@@ -672,7 +688,7 @@ def _indexed_first(branch: Filter) -> Filter:
             return 9
         if not _indexable(condition):
             return 8
-        return {"_id": 0, "type": 2, "an": 3}.get(key, 1 if key.startswith("attrs.") else 4)
+        return {"_id": 0, "type": 2, "an": 3}.get(key, 1 if key.startswith(_INSTANCES) else 4)
 
     return dict(sorted(branch.items(), key=rank))
 
@@ -682,7 +698,7 @@ def _index_fields(filters: Iterable[Filter]) -> list[str]:
     fields: list[str] = []
     for branch in filters:
         for key, condition in branch.items():
-            if key.startswith("attrs.") and _indexable(condition):
+            if key.startswith(_INSTANCES) and _indexable(condition):
                 if key not in fields:
                     fields.append(key)
                 break

@@ -45,6 +45,9 @@ MAX_VALUE_INDEXES = 24
 """On-demand indexes of attribute members that queries compare, per tenant."""
 _TENANT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,47}$")
 _GEO_ERRORS = frozenset({16755, 16572, 16804, 16433, 16756})
+# A batch size no answer reaches: the whole answer in one round trip (a reply is still
+# split at 16 MiB), instead of a first batch of 101 documents and a getMore for the rest.
+_ALL = 1_000_000
 
 
 def tenant_key(header: str | None) -> str | None:
@@ -106,23 +109,24 @@ class EntityRepository:
         )
 
     async def ensure_geo_fields(self, fields: Iterable[str]) -> None:
-        """One 2dsphere index and one cell index (`gc.<field>`) per GeoProperty name, also
-        for data the broker did not write itself (restored, or bulk-loaded)."""
+        """Per GeoProperty name a 2dsphere index, a point key index (`gp.<field>`) and a
+        cell index (`gc.<field>`), also for data the broker did not write itself."""
         wanted = set(fields)
         if not wanted:
             return
         if self._geo_indexed is None:
             async with translated("entity store"):
                 info = await self.entities.index_information()
+            keys = {spec["key"][0][0] for spec in info.values()}
             self._geo_indexed = {
-                key[0][len("gc.") :]
-                for spec in info.values()
-                for key in [spec["key"][0]]
-                if key[0].startswith("gc.")
+                key[len("gc.") :]
+                for key in keys
+                if key.startswith("gc.") and f"gp.{key[len('gc.') :]}" in keys
             }
         for field in wanted - self._geo_indexed:
             async with translated("entity store"):
                 await self.entities.create_index([(f"attrs.{field}.value", "2dsphere")])
+                await self.entities.create_index([(f"gp.{field}", ASCENDING)])
                 await self.entities.create_index([(f"gc.{field}", ASCENDING)])
             self._geo_indexed.add(field)
 
@@ -189,16 +193,28 @@ class EntityRepository:
     ) -> list[tuple[str, dict[str, Any]]]:
         """(id, GeoJSON value of attrs.<field>) of the entities matching `lookup` and `rest`.
 
-        `lookup` must be a one-field indexed condition: it runs as its own first `$match`
-        stage because the embedded store uses an index only for a filter of one field.
+        `lookup` must be a one-field indexed condition. The embedded store looks a filter up
+        by its first field and scans for one with a top-level operator: a plain `rest` is
+        appended to the lookup in one find (there the cheapest form, per query and per
+        document), any other runs as a second `$match` stage after it.
         """
+        projection = {f"attrs.{field}.value": 1}
+        if not any(key.startswith("$") or key in lookup for key in rest):
+            async with translated("entities"):
+                found = self.entities.find({**lookup, **rest}, projection, batch_size=_ALL)
+                return [(doc["_id"], doc["attrs"][field]["value"]) async for doc in found]
         pipeline: list[dict[str, Any]] = [{"$match": dict(lookup)}]
         if rest:
             pipeline.append({"$match": dict(rest)})
-        pipeline.append({"$project": {f"attrs.{field}.value": 1}})
+        pipeline.append({"$project": projection})
         async with translated("entities"):
-            cursor = await self.entities.aggregate(pipeline)
+            cursor = await self.entities.aggregate(pipeline, batchSize=_ALL)
             return [(doc["_id"], doc["attrs"][field]["value"]) async for doc in cursor]
+
+    async def exists(self, query: Mapping[str, Any]) -> bool:
+        """Whether any entity matches `query`."""
+        async with translated("entities"):
+            return await self.entities.find_one(query, {"_id": 1}) is not None
 
     async def insert_many(self, docs: Sequence[Document]) -> dict[int, NgsiLdError]:
         """Insert what can be inserted; return the errors by position."""
@@ -330,7 +346,7 @@ class EntityRepository:
                 for spec in info.values()
                 if len(spec["key"]) == 1
                 and spec["key"][0][1] == ASCENDING
-                and spec["key"][0][0].startswith("attrs.")
+                and spec["key"][0][0].startswith(("attrs.", "ds."))
             }
         for field in fields:
             if field in self._value_indexed or len(self._value_indexed) >= MAX_VALUE_INDEXES:
@@ -396,26 +412,31 @@ def _upsert_operation(doc: Document, *, replace: bool) -> UpdateOne:
         "$setOnInsert": {"createdAt": doc["createdAt"]},
         "$inc": {"v": 1},
     }
+    unset_fields: dict[str, str] = {}
     if replace:
         set_fields.update({"type": doc["type"], "an": doc["an"], "attrs": doc["attrs"]})
-        set_fields["ds"] = doc.get("ds", {})
-        set_fields["gc"] = doc.get("gc", {})
+        for member in ("ds", "gc", "gp"):
+            set_fields[member] = doc.get(member, {})
         if "scope" in doc:
             set_fields["scope"] = doc["scope"]
         else:
-            update["$unset"] = {"scope": ""}
+            unset_fields["scope"] = ""
     else:
         update["$addToSet"] = {"type": {"$each": doc["type"]}, "an": {"$each": doc["an"]}}
-        cells = doc.get("gc", {})
         for field, instance in doc["attrs"].items():
             set_fields[f"attrs.{field}"] = instance
-            if field in cells:
-                set_fields[f"gc.{field}"] = cells[field]
+            for member in ("gc", "gp"):  # the grid keys of the attribute's new value
+                if field in doc.get(member, {}):
+                    set_fields[f"{member}.{field}"] = doc[member][field]
+                else:
+                    unset_fields[f"{member}.{field}"] = ""
         for field, instances in doc.get("ds", {}).items():
             set_fields[f"ds.{field}"] = instances
         if "scope" in doc:
             set_fields["scope"] = doc["scope"]
     update["$set"] = set_fields
+    if unset_fields:
+        update["$unset"] = unset_fields
     return UpdateOne({"_id": doc["_id"]}, update, upsert=True)
 
 

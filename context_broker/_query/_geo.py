@@ -10,19 +10,25 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from shapely import Geometry, box, prepare
+import shapely
+from shapely import Geometry, prepare
 from shapely.affinity import scale as scaled
 from shapely.geometry import Point, shape
 from shapely.ops import nearest_points
 
 from context_broker._errors import BadRequestData
 from context_broker._geojson import check_geometry
-from context_broker._query._cells import BBox, bbox_of, candidate_filter
+from context_broker._query._cells import (
+    BBox,
+    bbox_of,
+    candidate_filter,
+    point_filters,
+)
 
 EARTH_RADIUS_M = 6_371_008.8
 GEORELS = ("near", "within", "contains", "intersects", "disjoint", "equals", "overlaps")
@@ -62,19 +68,30 @@ class GeoQuery:
             return (-180.0, south - dlat, 180.0, north + dlat)
         return (west - dlon, south - dlat, east + dlon, north + dlat)
 
-    def candidate_filter(self, field: str) -> dict[str, Any] | None:
+    def candidate_filters(self, field: str) -> list[dict[str, Any]] | None:
+        """One-field filters whose union holds every entity whose GeoProperty `field` may
+        match: key ranges for points, then a cell lookup for other geometries. None when
+        matches may lie anywhere."""
         box = self.search_box()
-        return None if box is None else candidate_filter(field, box, self._meets_region)
+        if box is None:
+            return None
+        return [
+            *point_filters(field, box, self._meets_region),
+            candidate_filter(field, box, self._meets_region),
+        ]
 
-    def _meets_region(self, cell: BBox) -> bool:
-        """Whether a grid cell may hold part of a match (used to trim the covering)."""
+    def _meets_region(self, cells: Sequence[BBox]) -> list[bool]:
+        """Whether each grid cell may hold part of a match (used to trim the covering)."""
         if self.georel == "near":
             lon, lat = self.geometry["coordinates"][:2]
-            west, south, east, north = cell
-            nearest_lon, nearest_lat = min(max(lon, west), east), min(max(lat, south), north)
             limit = self.max_distance if self.max_distance is not None else math.inf
-            return haversine_m(lon, lat, nearest_lon, nearest_lat) <= limit
-        return bool(self._prepared.intersects(box(*cell)))
+            return [
+                haversine_m(lon, lat, min(max(lon, west), east), min(max(lat, south), north))
+                <= limit
+                for west, south, east, north in cells
+            ]
+        boxes = shapely.box(*zip(*cells, strict=True)) if cells else []
+        return [bool(meets) for meets in shapely.intersects(self._prepared, boxes)]
 
     @cached_property
     def _prepared(self) -> Geometry:
@@ -100,6 +117,21 @@ class GeoQuery:
         # The relation seen from the prepared reference: entity R reference.
         return 0.0 if _CONVERSE[self.georel](self._prepared, entity) else None
 
+    def match_all(self, stored: Sequence[dict[str, Any]]) -> list[float | None]:
+        """`matches` of each geometry; points are tested together where the relation allows."""
+        test = _POINTS_TEST.get(self.georel)
+        points = [i for i, geometry in enumerate(stored) if geometry["type"] == "Point"]
+        if test is None or len(points) < 2:
+            return [self.matches(geometry) for geometry in stored]
+        keys: list[float | None] = [
+            None if geometry["type"] == "Point" else self.matches(geometry) for geometry in stored
+        ]
+        xs = [float(stored[i]["coordinates"][0]) for i in points]
+        ys = [float(stored[i]["coordinates"][1]) for i in points]
+        for i, hit in zip(points, test(self._prepared, xs, ys), strict=True):
+            keys[i] = 0.0 if hit else None
+        return keys
+
 
 _CONVERSE: dict[str, Callable[[Geometry, Geometry], bool]] = {
     "within": lambda reference, entity: bool(reference.contains(entity)),
@@ -108,6 +140,17 @@ _CONVERSE: dict[str, Callable[[Geometry, Geometry], bool]] = {
     "disjoint": lambda reference, entity: bool(reference.disjoint(entity)),
     "equals": lambda reference, entity: bool(reference.equals(entity)),
     "overlaps": lambda reference, entity: bool(reference.overlaps(entity)),
+}
+
+
+# Relations of points (given as coordinates) to the reference, vectorized: a Point is within
+# or intersects the reference when the reference contains or intersects it.
+_POINTS_TEST: dict[str, Callable[[Geometry, list[float], list[float]], Any]] = {
+    "within": shapely.contains_xy,
+    "intersects": shapely.intersects_xy,
+    "disjoint": lambda reference, xs, ys: [
+        not hit for hit in shapely.intersects_xy(reference, xs, ys)
+    ],
 }
 
 

@@ -6,9 +6,10 @@ give the spec's: comparisons only match values of the query value's type (MongoD
 within a type bracket), an array value matches when one of its elements does, and `!=`
 requires the target element to exist.
 
-Only the default instance (`attrs.<name>`) is looked at. Clause 4.9 asks that, where no
-datasetId is addressed, any instance match ("the target value shall be any Value of such
-instances"); instances with a datasetId (`ds.<name>`) are not searched yet.
+A term matches when any instance of the attribute satisfies it: the default instance
+(`attrs.<name>`) or one with a datasetId (`ds.<name>`, an array), as clause 4.9 asks where
+no datasetId is addressed. A LanguageProperty's strings (kept in `lv`) are values too, so a
+term without a language (`name=="Firenze"`) matches any language, as `name[*]` does.
 """
 
 from __future__ import annotations
@@ -44,18 +45,22 @@ _ORDERING = {">": "$gt", ">=": "$gte", "<": "$lt", "<=": "$lte"}
 # Members of an instance that a path may name as its last element (`temperature.observedAt`).
 _TIMESTAMPS = frozenset({"observedAt", "createdAt", "modifiedAt"})
 _INSTANCE_MEMBERS = _TIMESTAMPS | {"unitCode"}
+# Members that always hold an array (a ListProperty's values, a LanguageProperty's strings).
+_ARRAYS = frozenset({"valueList", "lv"})
 _INT64 = 2**63
 
 
 @dataclass(frozen=True, slots=True)
 class _Target:
-    """Where a path's target element and its value live in the stored document."""
+    """Where a path's target element and its value live in one stored instance."""
 
-    element: tuple[str, ...]  # the element exists when any of these fields does
+    element: tuple[str, ...]  # the element exists when any of these fields does (none: the
+    # instance itself, always there)
     data: tuple[str, ...]  # JSON values: Property value, ListProperty valueList, JSON members
+    texts: tuple[str, ...] = ()  # strings only: a LanguageProperty's (`lv`)
     links: tuple[str, ...] = ()  # Relationship objects: == and != only (clause 4.9)
     vocab: tuple[str, ...] = ()  # VocabProperty IRIs: the query value is expanded first
-    languages: str | None = None  # a languageMap queried with [*]: any of its strings
+    languages: bool = False  # [*]: any string of a languageMap
     timestamps: bool = False  # observedAt/createdAt/modifiedAt, stored as BSON datetimes
 
 
@@ -65,80 +70,115 @@ def to_mongo(query: Query, expand: Expand) -> Filter:
         return _all(to_mongo(term, expand) for term in query.terms)
     if isinstance(query, Or):
         return _any(to_mongo(term, expand) for term in query.terms)
-    target = _target(query.path, expand)
+    attribute = encode_field(expand(query.path.attribute))
+    default = _term(query, _target(query.path, expand, f"attrs.{attribute}"), expand)
+    instances = f"ds.{attribute}"
+    if isinstance(query, Exists) and query.negated:
+        # No instance at all has the element (a path through the array: none of them).
+        return _all([default, _term(query, _target(query.path, expand, instances), expand)])
+    # Whether an attribute has datasetId instances is per entity, unknown up front: each
+    # term becomes "the default instance matches, or a datasetId instance does". The query
+    # is run as one filter per alternative (the embedded store scans for an $or), so the
+    # default alternative keeps its value index, and the other starts with a condition
+    # that only entities holding datasetId instances of the attribute meet, answered from
+    # its own small index.
+    one = _term(query, _target(query.path, expand, ""), expand)
+    if one == NEVER:
+        return default
+    guard: Filter = {f"{instances}.datasetId": {"$gt": ""}}
+    if one:
+        # Every such instance has a datasetId: naming it keeps `one` a query on the
+        # instance's members even when it is only `$or`/`$nor` (which the embedded store
+        # would read as operators on a scalar element).
+        guard[instances] = {"$elemMatch": {"datasetId": {"$exists": True}, **one}}
+    return _any([default, guard])
+
+
+def _term(query: Query, target: _Target, expand: Expand) -> Filter:
+    """The condition of one term on one instance."""
     if isinstance(query, Exists):
         if query.negated:
             return _all({field: {"$exists": False}} for field in target.element)
         return _exists(target)
     if isinstance(query, Pattern):
         return _pattern(target, query.regex, query.negated)
+    assert isinstance(query, Comparison)
     return _comparison(target, query, expand)
 
 
-def _target(path: AttrPath, expand: Expand) -> _Target:
-    base = "attrs." + encode_field(expand(path.attribute))
+def _target(path: AttrPath, expand: Expand, base: str) -> _Target:
+    """The target of `path` in the instance at `base` (a document path; "" for an element of
+    the `ds` array, whose members are matched by `$elemMatch`)."""
     sub_attributes = path.sub_attributes
     member = None
     if sub_attributes and sub_attributes[-1] in _INSTANCE_MEMBERS:
         member, sub_attributes = sub_attributes[-1], sub_attributes[:-1]
     for name in sub_attributes:
-        base += ".sub." + encode_field(expand(name))
+        base = _join(base, "sub", encode_field(expand(name)))
     if member is not None:
         if path.json_path:
             raise BadRequestData(f"q: {member} has no members to address with [...]")
-        field = f"{base}.{member}"
+        field = _join(base, member)
         return _Target(element=(field,), data=(field,), timestamps=member in _TIMESTAMPS)
     if path.json_path == ("*",):
-        field = f"{base}.languageMap"
-        return _Target(element=(field,), data=(), languages=field)
+        field = _join(base, "lv")
+        return _Target(element=(field,), data=(), texts=(field,), languages=True)
     if path.json_path:
         # The trailing path enters a Property's or JsonProperty's compound value; a single
         # name may also be the language of a LanguageProperty (`name[it]`).
-        members = ".".join(path.json_path)
-        data: tuple[str, ...] = (f"{base}.value.{members}", f"{base}.json.{members}")
+        data: tuple[str, ...] = (
+            _join(base, "value", *path.json_path),
+            _join(base, "json", *path.json_path),
+        )
         if len(path.json_path) == 1:
-            data += (f"{base}.languageMap.{members}",)
+            data += (_join(base, "languageMap", *path.json_path),)
         return _Target(element=data, data=data)
     return _Target(
-        element=(base,),
-        data=(f"{base}.value", f"{base}.valueList"),
-        links=(f"{base}.object", f"{base}.objectList", f"{base}.objectList.object"),
-        vocab=(f"{base}.vocab",),
+        element=(base,) if base else (),
+        data=(_join(base, "value"), _join(base, "valueList")),
+        texts=(_join(base, "lv"),),
+        links=(
+            _join(base, "object"),
+            _join(base, "objectList"),
+            _join(base, "objectList", "object"),
+        ),
+        vocab=(_join(base, "vocab"),),
     )
 
 
+def _join(*parts: str) -> str:
+    return ".".join(part for part in parts if part)
+
+
 def _exists(target: _Target) -> Filter:
+    if not target.element:
+        return {}
     return _any({field: {"$exists": True}} for field in target.element)
 
 
 def _comparison(target: _Target, query: Comparison, expand: Expand) -> Filter:
     value = query.value
     if query.op in _ORDERING:
-        if target.languages is not None:
+        if target.languages:
             raise BadRequestData(f"q: [*] takes ==, !=, ~= and !~=, not {query.op}")
         assert not isinstance(value, Range | ValueList)
         operator = _ORDERING[query.op]
+        operands = _operands(value, target.timestamps, ordering=True)
         return _any(
-            {field: {operator: operand}}
-            for field in target.data
-            for operand in _operands(value, target.timestamps, ordering=True)
+            [{field: {operator: operand}} for field in target.data for operand in operands]
+            + [{field: {operator: value}} for field in target.texts if isinstance(value, str)]
         )
     if isinstance(value, Range):
-        if target.languages is not None:
+        if target.languages:
             raise BadRequestData("q: [*] takes single values or lists, not ranges")
-        in_range = _any(_in_range(target, field, value) for field in target.data)
+        texts = target.texts if isinstance(value.lo, str) and isinstance(value.hi, str) else ()
+        in_range = _any(_in_range(target, field, value) for field in target.data + texts)
         if query.op == "==":
             return in_range
         if in_range == NEVER:
             return _exists(target)
         return _all([_exists(target), {"$nor": [in_range]}])
     items = value.items if isinstance(value, ValueList) else (value,)
-    if target.languages is not None:
-        strings = [item for item in items if isinstance(item, str)]
-        found = _any_language(target.languages, lambda text: {"$in": [text, {"$literal": strings}]})
-        if query.op == "==":
-            return {"$expr": found}
-        return _all([_exists(target), {"$expr": {"$not": [found]}}])
     candidates = _candidates(target, items, expand)
     if query.op == "==":
         return _any(
@@ -176,6 +216,7 @@ def _candidates(
     # value that can be one is looked for there.
     uris = [text for text in strings if ":" in text]
     found = [(field, data) for field in target.data]
+    found += [(field, strings) for field in target.texts]
     found += [(field, uris) for field in target.links]
     found += [(field, [expand(text) for text in strings]) for field in target.vocab]
     return [(field, operands) for field, operands in found if operands]
@@ -233,7 +274,7 @@ def _in_range(target: _Target, field: str, value: Range) -> Filter:
         bounds = {"$gte": low, "$lte": high}
         if target.timestamps:
             ranges.append({field: bounds})
-        elif field.endswith(".valueList"):  # always an array
+        elif field.rsplit(".", 1)[-1] in _ARRAYS:
             ranges.append({field: {"$elemMatch": bounds}})
         else:
             # `{f: {$gte, $lte}}` alone would let two elements of an array meet one bound each.
@@ -244,46 +285,12 @@ def _in_range(target: _Target, field: str, value: Range) -> Filter:
 
 def _pattern(target: _Target, regex: str, negated: bool) -> Filter:
     """Match pattern: a String target value in L(R); not-match: a String value not in it."""
-    if target.languages is not None:
-        found = _any_language(
-            target.languages,
-            lambda text: {
-                "$cond": [
-                    {"$eq": [{"$type": text}, "string"]},
-                    {"$regexMatch": {"input": text, "regex": {"$literal": regex}}},
-                    False,
-                ]
-            },
-        )
-        if negated:
-            return _all([_exists(target), {"$expr": {"$not": [found]}}])
-        return {"$expr": found}
     if negated:
         return _any(
-            {field: {"$type": "string", "$not": {"$regex": regex}}} for field in target.data
+            {field: {"$type": "string", "$not": {"$regex": regex}}}
+            for field in target.data + target.texts
         )
-    return _any({field: {"$regex": regex}} for field in target.data)
-
-
-def _any_language(field: str, test: Callable[[str], Any]) -> Any:
-    """An expression true when `test` holds for one string of a languageMap (`[*]`).
-
-    A languageMap's keys are data, so no query path reaches "any key": this runs as `$expr`
-    over the map's values (each a string or an array of strings) and uses no index.
-    """
-    texts = {
-        "$reduce": {
-            "input": {"$objectToArray": {"$ifNull": [f"${field}", {}]}},
-            "initialValue": [],
-            "in": {
-                "$concatArrays": [
-                    "$$value",
-                    {"$cond": [{"$isArray": "$$this.v"}, "$$this.v", ["$$this.v"]]},
-                ]
-            },
-        }
-    }
-    return {"$anyElementTrue": [{"$map": {"input": texts, "as": "t", "in": test("$$t")}}]}
+    return _any({field: {"$regex": regex}} for field in target.data + target.texts)
 
 
 def _any(filters: Iterable[Filter]) -> Filter:

@@ -131,14 +131,31 @@ async def test_paging_and_count_cover_the_whole_result(repo: EntityRepository) -
     assert pages == expected
 
 
-async def test_the_candidate_lookup_uses_the_cell_index(repo: EntityRepository) -> None:
-    query = GeoQuery("near", {"type": "Point", "coordinates": list(FIRENZE)}, LOCATION, 500.0)
-    cells = query.candidate_filter(LOCATION.replace(".", "="))
-    assert cells is not None
+@pytest.mark.parametrize(
+    "query",
+    [
+        GeoQuery("near", {"type": "Point", "coordinates": list(FIRENZE)}, LOCATION, 500.0),
+        GeoQuery("within", _square(FIRENZE[0], FIRENZE[1], 0.05), LOCATION),
+    ],
+)
+async def test_every_candidate_lookup_uses_an_index(
+    repo: EntityRepository, query: GeoQuery
+) -> None:
+    """Point key ranges and the cell lookup are each an index scan, never a collection scan."""
+    lookups = query.candidate_filters(LOCATION.replace(".", "="))
+    assert lookups is not None
+    assert len(lookups) >= 2
+    assert any(next(iter(lookup)).startswith("gp.") for lookup in lookups)
+    assert next(iter(lookups[-1])).startswith("gc.")
     rest = {"type": {"$in": ["https://uri.etsi.org/ngsi-ld/default-context/Thing"]}}
-    explained = await repo.database.command(
-        "explain",
-        {"aggregate": "entities", "pipeline": [{"$match": cells}, {"$match": rest}], "cursor": {}},
-    )
-    assert "IXSCAN" in str(explained)
-    assert "COLLSCAN" not in str(explained)
+    for lookup in lookups:
+        explained = await repo.database.command(
+            "explain",
+            {
+                "aggregate": "entities",
+                "pipeline": [{"$match": lookup}, {"$match": rest}],
+                "cursor": {},
+            },
+        )
+        assert "IXSCAN" in str(explained), lookup
+        assert "COLLSCAN" not in str(explained), lookup

@@ -63,7 +63,9 @@ DOCUMENTS = [
             "temperature": prop(30),
             "name": prop("Firenze"),
             "refParking": instance("Relationship", "object", "urn:ngsi-ld:Parking:2"),
-            "color": instance("LanguageProperty", "languageMap", {"it": "rosso", "en": "red"}),
+            "color": instance(
+                "LanguageProperty", "languageMap", {"it": "rosso", "en": "red"}, lv=["rosso", "red"]
+            ),
             "levels": instance("ListProperty", "valueList", [5, 30]),
             "gender": instance("VocabProperty", "vocab", EX + "Male"),
         },
@@ -87,6 +89,26 @@ DOCUMENTS = [
         },
         ds={encode_field(EX + "temperature"): [prop(99, datasetId="urn:ngsi-ld:Dataset:a")]},
         scope=["/Comune"],
+    ),
+    # Only instances with a datasetId: two levels, a title in two languages.
+    entity(
+        5,
+        {},
+        ds={
+            encode_field(EX + "level"): [
+                prop(12, datasetId="urn:ngsi-ld:Dataset:a"),
+                prop(40, datasetId="urn:ngsi-ld:Dataset:b"),
+            ],
+            encode_field(EX + "title"): [
+                instance(
+                    "LanguageProperty",
+                    "languageMap",
+                    {"it": "Firenze", "en": "Florence"},
+                    lv=["Firenze", "Florence"],
+                    datasetId="urn:ngsi-ld:Dataset:a",
+                )
+            ],
+        },
     ),
 ]
 
@@ -112,24 +134,25 @@ async def selected(collection: AsyncCollection[dict[str, Any]], query: dict[str,
 @pytest.mark.parametrize(
     ("q", "ids"),
     [
-        # existence
-        ("temperature", {1, 2, 3}),
-        ("!temperature", {4}),
+        # existence: of any instance, with a datasetId or not
+        ("temperature", {1, 2, 3, 4}),
+        ("!temperature", {5}),
+        ("!level", {1, 2, 3, 4}),
         ("temperature.accuracy", {1}),
         # comparisons keep to the query value's type (clause 4.9)
         ("temperature==21.5", {1}),
-        ("temperature>25", {2}),
+        ("temperature>25", {2, 4}),
         ("temperature<=30", {1, 2}),
         ('temperature=="hot"', {3}),
         ('temperature>"a"', {3}),
         # unequal: the target element exists and differs, other types differ
-        ("temperature!=30", {1, 3}),
-        ('temperature!="hot"', {1, 2}),
+        ("temperature!=30", {1, 3, 4}),
+        ('temperature!="hot"', {1, 2, 4}),
         # ranges and lists
         ("temperature==20..25", {1}),
-        ("temperature!=20..25", {2, 3}),
+        ("temperature!=20..25", {2, 3, 4}),
         ("temperature==21.5,30", {1, 2}),
-        ("temperature!=21.5,30", {3}),
+        ("temperature!=21.5,30", {3, 4}),
         # an array value matches when one element does; a range needs one element inside it
         ("readings>20", {3}),
         ("readings==25..35", {3}),
@@ -159,6 +182,12 @@ async def selected(collection: AsyncCollection[dict[str, Any]], query: dict[str,
         ('color[*]!="verde"', {2}),
         ("color[*]~=^ros", {2}),
         ("color[*]!~=^ros", set()),
+        # a LanguageProperty without a language: any of its strings (clause 4.9)
+        ('color=="red"', {2}),
+        ('color=="rosso","blu"', {2}),
+        ('color!="rosso"', set()),
+        ("color~=^re", {2}),
+        ('color>"r"', {2}),
         # relationships: equality only
         ("refParking==urn:ngsi-ld:Parking:1", {1}),
         ('refParking!="urn:ngsi-ld:Parking:1"', {2}),
@@ -181,8 +210,20 @@ async def selected(collection: AsyncCollection[dict[str, Any]], query: dict[str,
         ('temperature==30|name=="Prato Nord";status==true', {2}),
         ('(temperature==30|name=="Prato Nord");!status', {1, 2}),
         ("(temperature;!readings)|owners", {1, 2, 4}),
-        # only the default instance: the datasetId one of entity 4 is not looked at
-        ("temperature==99", set()),
+        # any instance: one with a datasetId matches as the default one does
+        ("temperature==99", {4}),
+        ("level==40", {5}),
+        ("level>30", {5}),
+        # a range or unequal holds for one instance, not across two
+        ("level==35..45", {5}),
+        ("level==20..30", set()),
+        ("level!=12", {5}),
+        ("level!=12,40", set()),
+        ('title=="Florence"', {5}),
+        ('title[*]=="Firenze"', {5}),
+        ('title[en]=="Florence"', {5}),
+        ('title!="Roma"', {5}),
+        ("title~=^Flo", {5}),
     ],
 )
 async def test_q_selects(entities: AsyncCollection[dict[str, Any]], q: str, ids: set[int]) -> None:

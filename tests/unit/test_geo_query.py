@@ -10,10 +10,13 @@ from hypothesis import strategies as st
 
 from context_broker._errors import BadRequestData
 from context_broker._query._cells import (
+    KEY_LEVEL,
     LEVELS,
     bbox_of,
     candidate_filter,
     geometry_cells,
+    point_filters,
+    point_key,
     query_cells,
 )
 from context_broker._query._geo import GeoQuery, haversine_m, parse_geo_query
@@ -129,6 +132,57 @@ def test_a_point_inside_the_query_box_is_always_a_candidate(
         assert _candidate(stored, box)
 
 
+def _selects(filters: list[dict[str, object]], key: int) -> bool:
+    for lookup in filters:
+        (condition,) = lookup.values()
+        assert isinstance(condition, dict)
+        if "$in" in condition and key in condition["$in"]:
+            return True
+        if "$gte" in condition and condition["$gte"] <= key < condition["$lt"]:
+            return True
+    return False
+
+
+@given(point=coordinate, q1=coordinate, q2=coordinate)
+def test_a_point_inside_the_query_box_is_selected_by_its_key(
+    point: tuple[float, float], q1: tuple[float, float], q2: tuple[float, float]
+) -> None:
+    box = _box(q1, q2)
+    filters = point_filters("loc", box)
+    assert 1 <= len(filters) <= 4
+    assert all(list(lookup) == ["gp.loc"] for lookup in filters)
+    if _meets((*point, *point), box):
+        assert _selects(filters, point_key(point))
+
+
+@given(point=coordinate, other=coordinate)
+def test_a_coarser_cell_holds_one_range_of_point_keys(
+    point: tuple[float, float], other: tuple[float, float]
+) -> None:
+    """The Hilbert curve: two points share a level-L cell iff their keys agree above it."""
+    for level in (4, 9, 14):
+        shift = 2 * (KEY_LEVEL - level)
+        same_cell = all(
+            int((a + offset) / span * 2**level) == int((b + offset) / span * 2**level)
+            for a, b, offset, span in (
+                (point[0], other[0], 180, 360),
+                (point[1], other[1], 90, 180),
+            )
+        )
+        assert same_cell == (point_key(point) >> shift == point_key(other) >> shift)
+
+
+def test_a_point_lookup_keeps_only_cells_that_meet_the_region() -> None:
+    near_firenze = near(11.2558, 43.7696, max_m=500.0)
+    filters = near_firenze.candidate_filters("loc")
+    assert filters is not None
+    (points, cells) = filters
+    assert len(points["gp.loc"]["$in"]) <= 16
+    assert point_key((11.2558, 43.7696)) in points["gp.loc"]["$in"]
+    assert point_key((11.2758, 43.7696)) not in points["gp.loc"]["$in"]  # 1.6 km east
+    assert list(cells) == ["gc.loc"]
+
+
 def test_a_small_query_uses_a_fine_level_and_few_cells() -> None:
     cells, ancestors = query_cells((11.25, 43.76, 11.26, 43.77))
     assert 1 <= len(cells) <= 24
@@ -170,3 +224,4 @@ def test_relations_follow_simple_features(
     square = {"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 1], [0, 0]]]}
     query = GeoQuery(georel, square, "loc")
     assert (query.matches(stored) is not None) is expected
+    assert query.match_all([stored, stored]) == [query.matches(stored)] * 2

@@ -27,34 +27,75 @@ def mongo(q: str) -> dict[str, Any]:
     return to_mongo(parse_q(q), expand)
 
 
+def default(q: str) -> dict[str, Any]:
+    """The condition on the default instance: the filter less its datasetId alternative."""
+    *alternatives, instances = mongo(q)["$or"]
+    assert next(iter(instances)).startswith("ds."), instances
+    return alternatives[0] if len(alternatives) == 1 else {"$or": alternatives}
+
+
 T = "attrs.https://ex=org/temperature"
+DS = "ds.https://ex=org/temperature"
 
 
 def test_existence_and_non_existence_use_the_attribute_field() -> None:
-    assert mongo("temperature") == {T: {"$exists": True}}
-    assert mongo("!temperature") == {T: {"$exists": False}}
-    assert mongo("temperature.accuracy") == {f"{T}.sub.https://ex=org/accuracy": {"$exists": True}}
-
-
-def test_names_are_expanded_and_their_dots_encoded() -> None:
-    assert to_mongo(parse_q("t"), lambda term: "https://a.b/c.d") == {
-        "attrs.https://a=b/c=d": {"$exists": True}
+    assert default("temperature") == {T: {"$exists": True}}
+    assert mongo("!temperature") == {T: {"$exists": False}, DS: {"$exists": False}}
+    assert default("temperature.accuracy") == {
+        f"{T}.sub.https://ex=org/accuracy": {"$exists": True}
     }
 
 
+def test_a_term_also_matches_any_instance_with_a_dataset_id() -> None:
+    """Clause 4.9: any instance; the guard is what the store looks up for that alternative."""
+    guard = {f"{DS}.datasetId": {"$gt": ""}}
+    assert mongo("temperature")["$or"][-1] == guard
+    one = {"$or": [{"value": {"$gt": 20}}, {"valueList": {"$gt": 20}}]}
+    assert mongo("temperature>20")["$or"][-1] == {
+        **guard,
+        DS: {"$elemMatch": {"datasetId": {"$exists": True}, **one}},
+    }
+    # A range must hold within one instance: the members are matched on one element.
+    ranged = mongo("temperature==10..20")["$or"][-1][DS]["$elemMatch"]
+    assert {"value": {"$elemMatch": {"$gte": 10, "$lte": 20}}} in ranged["$or"]
+    assert mongo("!temperature.accuracy") == {
+        f"{T}.sub.https://ex=org/accuracy": {"$exists": False},
+        f"{DS}.sub.https://ex=org/accuracy": {"$exists": False},
+    }
+
+
+def test_names_are_expanded_and_their_dots_encoded() -> None:
+    assert to_mongo(parse_q("t"), lambda term: "https://a.b/c.d")["$or"] == [
+        {"attrs.https://a=b/c=d": {"$exists": True}},
+        {"ds.https://a=b/c=d.datasetId": {"$gt": ""}},
+    ]
+
+
 def test_a_number_compares_the_value_first_then_a_list_property() -> None:
-    assert mongo("temperature==20") == {"$or": [{f"{T}.value": 20}, {f"{T}.valueList": 20}]}
-    assert mongo("temperature>20") == {
+    assert default("temperature==20") == {"$or": [{f"{T}.value": 20}, {f"{T}.valueList": 20}]}
+    assert default("temperature>20") == {
         "$or": [{f"{T}.value": {"$gt": 20}}, {f"{T}.valueList": {"$gt": 20}}]
     }
 
 
+def test_a_string_is_also_looked_for_in_the_strings_of_a_language_property() -> None:
+    n = "attrs.https://ex=org/name"
+    assert default('name=="Firenze"')["$or"][:3] == [
+        {f"{n}.value": "Firenze"},
+        {f"{n}.valueList": "Firenze"},
+        {f"{n}.lv": "Firenze"},
+    ]
+    assert default('name>"F"')["$or"][-1] == {f"{n}.lv": {"$gt": "F"}}
+    assert "lv" not in str(default("name>1"))
+
+
 def test_a_uri_is_also_looked_for_in_relationship_objects_and_expanded_in_vocab() -> None:
     r = "attrs.https://ex=org/refParking"
-    assert mongo("refParking==urn:ngsi-ld:Parking:1") == {
+    assert default("refParking==urn:ngsi-ld:Parking:1") == {
         "$or": [
             {f"{r}.value": "urn:ngsi-ld:Parking:1"},
             {f"{r}.valueList": "urn:ngsi-ld:Parking:1"},
+            {f"{r}.lv": "urn:ngsi-ld:Parking:1"},
             {f"{r}.object": "urn:ngsi-ld:Parking:1"},
             {f"{r}.objectList": "urn:ngsi-ld:Parking:1"},
             {f"{r}.objectList.object": "urn:ngsi-ld:Parking:1"},
@@ -62,8 +103,13 @@ def test_a_uri_is_also_looked_for_in_relationship_objects_and_expanded_in_vocab(
         ]
     }
     g = "attrs.https://ex=org/gender"
-    assert mongo("gender==Male") == {
-        "$or": [{f"{g}.value": "Male"}, {f"{g}.valueList": "Male"}, {f"{g}.vocab": EX + "Male"}]
+    assert default("gender==Male") == {
+        "$or": [
+            {f"{g}.value": "Male"},
+            {f"{g}.valueList": "Male"},
+            {f"{g}.lv": "Male"},
+            {f"{g}.vocab": EX + "Male"},
+        ]
     }
 
 
@@ -74,13 +120,14 @@ def test_relationships_take_only_equality() -> None:
 
 def test_unequal_needs_the_target_element_and_all_its_members_to_differ() -> None:
     b = "attrs.https://ex=org/brandName"
-    assert mongo('brandName!="Mercedes"') == {
+    assert default('brandName!="Mercedes"') == {
         b: {"$exists": True},
         f"{b}.value": {"$ne": "Mercedes"},
         f"{b}.valueList": {"$ne": "Mercedes"},
+        f"{b}.lv": {"$ne": "Mercedes"},
         f"{b}.vocab": {"$ne": EX + "Mercedes"},
     }
-    assert mongo("temperature!=1,2") == {
+    assert default("temperature!=1,2") == {
         T: {"$exists": True},
         f"{T}.value": {"$nin": [1, 2]},
         f"{T}.valueList": {"$nin": [1, 2]},
@@ -88,39 +135,39 @@ def test_unequal_needs_the_target_element_and_all_its_members_to_differ() -> Non
 
 
 def test_a_list_is_any_of_and_keeps_true_apart_from_1() -> None:
-    assert mongo("temperature==true,1,1") == {
+    assert default("temperature==true,1,1") == {
         "$or": [{f"{T}.value": {"$in": [True, 1]}}, {f"{T}.valueList": {"$in": [True, 1]}}]
     }
 
 
 def test_a_range_is_both_ends_included_and_one_array_element_must_lie_in_it() -> None:
     bounds = {"$gte": 10, "$lte": 20}
-    assert mongo("temperature==10..20") == {
+    assert default("temperature==10..20") == {
         "$or": [
             {f"{T}.value": {**bounds, "$not": {"$type": "array"}}},
             {f"{T}.value": {"$elemMatch": bounds}},
             {f"{T}.valueList": {"$elemMatch": bounds}},
         ]
     }
-    assert mongo("temperature!=10..20") == {
+    assert default("temperature!=10..20") == {
         T: {"$exists": True},
-        "$nor": [mongo("temperature==10..20")],
+        "$nor": [default("temperature==10..20")],
     }
 
 
 def test_timestamps_of_an_attribute_compare_as_datetimes() -> None:
     when = datetime(2017, 12, 24, 12, tzinfo=UTC)
-    assert mongo("temperature.observedAt>=2017-12-24T12:00:00Z") == {
+    assert default("temperature.observedAt>=2017-12-24T12:00:00Z") == {
         f"{T}.observedAt": {"$gte": when}
     }
-    assert mongo("temperature.modifiedAt==2017-12-24") == {
+    assert default("temperature.modifiedAt==2017-12-24") == {
         f"{T}.modifiedAt": datetime(2017, 12, 24, tzinfo=UTC)
     }
-    assert mongo("temperature.observedAt!=2017-12-24T12:00:00Z") == {
+    assert default("temperature.observedAt!=2017-12-24T12:00:00Z") == {
         f"{T}.observedAt": {"$exists": True, "$ne": when}
     }
     assert mongo("temperature.observedAt==12:00:00") == NEVER
-    assert mongo('temperature.unitCode=="CEL"') == {f"{T}.unitCode": "CEL"}
+    assert default('temperature.unitCode=="CEL"') == {f"{T}.unitCode": "CEL"}
 
 
 def test_a_datetime_in_a_value_matches_a_stored_datetime_or_its_iso_text() -> None:
@@ -138,7 +185,7 @@ def test_a_datetime_in_a_value_matches_a_stored_datetime_or_its_iso_text() -> No
 
 def test_a_trailing_path_enters_the_compound_value() -> None:
     a = "attrs.https://ex=org/address"
-    assert mongo('address[city]=="Berlin"') == {
+    assert default('address[city]=="Berlin"') == {
         "$or": [
             {f"{a}.value.city": "Berlin"},
             {f"{a}.json.city": "Berlin"},
@@ -146,14 +193,14 @@ def test_a_trailing_path_enters_the_compound_value() -> None:
         ]
     }
     s = "attrs.https://ex=org/sensor.sub.https://ex=org/rawdata"
-    assert mongo("sensor.rawdata[airquality.particulate]==40") == {
+    assert default("sensor.rawdata[airquality.particulate]==40") == {
         "$or": [
             {f"{s}.value.airquality.particulate": 40},
             {f"{s}.json.airquality.particulate": 40},
         ]
     }
     # A member that does not exist is a target element that does not exist (clause 4.9).
-    assert mongo("address[city]!=1")["$or"] == [
+    assert default("address[city]!=1")["$or"] == [
         {f"{a}.value.city": {"$exists": True}},
         {f"{a}.json.city": {"$exists": True}},
         {f"{a}.languageMap.city": {"$exists": True}},
@@ -162,24 +209,27 @@ def test_a_trailing_path_enters_the_compound_value() -> None:
 
 def test_patterns_match_strings_only() -> None:
     n = "attrs.https://ex=org/name"
-    assert mongo("name~=^Pra") == {
-        "$or": [{f"{n}.value": {"$regex": "^Pra"}}, {f"{n}.valueList": {"$regex": "^Pra"}}]
+    assert default("name~=^Pra") == {
+        "$or": [
+            {f"{n}.value": {"$regex": "^Pra"}},
+            {f"{n}.valueList": {"$regex": "^Pra"}},
+            {f"{n}.lv": {"$regex": "^Pra"}},
+        ]
     }
-    assert mongo("name!~=^Pra") == {
+    assert default("name!~=^Pra") == {
         "$or": [
             {f"{n}.value": {"$type": "string", "$not": {"$regex": "^Pra"}}},
             {f"{n}.valueList": {"$type": "string", "$not": {"$regex": "^Pra"}}},
+            {f"{n}.lv": {"$type": "string", "$not": {"$regex": "^Pra"}}},
         ]
     }
 
 
-def test_any_language_runs_as_an_expression_with_literal_values() -> None:
-    found = mongo('color[*]=="$red"')
-    assert list(found) == ["$expr"]
-    assert {"$literal": ["$red"]} in found["$expr"]["$anyElementTrue"][0]["$map"]["in"]["$in"]
-    unequal = mongo('color[*]!="red"')
-    assert unequal["attrs.https://ex=org/color.languageMap"] == {"$exists": True}
-    assert "$not" in unequal["$expr"]
+def test_any_language_compares_the_stored_strings_of_the_language_map() -> None:
+    lv = "attrs.https://ex=org/color.lv"
+    assert default('color[*]=="$red"') == {lv: "$red"}
+    assert default('color[*]!="red"') == {lv: {"$exists": True, "$ne": "red"}}
+    assert default("color[*]~=^r") == {lv: {"$regex": "^r"}}
 
 
 @pytest.mark.parametrize("q", ["color[*]>1", "color[*]==1..2", "t.observedAt[x]==1"])
@@ -189,12 +239,13 @@ def test_unsupported_combinations_are_bad_request_data(q: str) -> None:
 
 
 def test_and_or_flatten_and_precedence_shows() -> None:
-    a, b, c = ({f"attrs.https://ex=org/{n}": {"$exists": True}} for n in "abc")
-    assert mongo("a;b;c") == {**a, **b, **c}
-    assert mongo("a|b|c") == {"$or": [a, b, c]}
-    assert mongo("a|(b|c)") == {"$or": [a, b, c]}
-    assert mongo("a|b;c") == {"$or": [a, {**b, **c}]}
-    assert mongo("(a|b);c") == {"$or": [a, b], **c}
+    a, b, c = (mongo(name) for name in "abc")
+    assert mongo("a;b;c") == {"$and": [a, b, c]}
+    assert mongo("a|b|c") == {"$or": [*a["$or"], *b["$or"], *c["$or"]]}
+    assert mongo("a|(b|c)") == mongo("a|b|c")
+    assert mongo("a|b;c") == {"$or": [*a["$or"], {"$and": [b, c]}]}
+    assert mongo("(a|b);c") == {"$and": [{"$or": [*a["$or"], *b["$or"]]}, c]}
+    assert mongo("!a;!b") == {**mongo("!a"), **mongo("!b")}
     assert mongo("a==1;a==2") == {"$and": [mongo("a==1"), mongo("a==2")]}
 
 
