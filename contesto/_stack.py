@@ -78,6 +78,7 @@ def _open_store(settings: StackSettings, resources: contextlib.ExitStack) -> tup
         raise StackError(str(exc)) from None
     return store.url, [
         f"  store        embedded (SecantusDB), data in {store.storage_path}",
+        f"  store URL    {store.url}  (CONTESTO_MONGO_URL for `contesto dead-letter`, ...)",
         f"  store log    {store.log_path}",
     ]
 
