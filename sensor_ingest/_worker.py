@@ -107,7 +107,6 @@ class IngestWorker:
         if now - self._outbox_checked < _OUTBOX_CHECK_EVERY_S:
             return
         self._outbox_checked = now
-        started = now
         while not stop.is_set():
             try:
                 waiting = await self._outbox.size()
@@ -118,7 +117,7 @@ class IngestWorker:
             log.info("outbox holds %d records; pausing consumption", waiting)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), _OUTBOX_CHECK_EVERY_S)
-        self.counters.paused_s += time.monotonic() - started
+            self.counters.paused_s += _OUTBOX_CHECK_EVERY_S
 
     def _count(self, messages: int, outcome: BatchOutcome) -> None:
         counters = self.counters

@@ -177,3 +177,34 @@ async def test_every_message_arrives_once_although_the_ingest_worker_is_killed(
         worker.send_signal(signal.SIGTERM)
         worker.wait(30)
     assert values == _expected(), log.read_text()[-2000:]
+
+
+async def test_a_full_outbox_slows_consumption_and_nothing_is_dropped(
+    store_url: str, mqtt_port: int, broker_settings: BrokerSettings
+) -> None:
+    api_port = free_port()
+    tenant, key = f"full{secrets.token_hex(4)}", f"key-{secrets.token_hex(4)}"
+    settings, bridge = ingest_settings(
+        store_url, mqtt_port, f"http://127.0.0.1:{api_port}", f"ingest_{secrets.token_hex(4)}"
+    )
+    settings = settings.model_copy(update={"outbox_limit": 1, "ingest_batch_size": 10})
+    async with running_ingest(settings, bridge) as runtime:
+        await runtime.registry.put_group(_group(tenant, key))
+        for start in range(0, 200, 10):
+            await asyncio.to_thread(_publish, mqtt_port, key, range(start, start + 10))
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(3.0)
+        assert runtime.worker.counters.paused_s > 0, "the worker paused on a full outbox"
+        assert runtime.worker.counters.messages < 200, "the rest waits in MQTT"
+        with ThreadedServer(create_app(broker_settings), port=api_port) as api:
+            async with httpx.AsyncClient(base_url=api.url + NGSI_LD, timeout=60) as http:
+                for _ in range(600):
+                    answer = await http.get(
+                        "/entities",
+                        params={"type": ENTITY_TYPE, "count": "true", "limit": "0"},
+                        headers={"NGSILD-Tenant": tenant},
+                    )
+                    if int(answer.headers.get("NGSILD-Results-Count", 0)) == 200:
+                        break
+                    await asyncio.sleep(0.2)
+                assert int(answer.headers["NGSILD-Results-Count"]) == 200
