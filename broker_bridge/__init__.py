@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ._backoff import Backoff, sleep_or_stop
 from ._outbox import Outbox, OutboxRecord
 from ._publisher import Publisher, PublishReport, RejectedFragment, coalesce
 from ._settings import BridgeSettings, ExternalTarget
@@ -9,6 +10,7 @@ from ._sharing import RuleSource, Shares, SharingPolicy
 from ._targets import Target, TargetDirectory
 
 __all__ = [
+    "Backoff",
     "BridgeSettings",
     "ExternalTarget",
     "Outbox",
@@ -22,4 +24,5 @@ __all__ = [
     "Target",
     "TargetDirectory",
     "coalesce",
+    "sleep_or_stop",
 ]

@@ -9,9 +9,7 @@ answers 5xx is retried with exponential backoff and jitter, for as long as it ta
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -19,6 +17,7 @@ from typing import Any, Literal
 import httpx
 import orjson
 
+from ._backoff import Backoff, sleep_or_stop
 from ._outbox import Outbox, OutboxRecord
 from ._sharing import SharingPolicy
 from ._targets import Target
@@ -120,7 +119,7 @@ class Publisher:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Publish until `stop` is set, sleeping when idle and backing off on failures."""
-        failures = 0
+        backoff = Backoff(self._backoff_base_s, self._backoff_cap_s)
         while not stop.is_set():
             try:
                 report = await self.publish_once()
@@ -128,14 +127,11 @@ class Publisher:
                 log.exception("outbox pass failed; retrying")
                 report = PublishReport(retry=True)
             if report.retry:
-                failures += 1
-                ceiling = min(self._backoff_cap_s, self._backoff_base_s * 2 ** min(failures, 16))
-                await _sleep_or_stop(stop, random.uniform(ceiling / 2, ceiling))
-            elif report.records == 0:
-                failures = 0
-                await _sleep_or_stop(stop, self._idle_poll_s)
-            else:
-                failures = 0
+                await sleep_or_stop(stop, backoff.next_delay())
+                continue
+            backoff.reset()
+            if report.records == 0:
+                await sleep_or_stop(stop, self._idle_poll_s)
 
     async def publish_once(self) -> PublishReport:
         """One pass over the oldest records; returns what it did."""
@@ -257,8 +253,3 @@ def _problem_detail(response: httpx.Response) -> str:
     if isinstance(problem, dict):
         return str(problem.get("detail") or problem.get("title") or problem)
     return str(problem)[:200]
-
-
-async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), seconds)

@@ -9,15 +9,13 @@ broker stops sending once `receive_maximum` messages are unacknowledged.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import random
 import time
 from dataclasses import dataclass
 
 from pymongo.errors import PyMongoError
 
-from broker_bridge import Outbox
+from broker_bridge import Backoff, Outbox, sleep_or_stop
 
 from ._decode import TOPIC_FILTERS
 from ._mqtt import Delivery, MqttFeed, MqttOptions
@@ -85,21 +83,18 @@ class IngestWorker:
         The store may be down (registry lookups and writes fail): the batch is kept and
         retried with backoff, and MQTT holds what comes after it.
         """
-        delay = 0.2
+        backoff = Backoff()
         messages = [d.message for d in batch]
         while True:
             try:
                 outcome = await self._pipeline.process(messages)
                 await self._pipeline.store(outcome)
             except (PyMongoError, RegistryUnavailable) as exc:
+                delay = backoff.next_delay()
                 log.warning("cannot process a batch (%s); retrying in %.1f s", exc, delay)
             else:
                 return outcome
-            try:
-                await asyncio.wait_for(stop.wait(), random.uniform(delay / 2, delay))
-            except TimeoutError:
-                delay = min(delay * 2, 10.0)
-            else:
+            if await sleep_or_stop(stop, delay):
                 return None
 
     async def _wait_for_room(self, stop: asyncio.Event) -> None:
@@ -115,8 +110,7 @@ class IngestWorker:
             if waiting <= self._outbox_limit:
                 break
             log.info("outbox holds %d records; pausing consumption", waiting)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), _OUTBOX_CHECK_EVERY_S)
+            await sleep_or_stop(stop, _OUTBOX_CHECK_EVERY_S)
             self.counters.paused_s += _OUTBOX_CHECK_EVERY_S
 
     def _count(self, messages: int, outcome: BatchOutcome) -> None:
