@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
 import orjson
 import typer
+from pymongo.errors import PyMongoError
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
@@ -16,7 +18,7 @@ from rich.table import Table
 from broker_bridge import BridgeSettings
 from contesto._demo import DEMO_DEVICES, DEMO_GROUPS, simulated_messages
 from contesto._ingest import IngestRuntime, open_ingest, serve_ingest
-from sensor_ingest import IngestSettings, MqttError, MqttOptions
+from sensor_ingest import IngestSettings, MqttError, MqttOptions, RegistryUnavailable
 from sensor_ingest._mqtt import MqttPublisher
 
 __all__ = ["dead_letter_app", "ingest", "simulate"]
@@ -51,7 +53,7 @@ def ingest(
     """
     settings, bridge = IngestSettings(), BridgeSettings()
     if demo:
-        _run(_provision_demo(settings, bridge))
+        asyncio.run(_provision_demo(settings, bridge))
     try:
         serve_ingest(settings, bridge, provisioning=(host, port), say=typer.echo)
     except MqttError as exc:
@@ -97,19 +99,26 @@ def simulate(
     typer.echo(f"published {count} messages to {mqtt_host}:{mqtt_port}")
 
 
-def _run(coroutine: Awaitable[T]) -> T:
-    async def main() -> T:
-        return await coroutine
-
-    return asyncio.run(main())
-
-
 def _with_runtime(action: Callable[[IngestRuntime], Awaitable[T]]) -> T:
+    """Run `action` on the store named by CONTESTO_MONGO_URL; a clear error if there is none."""
+    if not os.environ.get("CONTESTO_MONGO_URL"):
+        typer.secho(
+            "set CONTESTO_MONGO_URL to the store of the ingest deployment "
+            "(under `make run`, the banner's `store URL` line)",
+            err=True,
+            fg=typer.colors.RED,
+        )
+        raise typer.Exit(1)
+
     async def main() -> T:
         async with open_ingest(IngestSettings(), BridgeSettings()) as runtime:
             return await action(runtime)
 
-    return asyncio.run(main())
+    try:
+        return asyncio.run(main())
+    except (PyMongoError, RegistryUnavailable) as exc:
+        typer.secho(f"cannot reach the store: {exc}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(1) from None
 
 
 TenantOption = Annotated[str | None, typer.Option(help="Only this tenant's dead letters.")]

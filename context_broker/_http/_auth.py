@@ -53,8 +53,13 @@ class ApiKeyGuard:
         await self.app(scope, receive, send)
 
     async def _admit(self, scope: Scope) -> ApiKeyRecord:
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        token = _bearer(headers.get("authorization"))
+        authorization = tenant_header = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                authorization = value.decode("latin-1")
+            elif name == b"ngsild-tenant":
+                tenant_header = value.decode("latin-1")
+        token = _bearer(authorization)
         registry: TenantRegistry = scope["app"].state.tenant_registry
         record = await self._record(registry, token)
         admin_route = scope["path"].startswith("/admin/")
@@ -63,7 +68,7 @@ class ApiKeyGuard:
         )
         if admin_route:
             return _allowed(record, record.tenant, needed)
-        tenant = tenant_key(headers.get("ngsild-tenant"))
+        tenant = tenant_key(tenant_header)
         if tenant is None:
             if record.role != "region-admin":
                 raise Forbidden(
