@@ -13,6 +13,7 @@ from typing import Any
 
 from context_broker._names import encode_field
 from context_broker._query._geo import GeoQuery
+from context_broker._query._types import TypeSelection, has_types, type_filter
 from context_broker._store import Document, EntityRepository
 
 
@@ -21,35 +22,47 @@ async def geo_search(
     mongo: dict[str, Any],
     geo: GeoQuery,
     *,
+    types: TypeSelection = (),
     offset: int,
     limit: int,
     count: bool,
     names: Sequence[str] | None = None,
 ) -> tuple[list[Document], int | None]:
-    """One page of the entities matching `mongo` and `geo` (nearest first for near, else by
-    id) and, when asked, how many match in all."""
+    """One page of the entities of `types` matching `mongo` and `geo` (nearest first for
+    near, else by id) and, when asked, how many match in all.
+
+    The type selection is tested here on each candidate's projected types rather than
+    appended to the lookups: the embedded store plans a filter of one field in a third of
+    the time of one with the type added, and geo candidates are few."""
     field = encode_field(geo.geoproperty)
     await repo.ensure_geo_fields([field])
-    geo_property = {f"attrs.{field}.type": "GeoProperty"}
     lookups = geo.candidate_filters(field)
-    candidates: dict[str, dict[str, Any]] = {}
+    candidates: dict[str, tuple[dict[str, Any], list[str]]] = {}
     if lookups is None:  # disjoint, or near with only minDistance: every entity may match
-        candidates.update(await repo.geometries(_conjunction([geo_property, mongo]), {}, field))
+        scan = [type_filter(types)] if types else []
+        geo_property = {f"attrs.{field}.type": "GeoProperty"}
+        candidates.update(
+            await repo.geometries(_conjunction([*scan, geo_property, mongo]), {}, field)
+        )
     else:
         *points, cells = lookups
-        for lookup in points:  # only a GeoProperty's Point has a key: no need to ask
+        for lookup in points:  # only a GeoProperty has grid keys: no need to ask
             candidates.update(await repo.geometries(lookup, mongo, field))
-        # Other geometries are few or none: a one-field probe is the cheapest way to find
-        # out (the store plans a filter of one field fastest), and the lookup follows.
-        if await repo.exists(cells):
-            rest = _conjunction([geo_property, mongo])
-            candidates.update(await repo.geometries(cells, rest, field))
-    matched = [
-        (key, entity_id)
-        for entity_id, key in zip(candidates, geo.match_all(list(candidates.values())), strict=True)
-        if key is not None
+        # Other geometries are few or none. With other conditions, a one-field probe finds
+        # out first (the store plans a filter of one field fastest), and the lookup follows.
+        if not mongo or await repo.exists(cells):
+            candidates.update(await repo.geometries(cells, mongo, field))
+    selected = [
+        (entity_id, geometry)
+        for entity_id, (geometry, entity_types) in candidates.items()
+        if has_types(entity_types, types)
     ]
-    matched.sort()
+    keys = geo.match_all([geometry for _, geometry in selected])
+    matched = sorted(
+        (key, entity_id)
+        for (entity_id, _), key in zip(selected, keys, strict=True)
+        if key is not None
+    )
     page = [entity_id for _, entity_id in matched[offset : offset + limit]]
     docs = await repo.get_many(page, names) if page else {}
     return [docs[entity_id] for entity_id in page if entity_id in docs], (

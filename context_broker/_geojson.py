@@ -1,4 +1,4 @@
-"""Validation of GeoJSON geometries (RFC 7946) before they reach a 2dsphere index."""
+"""Validation of GeoJSON geometries (RFC 7946) before they are stored."""
 
 from __future__ import annotations
 

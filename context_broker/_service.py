@@ -46,6 +46,7 @@ from context_broker._jsonld import TermMap
 from context_broker._names import check_name, check_uri, decode_field, encode_field
 from context_broker._query import AttrPath, Query, ScopeQuery, scope_q_to_mongo, to_mongo
 from context_broker._query._geo import GeoQuery
+from context_broker._query._types import TypeSelection, type_filter
 from context_broker._store import ID_ORDER, EntityRepository, Filter, SortSpec, Store
 from context_broker._time import utc_now
 
@@ -62,9 +63,6 @@ class BatchResult:
     errors: list[tuple[str, NgsiLdError]] = field(default_factory=list)
     created: set[str] = field(default_factory=set)
 
-
-TypeSelection = tuple[tuple[str, ...], ...]
-"""A type query (clause 4.17) as OR of ANDs of expanded type IRIs; empty selects any type."""
 
 _INSTANCE_MEMBERS = frozenset({"observedAt", "createdAt", "modifiedAt", "unitCode"})
 ENTITY_SORT_FIELDS = {
@@ -420,8 +418,9 @@ class Broker:
             # the geo-query search (clause 4.10) orders by distance for near, else by id
             docs, total = await geo_search(
                 repo,
-                _mongo_query(query),
+                _mongo_query(query, with_types=False),
                 query.geo,
+                types=query.types,
                 offset=query.offset,
                 limit=query.limit + 1,
                 count=query.count,
@@ -553,15 +552,15 @@ def _raw_id(payload: object) -> str:
     return ""
 
 
-def _conjuncts(query: EntityQuery) -> list[Filter]:
+def _conjuncts(query: EntityQuery, *, with_types: bool = True) -> list[Filter]:
     """The query's conditions, the most selective (and indexed) first."""
     parts: list[Filter] = []
     if query.ids:
         parts.append({"_id": query.ids[0] if len(query.ids) == 1 else {"$in": list(query.ids)}})
     if query.q is not None:
         parts.append(to_mongo(query.q, query.expand))
-    if query.types:
-        parts.append(_type_filter(query.types))
+    if query.types and with_types:
+        parts.append(type_filter(query.types))
     if query.attrs:
         parts.append({"an": {"$in": list(query.attrs)}})
     if query.id_pattern is not None:
@@ -575,20 +574,9 @@ def _conjuncts(query: EntityQuery) -> list[Filter]:
     return parts
 
 
-def _type_filter(types: TypeSelection) -> Filter:
-    if all(len(conjunction) == 1 for conjunction in types):
-        names = [conjunction[0] for conjunction in types]
-        return {"type": names[0] if len(names) == 1 else {"$in": names}}
-    alternatives: list[Filter] = [
-        {"type": conjunction[0] if len(conjunction) == 1 else {"$all": list(conjunction)}}
-        for conjunction in types
-    ]
-    return alternatives[0] if len(alternatives) == 1 else {"$or": alternatives}
-
-
-def _mongo_query(query: EntityQuery) -> Filter:
-    """The whole selection as one MongoDB filter."""
-    parts = _conjuncts(query)
+def _mongo_query(query: EntityQuery, *, with_types: bool = True) -> Filter:
+    """The whole selection as one MongoDB filter (without the type selection if asked)."""
+    parts = _conjuncts(query, with_types=with_types)
     if not parts:
         return {}
     return parts[0] if len(parts) == 1 else {"$and": parts}

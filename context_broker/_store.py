@@ -24,7 +24,6 @@ from pymongo.errors import (
     OperationFailure,
     PyMongoError,
     ServerSelectionTimeoutError,
-    WriteError,
 )
 
 from context_broker._errors import (
@@ -44,7 +43,7 @@ ID_ORDER: SortSpec = (("_id", ASCENDING),)
 MAX_VALUE_INDEXES = 24
 """On-demand indexes of attribute members that queries compare, per tenant."""
 _TENANT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,47}$")
-_GEO_ERRORS = frozenset({16755, 16572, 16804, 16433, 16756})
+_INDEX_NOT_FOUND = 27
 # A batch size no answer reaches: the whole answer in one round trip (a reply is still
 # split at 16 MiB), instead of a first batch of 101 documents and a getMore for the rest.
 _ALL = 1_000_000
@@ -67,8 +66,6 @@ def store_error(error: PyMongoError, what: str) -> NgsiLdError:
     """Translate a driver error into the error a client sees."""
     if isinstance(error, DuplicateKeyError):
         return AlreadyExists(f"{what} already exists")
-    if isinstance(error, WriteError | OperationFailure) and error.code in _GEO_ERRORS:
-        return BadRequestData(f"{what}: a GeoProperty value cannot be indexed: {error.details}")
     if isinstance(error, ConnectionFailure | ServerSelectionTimeoutError | AutoReconnect):
         return StoreUnavailable("the entity store is not reachable; try again shortly")
     return StoreUnavailable(f"the entity store failed: {error}")
@@ -109,8 +106,12 @@ class EntityRepository:
         )
 
     async def ensure_geo_fields(self, fields: Iterable[str]) -> None:
-        """Per GeoProperty name a 2dsphere index, a point key index (`gp.<field>`) and a
-        cell index (`gc.<field>`), also for data the broker did not write itself."""
+        """Per GeoProperty name a point key index (`gp.<field>`) and a cell index
+        (`gc.<field>`), also for data the broker did not write itself.
+
+        Earlier versions also kept a 2dsphere index per GeoProperty; no query uses one, and
+        on the embedded store it more than doubled the cost of every write, so those are
+        dropped when first seen (the broker validates GeoJSON itself)."""
         wanted = set(fields)
         if not wanted:
             return
@@ -123,12 +124,23 @@ class EntityRepository:
                 for key in keys
                 if key.startswith("gc.") and f"gp.{key[len('gc.') :]}" in keys
             }
+            for name, spec in info.items():
+                if spec["key"][0][1] == "2dsphere" and spec["key"][0][0].startswith("attrs."):
+                    await self._drop_index(name)
         for field in wanted - self._geo_indexed:
             async with translated("entity store"):
-                await self.entities.create_index([(f"attrs.{field}.value", "2dsphere")])
                 await self.entities.create_index([(f"gp.{field}", ASCENDING)])
                 await self.entities.create_index([(f"gc.{field}", ASCENDING)])
             self._geo_indexed.add(field)
+
+    async def _drop_index(self, name: str) -> None:
+        try:
+            await self.entities.drop_index(name)
+        except OperationFailure as error:
+            if error.code != _INDEX_NOT_FOUND:  # another process dropped it first
+                raise store_error(error, "entity store") from error
+        except PyMongoError as error:
+            raise store_error(error, "entity store") from error
 
     async def insert(self, doc: Document) -> None:
         await self.ensure_geo_indexes([doc])
@@ -190,26 +202,27 @@ class EntityRepository:
 
     async def geometries(
         self, lookup: Mapping[str, Any], rest: Mapping[str, Any], field: str
-    ) -> list[tuple[str, dict[str, Any]]]:
-        """(id, GeoJSON value of attrs.<field>) of the entities matching `lookup` and `rest`.
+    ) -> list[tuple[str, tuple[dict[str, Any], list[str]]]]:
+        """(id, (GeoJSON value of attrs.<field>, types)) of the entities matching `lookup`
+        and `rest`.
 
         `lookup` must be a one-field indexed condition. The embedded store looks a filter up
         by its first field and scans for one with a top-level operator: a plain `rest` is
         appended to the lookup in one find (there the cheapest form, per query and per
         document), any other runs as a second `$match` stage after it.
         """
-        projection = {f"attrs.{field}.value": 1}
+        projection = {f"attrs.{field}.value": 1, "type": 1}
         if not any(key.startswith("$") or key in lookup for key in rest):
             async with translated("entities"):
                 found = self.entities.find({**lookup, **rest}, projection, batch_size=_ALL)
-                return [(doc["_id"], doc["attrs"][field]["value"]) async for doc in found]
+                return [(doc["_id"], _geometry_and_types(doc, field)) async for doc in found]
         pipeline: list[dict[str, Any]] = [{"$match": dict(lookup)}]
         if rest:
             pipeline.append({"$match": dict(rest)})
         pipeline.append({"$project": projection})
         async with translated("entities"):
             cursor = await self.entities.aggregate(pipeline, batchSize=_ALL)
-            return [(doc["_id"], doc["attrs"][field]["value"]) async for doc in cursor]
+            return [(doc["_id"], _geometry_and_types(doc, field)) async for doc in cursor]
 
     async def exists(self, query: Mapping[str, Any]) -> bool:
         """Whether any entity matches `query`."""
@@ -380,6 +393,10 @@ class EntityRepository:
             return await cursor.to_list()
 
 
+def _geometry_and_types(doc: Document, field: str) -> tuple[dict[str, Any], list[str]]:
+    return doc["attrs"][field]["value"], doc["type"]
+
+
 def _projection(names: Sequence[str]) -> dict[str, int]:
     projection = {"type": 1, "scope": 1, "createdAt": 1, "modifiedAt": 1, "v": 1, "an": 1}
     for name in names:
@@ -401,8 +418,6 @@ def _kind_projection(names: Sequence[str]) -> dict[str, int]:
 def _write_error(item: Mapping[str, Any], entity_id: str) -> NgsiLdError:
     if item.get("code") == 11000:
         return AlreadyExists(f"entity {entity_id} already exists")
-    if item.get("code") in _GEO_ERRORS:
-        return BadRequestData(f"entity {entity_id}: a GeoProperty value cannot be indexed")
     return BadRequestData(f"entity {entity_id} could not be stored: {item.get('errmsg')}")
 
 

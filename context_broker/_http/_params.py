@@ -15,12 +15,8 @@ from context_broker._jsonld import TermMap
 from context_broker._names import check_name, check_uri
 from context_broker._query import Exists, parse_q
 from context_broker._query._q import syntax_error
-from context_broker._service import (
-    ENTITY_SORT_FIELDS,
-    SortKey,
-    TypeSelection,
-    attribute_sort_field,
-)
+from context_broker._query._types import TypeSelection
+from context_broker._service import ENTITY_SORT_FIELDS, SortKey, attribute_sort_field
 from context_broker._settings import BrokerSettings
 
 _FORMATS = {

@@ -159,3 +159,58 @@ async def test_every_candidate_lookup_uses_an_index(
         )
         assert "IXSCAN" in str(explained), lookup
         assert "COLLSCAN" not in str(explained), lookup
+
+
+async def test_the_type_selection_applies_to_every_candidate(store_url: str) -> None:
+    """Types are tested in the broker, on each candidate's projected type list: single
+    types, alternatives (`A,B`) and entities that must have several types (`A;B`)."""
+    store = Store.connect(store_url, f"geotypes{secrets.token_hex(3)}", auto_create=True)
+    repository = await store.repository(None, for_write=True)
+    terms = core_term_map()
+    spot, device, sensor = (terms.expand(name) for name in ("ParkingSpot", "Device", "Sensor"))
+    typed = {"spot": ["ParkingSpot"], "device": ["Device"], "both": ["Device", "Sensor"]}
+    near = {"type": "Point", "coordinates": list(FIRENZE)}
+    docs = [
+        build_document(
+            {
+                "id": f"urn:ngsi-ld:Thing:{name}",
+                "type": types,
+                "location": {"type": "GeoProperty", "value": near},
+            },
+            terms,
+            utc_now(),
+        )
+        for name, types in typed.items()
+    ]
+    try:
+        assert await repository.insert_many(docs) == {}
+        query = GeoQuery("near", near, LOCATION, 100.0)
+
+        async def ids(types: tuple[tuple[str, ...], ...]) -> list[str]:
+            found, total = await geo_search(
+                repository, {}, query, types=types, offset=0, limit=10, count=True
+            )
+            assert total == len(found)
+            return sorted(doc["_id"].rsplit(":", 1)[1] for doc in found)
+
+        assert await ids(()) == ["both", "device", "spot"]
+        assert await ids(((device,),)) == ["both", "device"]
+        assert await ids(((device, sensor),)) == ["both"]
+        assert await ids(((spot,), (sensor,))) == ["both", "spot"]
+    finally:
+        await store.client.drop_database(repository.database.name)
+        await store.close()
+
+
+async def test_a_2dsphere_index_left_by_an_earlier_version_is_dropped(
+    repo: EntityRepository,
+) -> None:
+    """No query uses it, and on the embedded store it doubled the cost of every write."""
+    field = LOCATION.replace(".", "=")
+    await repo.entities.create_index([(f"attrs.{field}.value", "2dsphere")])
+    await EntityRepository(repo.database).ensure_geo_fields([field])
+    kinds = [spec["key"][0][1] for spec in (await repo.entities.index_information()).values()]
+    assert "2dsphere" not in kinds
+    assert await _search(
+        repo, GeoQuery("near", {"type": "Point", "coordinates": list(FIRENZE)}, LOCATION, 500.0)
+    )
