@@ -77,7 +77,9 @@ async def retrieve_normalized(ctx: ProbeContext) -> None:
     )
 
 
-@entity_check("entity-retrieve-keyvalues", "4.5; 5.7.1; 6.5.3.1", "options=keyValues simplifies")
+@entity_check(
+    "entity-retrieve-keyvalues", "4.5.4; 5.7.1; 6.3.7; 6.5.3.1", "options=keyValues simplifies"
+)
 async def retrieve_key_values(ctx: ProbeContext) -> None:
     entity_id = ctx.new_id()
     await ctx.create_ok(ctx.entity(entity_id, temperature=TEMPERATURE))
@@ -86,7 +88,9 @@ async def retrieve_key_values(ctx: ProbeContext) -> None:
     expect(temperature == 21.5, "temperature given as its bare value 21.5", reply.describe())
 
 
-@entity_check("entity-retrieve-concise", "4.5; 5.7.1; 6.5.3.1", "options=concise drops types")
+@entity_check(
+    "entity-retrieve-concise", "4.5.2.3; 5.7.1; 6.3.7; 6.5.3.1", "options=concise drops types"
+)
 async def retrieve_concise(ctx: ProbeContext) -> None:
     entity_id = ctx.new_id()
     await ctx.create_ok(ctx.entity(entity_id, temperature=TEMPERATURE))

@@ -1,4 +1,5 @@
-"""HTTP binding checks: @context and media types (6.3), errors (5.5.2), tenants (4.14)."""
+"""HTTP binding checks: @context and media types (6.3.4-6.3.6), errors (5.5.2-5.5.4, 6.3.2-6.3.3),
+tenants (4.14, 5.5.10, 6.3.14)."""
 
 from __future__ import annotations
 
@@ -52,7 +53,9 @@ async def ld_json_body(ctx: ProbeContext) -> None:
 
 
 @context_check(
-    "context-link-compaction", "6.3.5; 5.13.2", "A user @context in Link names the attributes"
+    "context-link-compaction",
+    "6.3.5; 5.5.7; 5.13.2",
+    "A user @context in Link names the attributes",
 )
 async def link_compaction(ctx: ProbeContext) -> None:
     hosted = await ctx.request("POST", "jsonldContexts", json={"@context": {TERM: TERM_IRI}})
@@ -131,7 +134,7 @@ async def wrong_content_type(ctx: ProbeContext) -> None:
     expect_status(reply, 415)
 
 
-@context_check("context-accept-406", "6.3.6", "An Accept the broker cannot serve is 406")
+@context_check("context-accept-406", "6.3.4", "An Accept the broker cannot serve is 406")
 async def wrong_accept(ctx: ProbeContext) -> None:
     entity_id = ctx.new_id()
     await ctx.create_ok(ctx.entity(entity_id, temperature=1))
@@ -139,7 +142,9 @@ async def wrong_accept(ctx: ProbeContext) -> None:
     expect_status(await ctx.request("GET", path, headers={"Accept": "text/html"}), 406)
 
 
-@error_check("errors-problem-details", "5.5.2; 6.3.6", "Errors are ProblemDetails (RFC 7807)")
+@error_check(
+    "errors-problem-details", "5.5.2; 5.5.3; 6.3.3", "Errors are ProblemDetails (RFC 7807)"
+)
 async def problem_details(ctx: ProbeContext) -> None:
     reply = await ctx.retrieve(ctx.new_id())
     body = expect_problem(reply, 404, "ResourceNotFound")
@@ -155,7 +160,9 @@ async def problem_details(ctx: ProbeContext) -> None:
     )
 
 
-@error_check("errors-invalid-json-400", "5.5.2; 6.4.3.1", "Malformed JSON is 400 InvalidRequest")
+@error_check(
+    "errors-invalid-json-400", "5.5.4; 6.3.2; 6.4.3.1", "Malformed JSON is 400 InvalidRequest"
+)
 async def invalid_json(ctx: ProbeContext) -> None:
     reply = await ctx.request(
         "POST",
@@ -221,7 +228,7 @@ async def same_id(ctx: ProbeContext) -> None:
     )
 
 
-@tenant_check("tenants-unknown-404", "4.14; 5.5.2", "Reading an unknown tenant is 404")
+@tenant_check("tenants-unknown-404", "5.5.10; 6.3.2", "Reading an unknown tenant is 404")
 async def unknown_tenant(ctx: ProbeContext) -> None:
     absent = f"conformance-{ctx.run_id}-absent"
     reply = await ctx.request("GET", "entities", params={"type": ctx.entity_type}, tenant=absent)

@@ -259,7 +259,7 @@ def expect_status(reply: Reply, *codes: int, what: str = "") -> None:
 
 
 def expect_problem(reply: Reply, status: int, *type_names: str) -> dict[str, Any]:
-    """`status` with a ProblemDetails body (clause 5.5.2) whose `type` is one of the errors."""
+    """`status` with a ProblemDetails body (clause 5.5.3) whose `type` is one of the errors."""
     uris = [ERRORS_BASE + name for name in type_names]
     wanted = f"HTTP {status} ProblemDetails of type {' or '.join(type_names)}"
     if reply.status != status or not isinstance(reply.body, dict):

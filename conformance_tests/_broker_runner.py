@@ -134,7 +134,7 @@ async def run_suite(
     problems: list[str] = []
     async with httpx.AsyncClient(base_url=base, headers=headers, timeout=timeout_s) as http:
         ctx = ProbeContext(http, run, chosen_tenant)
-        # The anchor makes the tenant exist, so reads that come first see it (clause 4.14).
+        # The anchor makes the tenant exist, so reads that come first see it (clause 5.5.10).
         anchor = {"id": f"urn:ngsi-ld:ConformanceProbe:{run}-0", "type": ctx.entity_type + "Anchor"}
         try:
             with contextlib.suppress(httpx.HTTPError):  # then each check reports it

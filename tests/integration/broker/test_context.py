@@ -214,7 +214,7 @@ async def test_hosting_a_document_without_context_is_400(api: httpx.AsyncClient)
 async def test_a_refused_context_url_is_503_ld_context_not_available(
     api: httpx.AsyncClient,
 ) -> None:
-    """Clause 5.5.7: a @context that cannot be retrieved gives LdContextNotAvailable."""
+    """Clause 5.5.6: a @context that cannot be retrieved gives LdContextNotAvailable."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]  # nothing listens here once closed

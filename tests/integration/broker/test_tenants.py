@@ -71,7 +71,7 @@ async def test_one_id_may_exist_in_two_tenants(
 async def test_reads_of_an_unknown_tenant_are_404_nonexistent_tenant(
     api: httpx.AsyncClient, method: str, path: str
 ) -> None:
-    """Clause 6.3.14: a tenant that does not exist gives NonexistentTenant."""
+    """Clause 5.5.10: a tenant that does not exist gives NonexistentTenant."""
     response = await api.request(method, path)
     assert_problem(response, 404, "NonexistentTenant")
 
