@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ._backoff import Backoff, sleep_or_stop
+from ._copies import CopyLedger, SharedCopy
 from ._outbox import Outbox, OutboxRecord
 from ._publisher import Publisher, PublishReport, RejectedFragment, coalesce
 from ._settings import BridgeSettings, ExternalTarget
@@ -12,6 +13,7 @@ from ._targets import Target, TargetDirectory
 __all__ = [
     "Backoff",
     "BridgeSettings",
+    "CopyLedger",
     "ExternalTarget",
     "Outbox",
     "OutboxRecord",
@@ -19,6 +21,7 @@ __all__ = [
     "Publisher",
     "RejectedFragment",
     "RuleSource",
+    "SharedCopy",
     "Shares",
     "SharingPolicy",
     "Target",

@@ -4,12 +4,16 @@ One pass reads the oldest outbox records, merges each tenant's fragments per ent
 (the latest observation of each attribute wins), and upserts them in batches. A record
 leaves the outbox only when the broker confirmed all of it; a broker that is down or
 answers 5xx is retried with exponential backoff and jitter, for as long as it takes.
+
+Copies made by sharing rules are recorded in a ledger; every `withdraw_every_s`, between
+passes, the copies whose source entity its owner deleted are deleted too.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -18,6 +22,7 @@ import httpx
 import orjson
 
 from ._backoff import Backoff, sleep_or_stop
+from ._copies import CopyLedger, SharedCopy
 from ._outbox import Outbox, OutboxRecord
 from ._sharing import SharingPolicy
 from ._targets import Target
@@ -25,6 +30,8 @@ from ._targets import Target
 __all__ = ["PublishReport", "Publisher", "RejectedFragment", "coalesce"]
 
 log = logging.getLogger("broker_bridge.publisher")
+
+_IDS_PER_QUERY = 100
 
 
 @dataclass(slots=True, frozen=True)
@@ -98,7 +105,9 @@ class Publisher:
         on_rejected: OnRejected,
         *,
         sharing: SharingPolicy | None = None,
+        ledger: CopyLedger | None = None,
         audit: Audit | None = None,
+        withdraw_every_s: float = 30.0,
         records_per_pass: int = 200,
         entities_per_request: int = 200,
         idle_poll_s: float = 0.02,
@@ -110,7 +119,9 @@ class Publisher:
         self._target_of = target_of
         self._on_rejected = on_rejected
         self._sharing = sharing
+        self._ledger = ledger
         self._audit = audit
+        self._withdraw_every_s = withdraw_every_s
         self._records_per_pass = records_per_pass
         self._chunk = entities_per_request
         self._idle_poll_s = idle_poll_s
@@ -120,7 +131,14 @@ class Publisher:
     async def run(self, stop: asyncio.Event) -> None:
         """Publish until `stop` is set, sleeping when idle and backing off on failures."""
         backoff = Backoff(self._backoff_base_s, self._backoff_cap_s)
+        withdrawn_at = time.monotonic()
         while not stop.is_set():
+            if time.monotonic() - withdrawn_at >= self._withdraw_every_s:
+                withdrawn_at = time.monotonic()
+                try:
+                    await self.withdraw_deleted_copies()
+                except Exception:
+                    log.exception("withdrawing deleted copies failed; retrying later")
             try:
                 report = await self.publish_once()
             except Exception:
@@ -178,11 +196,107 @@ class Publisher:
         shares = await self._sharing.shares(owner, confirmed)
         for target, made in shares.copies.items():
             into.setdefault(target, []).extend(made)
+            if self._ledger is not None:
+                await self._ledger.record(owner, target, made)
             if self._audit is not None:
                 ids = sorted({copy["id"] for copy in made})
                 await self._audit(owner, "share.sent", {"to": target, "entities": ids[:100]})
                 await self._audit(target, "share.received", {"from": owner, "entities": ids[:100]})
         return [RejectedFragment(owner, f, 0, why, "routing") for f, why in shares.unplaced]
+
+    async def withdraw_deleted_copies(self) -> int:
+        """Delete the copies whose source entity its owner deleted; return how many went.
+
+        An owner or a target whose broker cannot answer now keeps its copies until the
+        next round."""
+        if self._ledger is None:
+            return 0
+        withdrawn = 0
+        for owner, copies in (await self._ledger.by_owner()).items():
+            try:
+                existing = await self._existing(owner, copies)
+                if existing is None:
+                    continue
+                gone = [copy for copy in copies if copy.entity_id not in existing]
+                deleted = await self._delete_copies(gone)
+            except _Retry as exc:
+                log.warning("copies of %s: %s; will retry", owner, exc)
+                continue
+            await self._ledger.forget(deleted)
+            await self._audit_withdrawn(owner, deleted)
+            withdrawn += len(deleted)
+        return withdrawn
+
+    async def _existing(self, owner: str, copies: list[SharedCopy]) -> set[str] | None:
+        """Which of the shared entities the owner still has; None if its broker refused
+        to say (logged), and the copies stay."""
+        target = self._target_of(owner)
+        ids = sorted({copy.entity_id for copy in copies})
+        types = ",".join(sorted({copy.entity_type for copy in copies}))
+        found: set[str] = set()
+        for start in range(0, len(ids), _IDS_PER_QUERY):
+            chunk = ids[start : start + _IDS_PER_QUERY]
+            params = {"id": ",".join(chunk), "type": types, "limit": str(len(chunk))}
+            response = await self._send("GET", target, target.entities_url, params=params)
+            if response.status_code == 404 and _problem_type(response) == "NonexistentTenant":
+                return set()  # the owner's tenant is gone, and its entities with it
+            if response.status_code != 200:
+                log.error(
+                    "copies of %s: its broker answered %d to a query by id: %s",
+                    owner,
+                    response.status_code,
+                    _problem_detail(response),
+                )
+                return None
+            found.update(entity["id"] for entity in orjson.loads(response.content))
+        return found
+
+    async def _delete_copies(self, gone: list[SharedCopy]) -> list[SharedCopy]:
+        """Delete the copies from the tenants holding them; return those now gone."""
+        by_target: dict[str, list[SharedCopy]] = {}
+        for copy in gone:
+            by_target.setdefault(copy.target, []).append(copy)
+        deleted: list[SharedCopy] = []
+        for tenant, copies in by_target.items():
+            target = self._target_of(tenant)
+            ids = [copy.entity_id for copy in copies]
+            response = await self._send("POST", target, target.delete_url, body=ids)
+            kept = _not_deleted(response)
+            deleted.extend(copy for copy in copies if copy.entity_id not in kept)
+        return deleted
+
+    async def _send(
+        self,
+        method: str,
+        target: Target,
+        url: str,
+        *,
+        params: dict[str, str] | None = None,
+        body: object = None,
+    ) -> httpx.Response:
+        try:
+            response = await self._client.request(
+                method,
+                url,
+                params=params,
+                content=None if body is None else orjson.dumps(body),
+                headers=target.headers,
+            )
+        except httpx.HTTPError as exc:
+            raise _Retry(f"{target.base_url} unreachable ({type(exc).__name__})") from exc
+        if response.status_code >= 500 or response.status_code in (408, 429):
+            raise _Retry(f"{target.base_url} answered {response.status_code}")
+        return response
+
+    async def _audit_withdrawn(self, owner: str, deleted: list[SharedCopy]) -> None:
+        if self._audit is None or not deleted:
+            return
+        by_target: dict[str, list[str]] = {}
+        for copy in deleted:
+            by_target.setdefault(copy.target, []).append(copy.entity_id)
+        for target, ids in by_target.items():
+            await self._audit(owner, "share.withdrawn", {"from": target, "entities": ids[:100]})
+            await self._audit(target, "share.withdrawn", {"by": owner, "entities": ids[:100]})
 
     async def _deliver(
         self, tenant: str, records: list[OutboxRecord]
@@ -243,6 +357,31 @@ class Publisher:
                 reason = str(problem.get("detail") or problem.get("title") or problem.get("type"))
                 refused.append(RejectedFragment(tenant, fragment, status, reason))
         return refused
+
+
+def _not_deleted(response: httpx.Response) -> set[str]:
+    """The ids a batch delete left in place: every id it refused for another reason than
+    not finding it (204: none; a tenant that does not exist holds none either)."""
+    if response.status_code in (204, 404):
+        return set()
+    if response.status_code != 207:
+        detail = _problem_detail(response)
+        raise _Retry(f"a batch delete answered {response.status_code}: {detail}")
+    errors = orjson.loads(response.content).get("errors", [])
+    return {
+        str(error.get("entityId"))
+        for error in errors
+        if (error.get("error") or {}).get("status") != 404
+    }
+
+
+def _problem_type(response: httpx.Response) -> str:
+    try:
+        problem = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        return ""
+    kind = problem.get("type", "") if isinstance(problem, dict) else ""
+    return str(kind).rsplit("/", 1)[-1]
 
 
 def _problem_detail(response: httpx.Response) -> str:

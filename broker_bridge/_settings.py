@@ -35,6 +35,8 @@ class BridgeSettings(BaseSettings):
     bridge_targets: dict[str, ExternalTarget] = {}
     bridge_records_per_pass: int = 1000
     bridge_entities_per_request: int = 500
+    # How often copies whose source its owner deleted are looked for and deleted.
+    bridge_withdraw_every_s: float = 30.0
 
     def directory(self) -> TargetDirectory:
         overrides = {

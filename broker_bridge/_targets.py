@@ -22,6 +22,8 @@ class Target:
     tenant_header: str = "NGSILD-Tenant"
     headers: dict[str, str] = field(init=False, repr=False, compare=False)
     upsert_url: str = field(init=False, repr=False, compare=False)
+    entities_url: str = field(init=False, repr=False, compare=False)
+    delete_url: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
@@ -32,6 +34,8 @@ class Target:
         base = self.base_url.rstrip("/")
         object.__setattr__(self, "headers", headers)
         object.__setattr__(self, "upsert_url", f"{base}/entityOperations/upsert")
+        object.__setattr__(self, "entities_url", f"{base}/entities")
+        object.__setattr__(self, "delete_url", f"{base}/entityOperations/delete")
 
 
 class TargetDirectory:

@@ -19,7 +19,7 @@ import uvicorn
 from fastapi import FastAPI
 from pymongo import AsyncMongoClient
 
-from broker_bridge import BridgeSettings, Outbox, Publisher, SharingPolicy
+from broker_bridge import BridgeSettings, CopyLedger, Outbox, Publisher, SharingPolicy
 from regional_tenants import TenantRegistry
 from sensor_ingest import (
     DeadLetters,
@@ -85,7 +85,9 @@ async def open_ingest(
                 bridge.directory(),
                 dead_letters.add_refused_by_broker,
                 sharing=SharingPolicy(tenants),
+                ledger=CopyLedger(client[bridge.pipeline_database]),
                 audit=_bridge_audit(tenants),
+                withdraw_every_s=bridge.bridge_withdraw_every_s,
                 records_per_pass=bridge.bridge_records_per_pass,
                 entities_per_request=bridge.bridge_entities_per_request,
             )

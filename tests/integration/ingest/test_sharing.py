@@ -6,9 +6,10 @@ from __future__ import annotations
 import asyncio
 import secrets
 
+import httpx
 import orjson
 import pytest
-from conftest import Ingest
+from conftest import Ingest, ingest_settings, running_ingest
 
 from contesto._ingest import mongo_client
 from context_broker import BrokerSettings
@@ -143,3 +144,57 @@ async def test_shares_are_in_both_audit_logs(
     assert sent[0].detail["to"] == "firenze"
     assert "urn:ngsi-ld:Alert:leak-audit" in sent[0].detail["entities"]
     assert any(e.action == "share.received" and e.detail["from"] == owner for e in received)
+
+
+async def test_a_copy_is_withdrawn_once_its_owner_deletes_the_source(
+    store_url: str, mqtt_port: int, broker_url: str, broker_settings: BrokerSettings
+) -> None:
+    """The leak is fixed and the utility deletes its alert: within a round of the bridge,
+    Firenze's copy goes too, while the copy of an alert that still stands stays."""
+    settings, bridge = ingest_settings(
+        store_url,
+        mqtt_port,
+        broker_url,
+        f"ingest_{secrets.token_hex(4)}",
+        broker_settings.database_prefix,
+    )
+    bridge = bridge.model_copy(update={"bridge_withdraw_every_s": 0.2})
+    owner = f"gas{secrets.token_hex(3)}"
+    fixed, standing = (f"urn:ngsi-ld:Alert:leak-{secrets.token_hex(3)}" for _ in range(2))
+    async with running_ingest(settings, bridge) as runtime:
+        ingest = Ingest(runtime, settings, bridge, owner, broker_url)
+        key = await _provision(ingest, broker_settings, owner)
+        with ingest.publisher() as mqtt:
+            for entity_id in (fixed, standing):
+                device = entity_id.rsplit(":", 1)[1]
+                mqtt.publish(f"/json/{key}/{device}/attrs", _alert(FIRENZE))
+        for entity_id in (fixed, standing):
+            await ingest.wait_for_entity(entity_id, tenant="firenze")
+
+        async with httpx.AsyncClient(base_url=f"{broker_url}/ngsi-ld/v1") as http:
+            deleted = await http.delete(f"/entities/{fixed}", headers={"NGSILD-Tenant": owner})
+            assert deleted.status_code == 204
+            for _ in range(100):
+                copy = await http.get(f"/entities/{fixed}", headers={"NGSILD-Tenant": "firenze"})
+                if copy.status_code == 404:
+                    break
+                await asyncio.sleep(0.1)
+        assert copy.status_code == 404, "the copy of a deleted alert was not withdrawn in 10 s"
+        await ingest.wait_for_entity(standing, tenant="firenze", timeout_s=1)
+        assert await runtime.publisher.withdraw_deleted_copies() == 0
+
+    client = mongo_client(broker_settings.mongo_url)
+    try:
+        registry = TenantRegistry(client[f"{broker_settings.database_prefix}__platform"])
+        owner_log = await registry.audit_log(owner, limit=1000)
+        firenze_log = await registry.audit_log("firenze", limit=1000)
+    finally:
+        await client.close()
+    assert any(
+        e.action == "share.withdrawn" and e.detail == {"from": "firenze", "entities": [fixed]}
+        for e in owner_log
+    )
+    assert any(
+        e.action == "share.withdrawn" and e.detail == {"by": owner, "entities": [fixed]}
+        for e in firenze_log
+    )
