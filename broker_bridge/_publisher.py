@@ -274,6 +274,7 @@ class Publisher:
         params: dict[str, str] | None = None,
         body: object = None,
     ) -> httpx.Response:
+        """The target's answer; _Retry when it is unreachable, failing or busy."""
         try:
             response = await self._client.request(
                 method,
@@ -318,20 +319,12 @@ class Publisher:
     async def _upsert(
         self, tenant: str, target: Target, chunk: list[dict[str, Any]]
     ) -> list[RejectedFragment]:
-        try:
-            response = await self._client.post(
-                target.upsert_url,
-                content=orjson.dumps(chunk),
-                headers=target.headers,
-                params={"options": "update"},
-            )
-        except httpx.HTTPError as exc:
-            raise _Retry(f"{target.base_url} unreachable ({type(exc).__name__})") from exc
+        response = await self._send(
+            "POST", target, target.upsert_url, params={"options": "update"}, body=chunk
+        )
         status = response.status_code
         if status in (201, 204):
             return []
-        if status >= 500 or status in (408, 429):
-            raise _Retry(f"{target.base_url} answered {status}")
         if status == 207:
             return self._refused_in(tenant, chunk, response)
         detail = _problem_detail(response)

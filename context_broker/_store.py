@@ -134,13 +134,12 @@ class EntityRepository:
             self._geo_indexed.add(field)
 
     async def _drop_index(self, name: str) -> None:
-        try:
-            await self.entities.drop_index(name)
-        except OperationFailure as error:
-            if error.code != _INDEX_NOT_FOUND:  # another process dropped it first
-                raise store_error(error, "entity store") from error
-        except PyMongoError as error:
-            raise store_error(error, "entity store") from error
+        async with translated("entity store"):
+            try:
+                await self.entities.drop_index(name)
+            except OperationFailure as error:
+                if error.code != _INDEX_NOT_FOUND:  # else another process dropped it first
+                    raise
 
     async def insert(self, doc: Document) -> None:
         await self.ensure_geo_indexes([doc])
