@@ -5,8 +5,12 @@ API) on free ports; 200 devices in 2 tenants publish IoT Agent JSON messages as 
 paho can. Throughput runs from the first publish to the moment every device's entity
 shows its last message. Latency is the broker's `modifiedAt` minus the message's
 `TimeInstant` (its publish time), sampled by polling the entities during the run.
+With `--rate R --seconds S`, R*S messages are published at a steady R messages/s instead.
+The store's CPU time per message (user + system of the `secantusd-py` process, from the
+first publish until every message arrived) is reported, and that of the whole stack.
 
     .venv/bin/python -m bench.bench_ingest [--messages 20000] [--devices 200]
+    .venv/bin/python -m bench.bench_ingest --rate 500 --seconds 20
 """
 
 from __future__ import annotations
@@ -27,11 +31,38 @@ from typing import Any
 import httpx
 import orjson
 
+from bench.bench_broker import cpu_seconds
 from contesto._embedded import free_port
 from sensor_ingest._mqtt import MqttOptions, MqttPublisher
 
 TENANTS = ("bench-firenze", "bench-prato")
 NGSI_LD = "/ngsi-ld/v1"
+
+
+def _descendants(pid: int) -> list[int]:
+    """`pid` and every process below it, from /proc."""
+    found = [pid]
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            found += _descendants(int(child))
+    return found
+
+
+class CpuMeter:
+    """CPU seconds used by the store and by the whole stack (`contesto up` and its children)."""
+
+    def __init__(self, stack_pid: int) -> None:
+        self._pids = _descendants(stack_pid)
+        stores = [
+            pid for pid in self._pids if b"secantusd" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        ]
+        if len(stores) != 1:
+            raise SystemExit("cannot find the embedded store's process of the stack")
+        self._store = stores[0]
+
+    def read(self) -> tuple[float, float]:
+        """(store CPU s, stack CPU s) so far."""
+        return cpu_seconds(self._store), sum(cpu_seconds(pid) for pid in self._pids)
 
 
 @contextmanager
@@ -61,6 +92,7 @@ def stack(data_dir: Path) -> Iterator[dict[str, int]]:
                 break
         else:
             raise SystemExit("contesto up did not start")
+        ports["pid"] = process.pid
         yield ports
     finally:
         process.terminate()
@@ -142,16 +174,22 @@ def _instant(text: Any) -> float | None:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
-def run(count: int, devices: int) -> dict[str, float]:
+def run(count: int, devices: int, rate: float | None = None) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp, stack(Path(tmp)) as ports:
         for tenant in TENANTS:
             provision(ports["provisioning"], tenant)
+        meter = CpuMeter(ports["pid"])
         last = (count - 1) // devices
         samples: list[float] = []
+        store_cpu, stack_cpu = meter.read()
         started = time.monotonic()
         with MqttPublisher(MqttOptions(port=ports["mqtt"])) as mqtt:
             next_poll = started + 1.0
-            for key, device, sequence in messages(count, devices):
+            for n, (key, device, sequence) in enumerate(messages(count, devices)):
+                if rate is not None:
+                    ahead = started + n / rate - time.monotonic()
+                    if ahead > 0:
+                        time.sleep(ahead)
                 stamp = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
                 payload = {
                     "t": 20.0 + sequence % 10,
@@ -172,6 +210,7 @@ def run(count: int, devices: int) -> dict[str, float]:
                 raise SystemExit("not every message arrived within 600 s")
             time.sleep(0.2)
         elapsed = time.monotonic() - started
+        store_end, stack_end = meter.read()
     samples.sort()
     return {
         "messages": count,
@@ -180,6 +219,8 @@ def run(count: int, devices: int) -> dict[str, float]:
         "messages_per_s": count / elapsed,
         "latency_p50_ms": statistics.median(samples) if samples else float("nan"),
         "latency_p99_ms": samples[int(len(samples) * 0.99)] if samples else float("nan"),
+        "store_cpu_ms_per_message": (store_end - store_cpu) * 1000 / count,
+        "stack_cpu_ms_per_message": (stack_end - stack_cpu) * 1000 / count,
     }
 
 
@@ -187,13 +228,19 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=20_000)
     parser.add_argument("--devices", type=int, default=200)
+    parser.add_argument("--rate", type=float, help="publish at this many messages/s")
+    parser.add_argument("--seconds", type=float, default=20.0, help="for this long (with --rate)")
     args = parser.parse_args(argv)
-    result = run(args.messages, args.devices)
+    count = round(args.rate * args.seconds) if args.rate else args.messages
+    result = run(count, args.devices, args.rate)
+    pace = f"at {args.rate:g}/s" if args.rate else "at full speed"
     print(
-        f"{result['messages']} messages, {args.devices} devices, 2 tenants: "
+        f"{result['messages']} messages {pace}, {args.devices} devices, 2 tenants: "
         f"{result['messages_per_s']:.0f} messages/s end to end "
         f"({result['end_to_end_s']:.1f} s; publishing took {result['publish_s']:.1f} s); "
-        f"latency p50 {result['latency_p50_ms']:.0f} ms, p99 {result['latency_p99_ms']:.0f} ms"
+        f"latency p50 {result['latency_p50_ms']:.0f} ms, p99 {result['latency_p99_ms']:.0f} ms; "
+        f"store CPU {result['store_cpu_ms_per_message']:.3f} ms/message, "
+        f"whole stack {result['stack_cpu_ms_per_message']:.3f} ms/message"
     )
 
 

@@ -65,7 +65,9 @@ def up(
     under --data-dir, kept across runs. With CONTESTO_MONGO_URL set (a MongoDB replica set in
     production), the broker uses that server instead.
     Unless CONTESTO_MQTT_EXTERNAL is true, Mosquitto runs on CONTESTO_MQTT_HOST:PORT
-    (127.0.0.1:1883), and an ingest process (`contesto ingest`, log in DIR/ingest.log)
+    (127.0.0.1:1883; logins per device group when CONTESTO_AUTH_REQUIRED is true; amqtt,
+    which loses acknowledged messages if the stack stops, where Mosquitto is missing in the
+    dev profile), and an ingest process (`contesto ingest`, log in DIR/ingest.log)
     publishes what arrives there, with the demo devices of Firenze and Prato provisioned
     (try `contesto simulate`). Ctrl-C or SIGTERM stops the API, ingest, MQTT, then the store.
     """

@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import secrets
-import shutil
-import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -22,9 +19,9 @@ from pymongo.errors import PyMongoError
 from rich.console import Console
 from rich.table import Table
 
+from contesto._mqtt_access import MqttAccessError, MqttAccessFiles
 from sensor_ingest import Device, DeviceRegistry, Format, ServiceGroup, bind
 from sensor_ingest._devices import bind_device_only
-from sensor_ingest._mqtt_acl import mosquitto_access
 from sensor_ingest._provisioning import (
     FORMATS,
     ProvisioningError,
@@ -365,29 +362,9 @@ def mqtt_acl(
     reload Mosquitto (SIGHUP).
     """
     groups = _run(mongo_url, database, lambda registry: registry.all_groups())
-    access = mosquitto_access(groups, ingest_user)
-    out.mkdir(parents=True, exist_ok=True)
-    credentials_file = out / "credentials"
-    known = {}
-    if credentials_file.exists():
-        for line in credentials_file.read_text().splitlines():
-            user, _, password = line.partition(":")
-            if password:
-                known[user] = password
-    users = [ingest_user, *access.users]
-    passwords = {user: known.get(user) or secrets.token_urlsafe(18) for user in users}
-    credentials_file.write_text("".join(f"{u}:{p}\n" for u, p in passwords.items()))
-    credentials_file.chmod(0o600)
-    passwd = out / "passwd"
-    passwd.write_text(credentials_file.read_text())
-    passwd.chmod(0o600)
-    hasher = shutil.which("mosquitto_passwd")
-    if hasher is None:
-        passwd.unlink()
-        typer.echo("error: mosquitto_passwd not found: apt-get install mosquitto", err=True)
-        raise typer.Exit(1)
-    subprocess.run([hasher, "-U", str(passwd)], check=True, capture_output=True)
-    (out / "acl").write_text(access.acl)
-    typer.echo(
-        f"{len(access.users)} group user(s) and {ingest_user}: wrote {out}/acl, {out}/passwd"
-    )
+    try:
+        MqttAccessFiles(out, ingest_user).write(groups)
+    except MqttAccessError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"{len(groups)} group user(s) and {ingest_user}: wrote {out}/acl, {out}/passwd")

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import orjson
@@ -20,6 +23,7 @@ from contesto._demo import DEMO_DEVICES, DEMO_GROUPS, simulated_messages
 from contesto._ingest import IngestRuntime, open_ingest, serve_ingest
 from sensor_ingest import IngestSettings, MqttError, MqttOptions, RegistryUnavailable
 from sensor_ingest._mqtt import MqttPublisher
+from sensor_ingest._mqtt_acl import group_user
 
 __all__ = ["dead_letter_app", "ingest", "simulate"]
 
@@ -74,6 +78,13 @@ def simulate(
     rate: Annotated[float, typer.Option(help="Messages per second (0: as fast as possible).")] = 10,
     mqtt_host: Annotated[str, typer.Option(help="MQTT broker host.")] = "127.0.0.1",
     mqtt_port: Annotated[int, typer.Option(help="MQTT broker port.")] = 1883,
+    credentials: Annotated[
+        Path | None,
+        typer.Option(
+            help="Log in as each demo group's MQTT user, from this `credentials` file "
+            "(regional profile: DATA_DIR/mqtt/access/credentials)."
+        ),
+    ] = None,
 ) -> None:
     """Publish demo sensor data: Firenze air quality (IoT Agent JSON), Prato air quality
     (The Things Stack v3) and Prato parking bays (flat JSON), as `make run` provisions them.
@@ -81,22 +92,48 @@ def simulate(
     Then look at http://127.0.0.1:1026/ngsi-ld/v1/entities?type=AirQualityObserved with
     the header `NGSILD-Tenant: firenze`.
     """
-    options = MqttOptions(host=mqtt_host, port=mqtt_port)
     interval = 1.0 / rate if rate > 0 else 0.0
     try:
-        with MqttPublisher(options) as publisher, Progress(console=_console) as progress:
+        logins = _logins(credentials)
+        with contextlib.ExitStack() as open_publishers, Progress(console=_console) as progress:
+            publishers: dict[str | None, MqttPublisher] = {}
             task = progress.add_task("publishing", total=count)
             started = time.monotonic()
             for n, message in enumerate(simulated_messages(count)):
+                user = group_user(message.group) if logins is not None else None
+                publisher = publishers.get(user)
+                if publisher is None:
+                    options = MqttOptions(host=mqtt_host, port=mqtt_port)
+                    if user is not None and logins is not None:
+                        options = replace(options, username=user, password=logins.get(user, ""))
+                    publisher = open_publishers.enter_context(MqttPublisher(options))
+                    publishers[user] = publisher
                 publisher.publish(message.topic, message.payload, wait=False)
                 progress.advance(task)
                 if interval:
                     time.sleep(max(0.0, started + (n + 1) * interval - time.monotonic()))
-            publisher.flush()
-    except MqttError as exc:
-        typer.secho(f"contesto simulate: {exc}", err=True, fg=typer.colors.RED)
+            for publisher in publishers.values():
+                publisher.flush()
+    except (MqttError, OSError) as exc:
+        hint = ""
+        if credentials is None and "Not authorized" in str(exc):
+            hint = (
+                " (the regional profile asks for logins: --credentials var/mqtt/access/credentials)"
+            )
+        typer.secho(f"contesto simulate: {exc}{hint}", err=True, fg=typer.colors.RED)
         raise typer.Exit(1) from None
     typer.echo(f"published {count} messages to {mqtt_host}:{mqtt_port}")
+
+
+def _logins(credentials: Path | None) -> dict[str, str] | None:
+    """Each MQTT user's password from a `credentials` file, or None for anonymous."""
+    if credentials is None:
+        return None
+    try:
+        text = credentials.read_text()
+    except OSError as exc:
+        raise MqttError(f"cannot read {credentials}: {exc.strerror}") from None
+    return dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
 
 
 def _with_runtime(action: Callable[[IngestRuntime], Awaitable[T]]) -> T:
@@ -104,7 +141,7 @@ def _with_runtime(action: Callable[[IngestRuntime], Awaitable[T]]) -> T:
     if not os.environ.get("CONTESTO_MONGO_URL"):
         typer.secho(
             "set CONTESTO_MONGO_URL to the store of the ingest deployment "
-            "(under `make run`, the banner's `store URL` line)",
+            "(under `make run`: export CONTESTO_MONGO_URL=$(cat var/db/store-url))",
             err=True,
             fg=typer.colors.RED,
         )

@@ -151,7 +151,7 @@ def list_command(mongo_url: MongoUrl, prefix: Prefix = "ctx") -> None:
 
 @tenants_app.command("show")
 def show_command(slug: str, mongo_url: MongoUrl, prefix: Prefix = "ctx") -> None:
-    """One tenant's record (boundary summarised) and its API keys (ids and roles only)."""
+    """One tenant's record (boundary summarised) and its API keys (ids, roles, profiles)."""
 
     async def work(_client: object, registry: TenantRegistry) -> dict[str, object] | None:
         tenant = await registry.get_tenant(slug)
@@ -160,7 +160,10 @@ def show_command(slug: str, mongo_url: MongoUrl, prefix: Prefix = "ctx") -> None
         data = tenant.to_dict()
         if tenant.boundary is not None:
             data["boundary"] = {"type": tenant.boundary["type"]}
-        data["keys"] = [{"key_id": k.key_id, "role": k.role} for k in await registry.keys_of(slug)]
+        data["keys"] = [
+            {"key_id": k.key_id, "role": k.role, "profile": k.profile}
+            for k in await registry.keys_of(slug)
+        ]
         return data
 
     found = _run(mongo_url, prefix, work)

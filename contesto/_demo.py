@@ -122,12 +122,15 @@ DEMO_DEVICES = tuple(
 class SimulatedMessage:
     topic: str
     payload: bytes
+    # The device's group: its MQTT login where logins are required.
+    group: ServiceGroup
 
 
 def simulated_messages(count: int, seed: int = 7) -> Iterator[SimulatedMessage]:
     """`count` plausible messages, cycling over the demo devices."""
     rng = random.Random(seed)
     devices = list(DEMO_DEVICES)
+    groups = {(group.format, group.group): group for group in DEMO_GROUPS}
     for n in range(count):
         device = devices[n % len(devices)]
         now = datetime.now(UTC)
@@ -163,4 +166,4 @@ def simulated_messages(count: int, seed: int = 7) -> Iterator[SimulatedMessage]:
         else:
             payload = {"status": rng.choice(["free", "occupied"])}
             topic = f"flat/{device.group}/{device.device_id}"
-        yield SimulatedMessage(topic, orjson.dumps(payload))
+        yield SimulatedMessage(topic, orjson.dumps(payload), groups[device.format, device.group])

@@ -2,6 +2,10 @@
 
 SecantusDB is GPL-2.0-only, so it is only ever started as a separate program
 (`secantusd-py`) and spoken to over the wire protocol; it is never imported.
+
+It always runs with authentication: a user and password are generated into the data
+directory on the first start (0600), and `url` carries them. It journals every commit
+before acknowledging it unless started with `journaled=False`.
 """
 
 from __future__ import annotations
@@ -14,11 +18,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import quote_plus
 
 from pymongo import MongoClient
-from pymongo.errors import PyMongoError
+from pymongo.errors import OperationFailure, PyMongoError
 
 from contesto._child import ChildServer, log_tail
+from contesto._store_credentials import StoreCredentials, write_private
 
 __all__ = [
     "EmbeddedStore",
@@ -35,6 +41,9 @@ NOT_INSTALLED = (
 )
 _ADDRESS_IN_USE = "Address already in use"
 _PORT_RACE_ATTEMPTS = 3
+CREDENTIALS_FILE = "credentials.json"
+URL_FILE = "store-url"
+_USER_EXISTS = 51003
 
 
 class EmbeddedStoreError(RuntimeError):
@@ -81,7 +90,9 @@ class EmbeddedStore(ChildServer):
     """Runs `secantusd-py` on loopback with its data under `storage_path`; a context manager.
 
     The port is a free one unless given. The store's own output goes to `log_path`
-    (default: `secantus.log` beside the storage directory), never to the terminal.
+    (default: `secantus.log` beside the storage directory), never to the terminal. The
+    credentials live in `credentials_path`; the full URL of the running store, password
+    included, in `url_path` (both 0600, in the storage directory, itself 0700).
     """
 
     _error = EmbeddedStoreError
@@ -97,8 +108,13 @@ class EmbeddedStore(ChildServer):
         start_timeout_s: float = 20.0,
         stop_timeout_s: float = 10.0,
         executable: Path | None = None,
+        journaled: bool = True,
     ) -> None:
         self.storage_path = Path(storage_path).absolute()
+        self.credentials_path = self.storage_path / CREDENTIALS_FILE
+        self.url_path = self.storage_path / URL_FILE
+        self.journaled = journaled
+        self._credentials: StoreCredentials | None = None
         self.log_path = (
             Path(log_path).absolute() if log_path else self.storage_path.parent / "secantus.log"
         )
@@ -110,7 +126,25 @@ class EmbeddedStore(ChildServer):
 
     @property
     def url(self) -> str:
-        """The MongoDB connection string of the running store."""
+        """The MongoDB connection string of the running store, with its credentials."""
+        if self._credentials is None:
+            raise EmbeddedStoreError("the embedded store is not running")
+        user = quote_plus(self._credentials.username)
+        password = quote_plus(self._credentials.password)
+        return (
+            f"mongodb://{user}:{password}@{self.host}:{self.port}/"
+            "?directConnection=true&authSource=admin"
+        )
+
+    @property
+    def redacted_url(self) -> str:
+        """`url` with the password masked, for banners and logs."""
+        url = self.url
+        assert self._credentials is not None
+        return url.replace(quote_plus(self._credentials.password), "***", 1)
+
+    @property
+    def _anonymous_url(self) -> str:
         return f"mongodb://{self.host}:{self.port}/?directConnection=true"
 
     @property
@@ -125,26 +159,81 @@ class EmbeddedStore(ChildServer):
         if not executable.exists():
             raise EmbeddedStoreError(NOT_INSTALLED)
         self.storage_path.mkdir(parents=True, exist_ok=True)
+        self.storage_path.chmod(0o700)  # the store's files hold every tenant's data
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        if self._requested_port is not None:
-            if port_in_use(self.host, self._requested_port):
+        self._check_requested_port()
+        try:
+            credentials = StoreCredentials.load_or_create(self.credentials_path)
+        except ValueError as exc:
+            raise EmbeddedStoreError(str(exc)) from None
+        if not credentials.provisioned:
+            self._provision(executable, credentials)
+            credentials = credentials.marked_provisioned(self.credentials_path)
+        self._credentials = credentials
+        self._launch(executable, auth=True)
+        write_private(self.url_path, self.url + "\n")
+
+    def _provision(self, executable: Path, credentials: StoreCredentials) -> None:
+        """Create the store's user: the only start without authentication, on a free
+        loopback port for the few seconds it takes, then stopped."""
+        host, self.host = self.host, "127.0.0.1"
+        requested, self._requested_port = self._requested_port, None
+        try:
+            self._launch(executable, auth=False)
+            client: MongoClient[dict[str, object]] = MongoClient(
+                self._anonymous_url, serverSelectionTimeoutMS=5000
+            )
+            with client:
+                self._create_user(client, credentials)
+        except PyMongoError as exc:
+            raise EmbeddedStoreError(f"cannot create the embedded store's user: {exc}") from None
+        finally:
+            self.stop()
+            self.host, self._requested_port = host, requested
+
+    def _create_user(self, client: MongoClient[dict[str, object]], known: StoreCredentials) -> None:
+        admin = client.admin
+        try:
+            admin.command("createUser", known.username, pwd=known.password, roles=["root"])
+        except OperationFailure as exc:
+            if exc.code != _USER_EXISTS:  # an earlier first start stopped before it finished
+                raise
+            admin.command("updateUser", known.username, pwd=known.password, roles=["root"])
+        # Anyone who reached the port in that window and made a user of their own would
+        # keep it after the restart with authentication: refuse to go on.
+        for name in {"admin", *client.list_database_names()}:
+            users = client[name].command("usersInfo", 1)["users"]
+            strangers = [u["user"] for u in users if (u["user"], name) != (known.username, "admin")]
+            if strangers:
                 raise EmbeddedStoreError(
-                    f"cannot start the embedded store: port {self._requested_port} "
-                    f"on {self.host} is already in use"
+                    f"the embedded store in {self.storage_path} has users it did not create "
+                    f"({', '.join(strangers)} in {name}): it was reached while being set up; "
+                    "remove the directory and start again"
                 )
-            self._start_on(executable, self._requested_port)
+
+    def _launch(self, executable: Path, *, auth: bool) -> None:
+        if self._requested_port is not None:
+            self._check_requested_port()
+            self._start_on(executable, self._requested_port, auth=auth)
             return
         # A free port can be taken by someone else between the check and the store's bind.
         for attempt in range(_PORT_RACE_ATTEMPTS):
             try:
-                self._start_on(executable, free_port(self.host))
+                self._start_on(executable, free_port(self.host), auth=auth)
             except _PortTaken:
                 if attempt == _PORT_RACE_ATTEMPTS - 1:
                     raise
             else:
                 return
 
-    def _start_on(self, executable: Path, port: int) -> None:
+    def _check_requested_port(self) -> None:
+        if self._requested_port is not None and port_in_use(self.host, self._requested_port):
+            raise EmbeddedStoreError(
+                f"cannot start the embedded store: port {self._requested_port} "
+                f"on {self.host} is already in use"
+            )
+
+    def _start_on(self, executable: Path, port: int, *, auth: bool) -> None:
         log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         command = [
             str(executable),
@@ -158,6 +247,12 @@ class EmbeddedStore(ChildServer):
             # and nothing here uses what an oplog serves (change streams, transactions).
             "--standalone",
         ]
+        if auth:
+            command.append("--auth")
+        if self.journaled:
+            # Each commit is in the log on disk before it is acknowledged: a kill -9 of
+            # the store loses nothing it acknowledged, whatever the client asked for.
+            command.append("--sync-on-commit")
         with self.log_path.open("ab") as log:
             log.write(f"--- contesto: starting {' '.join(command)}\n".encode())
             log.flush()
@@ -199,8 +294,9 @@ class EmbeddedStore(ChildServer):
             time.sleep(0.1)
 
     def _ping(self) -> bool:
+        # `ping` needs no authentication, so this works before the user exists.
         client: MongoClient[dict[str, object]] = MongoClient(
-            self.url, serverSelectionTimeoutMS=300, connectTimeoutMS=300
+            self._anonymous_url, serverSelectionTimeoutMS=300, connectTimeoutMS=300
         )
         try:
             client.admin.command("ping")

@@ -20,6 +20,13 @@ from fastapi import FastAPI
 from pymongo import AsyncMongoClient
 
 from broker_bridge import BridgeSettings, CopyLedger, Outbox, Publisher, SharingPolicy
+from contesto._mqtt_access import (
+    INGEST_USER,
+    MqttAccessFiles,
+    keep_access_in_step,
+    reload_mosquitto,
+)
+from context_broker import write_concern
 from regional_tenants import TenantRegistry
 from sensor_ingest import (
     DeadLetters,
@@ -27,6 +34,7 @@ from sensor_ingest import (
     IngestSettings,
     IngestWorker,
     Pipeline,
+    ProvisioningAccess,
     iot_agent_router,
 )
 
@@ -45,12 +53,18 @@ class IngestRuntime:
     pipeline: Pipeline
     worker: IngestWorker
     publisher: Publisher
+    tenants: TenantRegistry
 
 
-def mongo_client(url: str) -> AsyncMongoClient[dict[str, Any]]:
-    """A client that tolerates a busy embedded store (long queries block its heartbeats)."""
+def mongo_client(url: str, *, journaled: bool = True) -> AsyncMongoClient[dict[str, Any]]:
+    """A client that tolerates a busy embedded store (long queries block its heartbeats);
+    its writes are acknowledged once journaled, as the broker's are."""
     return AsyncMongoClient(
-        url, tz_aware=True, serverSelectionTimeoutMS=15000, connectTimeoutMS=20000
+        url,
+        tz_aware=True,
+        serverSelectionTimeoutMS=15000,
+        connectTimeoutMS=20000,
+        **write_concern(url, journaled=journaled),
     )
 
 
@@ -59,7 +73,7 @@ async def open_ingest(
     ingest: IngestSettings, bridge: BridgeSettings
 ) -> AsyncIterator[IngestRuntime]:
     """Connect to the store and build the worker and the publisher (not yet running)."""
-    client = mongo_client(ingest.mongo_url)
+    client = mongo_client(ingest.mongo_url, journaled=not ingest.store_unjournaled_writes_risk_loss)
     try:
         database = client[ingest.pipeline_database]
         registry = DeviceRegistry(database)
@@ -68,7 +82,9 @@ async def open_ingest(
         await dead_letters.ensure_indexes()
         outbox = Outbox(client[bridge.pipeline_database])
         tenants = TenantRegistry(client[f"{bridge.database_prefix}__platform"])
-        pipeline = Pipeline(registry, outbox, dead_letters)
+        pipeline = Pipeline(
+            registry, outbox, dead_letters, max_message_bytes=ingest.ingest_max_message_bytes
+        )
         worker = IngestWorker(
             ingest.mqtt_options(),
             pipeline,
@@ -91,9 +107,24 @@ async def open_ingest(
                 records_per_pass=bridge.bridge_records_per_pass,
                 entities_per_request=bridge.bridge_entities_per_request,
             )
-            yield IngestRuntime(registry, dead_letters, outbox, pipeline, worker, publisher)
+            yield IngestRuntime(
+                registry, dead_letters, outbox, pipeline, worker, publisher, tenants
+            )
     finally:
         await client.close()
+
+
+async def _keep_mqtt_access(
+    ingest: IngestSettings, runtime: IngestRuntime, stop: asyncio.Event
+) -> None:
+    assert ingest.mqtt_access_dir is not None
+    pid_file = ingest.mqtt_broker_pid_file
+    await keep_access_in_step(
+        runtime.registry.all_groups,
+        MqttAccessFiles(ingest.mqtt_access_dir, ingest.mqtt_username or INGEST_USER),
+        (lambda: reload_mosquitto(pid_file)) if pid_file is not None else (lambda: None),
+        stop,
+    )
 
 
 class _SignalFreeServer(uvicorn.Server):
@@ -111,14 +142,14 @@ def _bridge_audit(tenants: TenantRegistry) -> Callable[[str, str, dict[str, Any]
     return audit
 
 
-def provisioning_app(registry: DeviceRegistry) -> FastAPI:
+def provisioning_app(registry: DeviceRegistry, access: ProvisioningAccess | None) -> FastAPI:
     """The IoT-Agent-compatible provisioning API (`/iot/services`, `/iot/devices`)."""
     app = FastAPI(
         title="Contesto device provisioning",
         description="FIWARE IoT Agent provisioning API shape: service groups and devices "
         "per tenant (`fiware-service` header).",
     )
-    app.include_router(iot_agent_router(registry))
+    app.include_router(iot_agent_router(registry, access=access))
     return app
 
 
@@ -136,12 +167,21 @@ async def run_ingest(
             asyncio.create_task(runtime.worker.run(stop), name="ingest-worker"),
             asyncio.create_task(runtime.publisher.run(stop), name="bridge-publisher"),
         ]
+        if ingest.mqtt_access_dir is not None:
+            tasks.append(
+                asyncio.create_task(_keep_mqtt_access(ingest, runtime, stop), name="mqtt-access")
+            )
         server: uvicorn.Server | None = None
         if provisioning is not None:
             host, port = provisioning
             server = _SignalFreeServer(
                 uvicorn.Config(
-                    provisioning_app(runtime.registry),
+                    provisioning_app(
+                        runtime.registry,
+                        ProvisioningAccess(
+                            runtime.tenants, ingest.auth_required, ingest.auto_create_tenants
+                        ),
+                    ),
                     host=host,
                     port=port,
                     log_level="warning",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 from typing import Literal
 
 from contesto._child import ChildProcess
@@ -31,11 +32,13 @@ class IngestChild(ChildProcess):
         *,
         mqtt_credentials: tuple[str, str] | None = None,
         mqtt_protocol: Literal["5", "3.1.1"] | None = None,
+        mqtt_access: tuple[Path, Path] | None = None,
     ):
         self._settings = settings
         self._mongo_url = mongo_url
         self._mqtt_credentials = mqtt_credentials
         self._mqtt_protocol = mqtt_protocol
+        self._mqtt_access = mqtt_access
         self._start_timeout_s = start_timeout_s
         self.log_path = settings.data_dir.absolute() / "ingest.log"
 
@@ -57,6 +60,10 @@ class IngestChild(ChildProcess):
         }
         if self._mqtt_protocol is not None:
             env["CONTESTO_MQTT_PROTOCOL"] = self._mqtt_protocol
+        if self._mqtt_access is not None:
+            access_dir, pid_file = self._mqtt_access
+            env["CONTESTO_MQTT_ACCESS_DIR"] = str(access_dir)
+            env["CONTESTO_MQTT_BROKER_PID_FILE"] = str(pid_file)
         if self._mqtt_credentials is not None:
             env["CONTESTO_MQTT_USERNAME"], env["CONTESTO_MQTT_PASSWORD"] = self._mqtt_credentials
         command = [sys.executable, "-m", "contesto", "ingest", "--host", host, "--port", str(port)]

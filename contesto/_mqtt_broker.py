@@ -37,9 +37,18 @@ def find_mosquitto() -> Path | None:
     return Path(found) if found else None
 
 
-def mosquitto_config(host: str, port: int, data_dir: Path, access: Path | None = None) -> str:
+def mosquitto_config(
+    host: str,
+    port: int,
+    data_dir: Path,
+    access: Path | None = None,
+    message_size_limit: int = 0,
+) -> str:
     """A Mosquitto 2 configuration; with `access` (a directory written by
-    `contesto devices mqtt-acl`), only known users, each on its own topics."""
+    `contesto devices mqtt-acl`), only known users, each on its own topics.
+
+    Mosquitto acknowledges a message whose payload is over `message_size_limit` bytes
+    (0: no limit) and drops it, so it never reaches ingest."""
     if access is None:
         login = ["allow_anonymous true"]
     else:
@@ -64,6 +73,9 @@ def mosquitto_config(host: str, port: int, data_dir: Path, access: Path | None =
             "max_queued_bytes 0",
             "persistent_client_expiration 14d",
             "set_tcp_nodelay true",
+            # Not max_packet_size, which Mosquitto recommends: that one disconnects the
+            # client, which then sends the same message again at every reconnection.
+            f"message_size_limit {message_size_limit}",
             "log_type error",
             "log_type warning",
             "log_type notice",
@@ -126,6 +138,8 @@ class MosquittoBroker(LoopbackBroker):
     _default_start_timeout_s = 10.0
     # Set to a `contesto devices mqtt-acl` output directory to require logins and ACLs.
     access: Path | None = None
+    # Payloads over this many bytes are acknowledged and dropped; 0: no limit.
+    message_size_limit: int = 0
 
     def start(self) -> None:
         executable = find_mosquitto()
@@ -134,8 +148,17 @@ class MosquittoBroker(LoopbackBroker):
         port = self._pick_port()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         config = self.data_dir / "mosquitto.conf"
-        config.write_text(mosquitto_config(self.host, port, self.data_dir, self.access))
+        config.write_text(
+            mosquitto_config(self.host, port, self.data_dir, self.access, self.message_size_limit)
+        )
         self._run([str(executable), "-c", str(config)], port, _answers)
+        if self._process is not None:
+            self.pid_file.write_text(f"{self._process.pid}\n")
+
+    @property
+    def pid_file(self) -> Path:
+        """Where the running Mosquitto's pid is written (for a reload by SIGHUP)."""
+        return self.data_dir / "mosquitto.pid"
 
 
 def _answers(host: str, port: int) -> bool:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from sensor_ingest import DEFAULT_MAX_MESSAGE_BYTES
 
 
 class StackSettings(BaseSettings):
@@ -17,6 +20,8 @@ class StackSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CONTESTO_", extra="ignore")
 
     mongo_url: str | None = None
+    # Opt-in: the store acknowledges writes before journaling them; a crash can lose them.
+    store_unjournaled_writes_risk_loss: bool = False
     data_dir: Path = Path("var")
     host: str = "127.0.0.1"
     port: int = 1026
@@ -26,6 +31,12 @@ class StackSettings(BaseSettings):
     mqtt_host: str = "127.0.0.1"
     mqtt_port: int = 1883
     mqtt_external: bool = False
+    # auto: Mosquitto if installed, else amqtt (dev profile only); or name one of them.
+    mqtt_broker: Literal["auto", "mosquitto", "amqtt"] = "auto"
+    # Mosquitto drops larger payloads; ingest dead-letters them (CONTESTO_INGEST_...).
+    ingest_max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    # The regional profile (as for the broker): MQTT asks every client to log in.
+    auth_required: bool = False
     ingest: bool = True
     provisioning_port: int = 4041
     demo_tenants: bool = True

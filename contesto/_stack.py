@@ -11,15 +11,15 @@ import socket
 import threading
 from collections.abc import Callable, Iterator
 from types import FrameType
-from typing import Literal
 
 import uvicorn
 
-from contesto._amqtt_broker import AmqttBroker
 from contesto._embedded import EmbeddedStore, EmbeddedStoreError
 from contesto._ingest_child import IngestChild, IngestChildError
-from contesto._mqtt_broker import MosquittoBroker, MqttBrokerError, find_mosquitto
+from contesto._mqtt_access import MqttAccessError
+from contesto._mqtt_broker import MqttBrokerError
 from contesto._settings import StackSettings
+from contesto._stack_mqtt import LocalMqtt, local_mqtt
 from context_broker import BrokerSettings, create_app
 
 __all__ = ["StackError", "run_stack"]
@@ -71,16 +71,25 @@ def _open_store(settings: StackSettings, resources: contextlib.ExitStack) -> tup
     if settings.mongo_url is not None:
         return settings.mongo_url, [f"  store        MongoDB at {_redact(settings.mongo_url)}"]
     data_dir = settings.data_dir.absolute()
-    store = EmbeddedStore(data_dir / "db", log_path=data_dir / "secantus.log")
+    store = EmbeddedStore(
+        data_dir / "db",
+        log_path=data_dir / "secantus.log",
+        journaled=not settings.store_unjournaled_writes_risk_loss,
+    )
     try:
         resources.enter_context(store)
     except EmbeddedStoreError as exc:
         raise StackError(str(exc)) from None
-    return store.url, [
+    lines = [
         f"  store        embedded (SecantusDB), data in {store.storage_path}",
-        f"  store URL    {store.url}  (CONTESTO_MONGO_URL for `contesto dead-letter`, ...)",
+        f"  store URL    {store.redacted_url}",
+        f"               full URL in {store.url_path} (owner only), for `contesto dead-letter`:",
+        f"               export CONTESTO_MONGO_URL=$(cat {store.url_path})",
         f"  store log    {store.log_path}",
     ]
+    if not store.journaled:
+        lines.append("  WARNING      unjournaled writes: a store crash loses acknowledged data")
+    return store.url, lines
 
 
 def _open_ingest(
@@ -88,30 +97,24 @@ def _open_ingest(
 ) -> list[str]:
     """The MQTT broker (unless external) and the ingest process, which publishes to our API."""
     lines = []
-    protocol: Literal["5", "3.1.1"] | None = None
-    credentials: tuple[str, str] | None = None
+    local: LocalMqtt | None = None
     if settings.mqtt_external:
         lines.append(f"  MQTT         {settings.mqtt_host}:{settings.mqtt_port} (external)")
     else:
-        mqtt: MosquittoBroker | AmqttBroker
-        if find_mosquitto() is not None:
-            mqtt = MosquittoBroker(
-                settings.data_dir / "mqtt", host=settings.mqtt_host, port=settings.mqtt_port
-            )
-            kind = "Mosquitto"
-        else:
-            mqtt = AmqttBroker(
-                settings.data_dir / "mqtt", host=settings.mqtt_host, port=settings.mqtt_port
-            )
-            kind = "amqtt, MQTT 3.1.1; Mosquitto not installed"
-            # amqtt keeps messages for a worker that is away only if it authenticated.
-            protocol, credentials = "3.1.1", mqtt.credentials
         try:
-            resources.enter_context(mqtt)
-        except MqttBrokerError as exc:
+            local = local_mqtt(settings)
+            resources.enter_context(local.broker)
+        except (MqttBrokerError, MqttAccessError) as exc:
             raise StackError(str(exc)) from None
-        lines.append(f"  MQTT         {settings.mqtt_host}:{mqtt.port} ({kind})")
-    child = IngestChild(settings, mongo_url, mqtt_credentials=credentials, mqtt_protocol=protocol)
+        lines.append(f"  MQTT         {settings.mqtt_host}:{local.broker.port} ({local.kind})")
+        lines += [f"  WARNING      {warning}" for warning in local.warnings]
+    child = IngestChild(
+        settings,
+        mongo_url,
+        mqtt_credentials=local.credentials if local else None,
+        mqtt_protocol=local.protocol if local else None,
+        mqtt_access=local.access if local else None,
+    )
     try:
         resources.enter_context(child)
     except IngestChildError as exc:

@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
-from context_broker._context_fetch import HttpContextFetcher
+from context_broker._context_fetch import FetchAllowList, HttpContextFetcher
 from context_broker._errors import (
     BadRequestData,
     InternalError,
@@ -39,14 +39,22 @@ def create_app(settings: BrokerSettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = Store.connect(
-            settings.mongo_url, settings.database_prefix, auto_create=settings.auto_create_tenants
+            settings.mongo_url,
+            settings.database_prefix,
+            auto_create=settings.auto_create_tenants,
+            journaled=not settings.store_unjournaled_writes_risk_loss,
+            budget=settings.query_budget(),
         )
-        fetcher = HttpContextFetcher(settings.context_fetch_timeout_s, settings.context_max_bytes)
+        fetcher = HttpContextFetcher(
+            settings.context_fetch_timeout_s,
+            settings.context_max_bytes,
+            FetchAllowList.parse(settings.context_fetch_allow),
+        )
         contexts = HostedContexts(store)
         try:
             await contexts.load()
             resolver = ContextResolver(
-                contexts.fetcher(fetcher), cache_entries=settings.context_cache_entries
+                fetcher, cache_entries=settings.context_cache_entries, hosted=contexts.lookup
             )
             app.state.deps = Deps(settings, Broker(store), resolver, contexts)
             app.state.tenant_registry = TenantRegistry(store.platform)

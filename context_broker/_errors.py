@@ -23,6 +23,11 @@ class NgsiLdError(Exception):
     def type_uri(self) -> str:
         return _BASE + self.type_name
 
+    @property
+    def headers(self) -> dict[str, str]:
+        """HTTP headers the error's response carries besides its body."""
+        return {}
+
     def problem_details(self) -> dict[str, Any]:
         body: dict[str, Any] = {
             "type": self.type_uri,
@@ -79,6 +84,30 @@ class TooManyResults(NgsiLdError):
     title = "Too many results"
 
 
+class TooComplexQuery(NgsiLdError):
+    """A query the store could not answer within its time budget (clause 5.5.2)."""
+
+    type_name = "TooComplexQuery"
+    status = 403
+    title = "Too complex query"
+
+
+class TenantBusy(NgsiLdError):
+    """One tenant has more reads in flight than its share of the store: retry later."""
+
+    type_name = "InternalError"
+    status = 503
+    title = "Tenant busy"
+
+    def __init__(self, detail: str, *, retry_after_s: int) -> None:
+        super().__init__(detail)
+        self.retry_after_s = retry_after_s
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_s)}
+
+
 class NotAcceptable(NgsiLdError):
     # The spec has no error type of its own for 406; InvalidRequest is what brokers send.
     type_name = "InvalidRequest"
@@ -102,6 +131,12 @@ class LdContextNotAvailable(NgsiLdError):
     type_name = "LdContextNotAvailable"
     status = 503
     title = "JSON-LD @context not available"
+
+
+class ContextReloadFailed(LdContextNotAvailable):
+    """Delete @context with reload=true could not download it again (clause 6.30, 504)."""
+
+    status = 504
 
 
 class InternalError(NgsiLdError):

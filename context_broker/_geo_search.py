@@ -8,7 +8,7 @@ fast, whereas the embedded store's `$near` misorders results and its `$geoWithin
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from typing import Any
 
 from context_broker._names import encode_field
@@ -27,9 +27,11 @@ async def geo_search(
     limit: int,
     count: bool,
     names: Sequence[str] | None = None,
+    only: Set[str] | None = None,
 ) -> tuple[list[Document], int | None]:
     """One page of the entities of `types` matching `mongo` and `geo` (nearest first for
-    near, else by id) and, when asked, how many match in all.
+    near, else by id) and, when asked, how many match in all; with `only`, among those ids
+    (the matches of the patterns the broker tested).
 
     The type selection is tested here on each candidate's projected types rather than
     appended to the lookups: the embedded store plans a filter of one field in a third of
@@ -52,10 +54,11 @@ async def geo_search(
         # out first (the store plans a filter of one field fastest), and the lookup follows.
         if not mongo or await repo.exists(cells):
             candidates.update(await repo.geometries(cells, mongo, field))
+    repo.check_documents(len(candidates), "the geo-query")
     selected = [
         (entity_id, geometry)
         for entity_id, (geometry, entity_types) in candidates.items()
-        if has_types(entity_types, types)
+        if has_types(entity_types, types) and (only is None or entity_id in only)
     ]
     keys = geo.match_all([geometry for _, geometry in selected])
     matched = sorted(

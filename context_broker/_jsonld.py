@@ -1,6 +1,8 @@
 """JSON-LD @context handling for NGSI-LD: term maps, expansion, compaction, context resolution.
 
 Pure: it takes parsed JSON and a fetch function, so it runs anywhere (API, tests, tools).
+Fetched documents are shared by all tenants (one download per URL), but each cached URL
+remembers which tenants' requests used it: a tenant lists, reads and evicts only those.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ import functools
 import json
 import re
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import Final, Generic, TypeVar
 from urllib.parse import urljoin, urlsplit
@@ -23,6 +26,7 @@ __all__ = [
     "NGSI_LD_CORE_CONTEXT_URL",
     "ContextResolver",
     "FetchContext",
+    "HostedLookup",
     "TermMap",
     "core_term_map",
     "is_core_context_url",
@@ -33,6 +37,7 @@ DEFAULT_VOCAB: Final = "https://uri.etsi.org/ngsi-ld/default-context/"
 
 MAX_CONTEXT_DEPTH: Final = 8
 _MEMO_LIMIT: Final = 20_000
+_TENANTS_PER_URL: Final = 512  # more than the region's municipalities; the oldest user drops
 _CORE_FILE: Final = "ngsi-ld-core-context-v1.8.jsonld"
 _CORE_URL_RE: Final = re.compile(
     r"https?://uri\.etsi\.org/ngsi-ld/v1/ngsi-ld-core-context[^/?#]*\.jsonld", re.ASCII
@@ -40,6 +45,11 @@ _CORE_URL_RE: Final = re.compile(
 
 FetchContext = Callable[[str], Awaitable[object]]
 """Returns the parsed JSON document at a URL; raises LdContextNotAvailable."""
+
+HostedLookup = Callable[[str, str | None], object | None]
+"""The document a URL names among the contexts this broker hosts for a tenant; None when
+the URL is not one of the broker's own; raises LdContextNotAvailable when it is another
+tenant's."""
 
 ContextValue = str | list[object] | dict[str, object]
 
@@ -321,30 +331,91 @@ class _Lru(Generic[_K, _V]):
         while len(self._data) > self._size:
             self._data.popitem(last=False)
 
+    def peek(self, key: _K) -> _V | None:
+        """The value without making it the most recent."""
+        return self._data.get(key)
+
     def pop(self, key: _K) -> _V | None:
         return self._data.pop(key, None)
+
+    def items(self) -> Iterator[tuple[_K, _V]]:
+        return iter(list(self._data.items()))
 
     def clear(self) -> None:
         self._data.clear()
 
-    def keys(self) -> list[_K]:
-        return list(self._data)
+
+@dataclass(slots=True)
+class _Cached:
+    """A fetched document and the tenants whose requests used it, least recent first."""
+
+    document: object
+    tenants: OrderedDict[str | None, None] = field(default_factory=OrderedDict)
+
+    def claim(self, tenant: str | None) -> None:
+        self.tenants[tenant] = None
+        self.tenants.move_to_end(tenant)
+        while len(self.tenants) > _TENANTS_PER_URL:
+            self.tenants.popitem(last=False)
+
+
+@dataclass(slots=True)
+class _Resolved:
+    """A term map, the remote URLs it was built from and the tenants that claimed them."""
+
+    term_map: TermMap
+    urls: tuple[str, ...]
+    tenants: set[str | None] = field(default_factory=set)
+
+
+@dataclass(slots=True)
+class _Build:
+    """What one resolution used: for whom, which remote URLs, and whether a hosted context."""
+
+    tenant: str | None
+    urls: list[str] = field(default_factory=list)
+    hosted: bool = False
+
+
+def _withdraw(maps: _Lru[_K, _Resolved], url: str, tenant: str | None, *, dropped: bool) -> None:
+    """After a tenant evicted url: its next use of a map built on url claims it again, or,
+    once the document is dropped, the map goes so that the next use fetches it again."""
+    for key, resolved in maps.items():
+        if url in resolved.urls:
+            if dropped:
+                maps.pop(key)
+            else:
+                resolved.tenants.discard(tenant)
 
 
 class ContextResolver:
-    """Resolves request @context values to TermMaps, caching fetched documents and maps."""
+    """Resolves request @context values to TermMaps, caching fetched documents and maps.
 
-    def __init__(self, fetch: FetchContext, *, cache_entries: int = 256) -> None:
+    A term map built from remote and inline contexts only is shared by all tenants: a
+    cache hit (the hot path) is one lookup, plus, on a tenant's first hit, recording its
+    claim on the documents behind the map. A map built from a hosted context is its
+    tenant's alone.
+    """
+
+    def __init__(
+        self,
+        fetch: FetchContext,
+        *,
+        cache_entries: int = 256,
+        hosted: HostedLookup | None = None,
+    ) -> None:
         if cache_entries < 1:
             raise ValueError("cache_entries must be at least 1")
         self._fetch = fetch
-        self._maps: _Lru[str, TermMap] = _Lru(cache_entries)
-        self._documents: _Lru[str, object] = _Lru(cache_entries)
+        self._hosted = hosted
+        self._maps: _Lru[str, _Resolved] = _Lru(cache_entries)
+        self._hosted_maps: _Lru[tuple[str | None, str], _Resolved] = _Lru(cache_entries)
+        self._documents: _Lru[str, _Cached] = _Lru(cache_entries)
         self._local: dict[str, object] = {}
         self._pending: dict[str, asyncio.Future[object]] = {}
 
-    async def resolve(self, context: ContextValue | None) -> TermMap:
-        """The term map for a request's @context (None: the core context alone)."""
+    async def resolve(self, context: ContextValue | None, tenant: str | None = None) -> TermMap:
+        """The term map for a tenant's request @context (None: the core context alone)."""
         if context is None:
             return core_term_map()
         if isinstance(context, str):
@@ -360,13 +431,38 @@ class ContextResolver:
             raise BadRequestData(
                 f"@context must be a URL, an object or an array, not {type(context).__name__}"
             )
-        term_map = self._maps.get(key)
-        if term_map is None:
-            layers = await self._layers(context, base=None, chain=())
-            response = context if isinstance(context, str) else copy.deepcopy(context)
-            term_map = _build_term_map(layers, _core_terms(), response)
-            self._maps.put(key, term_map)
+        resolved = self._maps.get(key)
+        if resolved is None and self._hosted is not None:
+            resolved = self._hosted_maps.get((tenant, key))
+        if resolved is None:
+            return await self._build(context, key, tenant)
+        if tenant not in resolved.tenants:
+            self._claim(resolved, tenant)
+        return resolved.term_map
+
+    async def _build(self, context: ContextValue, key: str, tenant: str | None) -> TermMap:
+        build = _Build(tenant)
+        layers = await self._layers(context, base=None, chain=(), build=build)
+        response = context if isinstance(context, str) else copy.deepcopy(context)
+        term_map = _build_term_map(layers, _core_terms(), response)
+        resolved = _Resolved(term_map, tuple(build.urls), {tenant})
+        if build.hosted:
+            self._hosted_maps.put((tenant, key), resolved)
+        else:
+            self._maps.put(key, resolved)
         return term_map
+
+    def _claim(self, resolved: _Resolved, tenant: str | None) -> None:
+        for url in resolved.urls:
+            if (cached := self._documents.peek(url)) is not None:
+                cached.claim(tenant)
+        if len(resolved.tenants) >= _TENANTS_PER_URL:
+            resolved.tenants.clear()
+        resolved.tenants.add(tenant)
+
+    def _clear_maps(self) -> None:
+        self._maps.clear()
+        self._hosted_maps.clear()
 
     def add_local(self, url: str, document: object) -> None:
         """Serve a context hosted by this broker under url, without fetching it."""
@@ -378,51 +474,83 @@ class ContextResolver:
             ) from None
         self._local[url] = document
         self._documents.pop(url)
-        self._maps.clear()
+        self._clear_maps()
 
     def remove_local(self, url: str) -> None:
         if self._local.pop(url, None) is not None:
-            self._maps.clear()
+            self._clear_maps()
 
-    def evict(self, url: str) -> bool:
-        """Forget a cached remote context so that the next use fetches it again."""
-        if self._documents.pop(url) is None:
+    def evict(self, url: str, tenant: str | None = None) -> bool:
+        """Withdraw the tenant's use of a cached remote context (False: it had none).
+
+        The document is dropped, so that its next use fetches it again, once no tenant
+        uses it; other tenants keep it and are not made to wait for a download.
+        """
+        cached = self._documents.peek(url)
+        if cached is None or tenant not in cached.tenants:
             return False
-        self._maps.clear()
+        del cached.tenants[tenant]
+        dropped = not cached.tenants
+        if dropped:
+            self._documents.pop(url)
+        _withdraw(self._maps, url, tenant, dropped=dropped)
+        _withdraw(self._hosted_maps, url, tenant, dropped=dropped)
         return True
 
-    def cached_urls(self) -> list[str]:
-        """URLs of the remote context documents held in the cache (least recent first)."""
-        return self._documents.keys()
+    async def reload(self, url: str, tenant: str | None = None) -> bool:
+        """Fetch a cached remote context the tenant uses again and replace it for everyone.
 
-    def cached_document(self, url: str) -> object | None:
-        """A hosted or cached remote context document, as served or fetched."""
+        False when the tenant uses no such context; a failed fetch raises and keeps the
+        cached document.
+        """
+        cached = self._documents.peek(url)
+        if cached is None or tenant not in cached.tenants:
+            return False
+        cached.document = await self._fetch(url)
+        self._clear_maps()
+        return True
+
+    def forget_hosted(self, tenant: str | None) -> None:
+        """Drop the tenant's term maps built from hosted contexts, after one was deleted."""
+        for key, _ in self._hosted_maps.items():
+            if key[0] == tenant:
+                self._hosted_maps.pop(key)
+
+    def cached_urls(self, tenant: str | None = None) -> list[str]:
+        """URLs of the cached remote contexts the tenant's requests used (least recent first)."""
+        return [url for url, cached in self._documents.items() if tenant in cached.tenants]
+
+    def cached_document(self, url: str, tenant: str | None = None) -> object | None:
+        """A local or cached remote context document the tenant uses, as served or fetched."""
         if url in self._local:
             return self._local[url]
-        return self._documents.get(url)
+        cached = self._documents.peek(url)
+        if cached is None or tenant not in cached.tenants:
+            return None
+        return cached.document
 
     async def _layers(
-        self, value: object, *, base: str | None, chain: tuple[str, ...]
+        self, value: object, *, base: str | None, chain: tuple[str, ...], build: _Build
     ) -> list[_Layer]:
         if value is None:
             return [None]
         if isinstance(value, dict):
             return [value]
         if isinstance(value, str):
-            return await self._url_layers(value, base=base, chain=chain)
+            return await self._url_layers(value, base=base, chain=chain, build=build)
         if isinstance(value, list):
             layers: list[_Layer] = []
             for item in value:
                 if isinstance(item, list):
                     raise BadRequestData("an @context array must not contain arrays")
-                layers.extend(await self._layers(item, base=base, chain=chain))
+                layers.extend(await self._layers(item, base=base, chain=chain, build=build))
             return layers
         raise BadRequestData(
             f"an @context entry must be a URL, an object or null, not {type(value).__name__}"
         )
 
     async def _url_layers(
-        self, value: str, *, base: str | None, chain: tuple[str, ...]
+        self, value: str, *, base: str | None, chain: tuple[str, ...], build: _Build
     ) -> list[_Layer]:
         url = value if base is None else urljoin(base, value)
         if is_core_context_url(url):
@@ -438,27 +566,37 @@ class ContextResolver:
                 f"the @context nests more than {MAX_CONTEXT_DEPTH} documents deep at {url}"
             )
         document = self._local.get(url)
+        if document is None and self._hosted is not None:
+            document = self._hosted(url, build.tenant)
+            build.hosted = build.hosted or document is not None
         if document is None:
-            document = await self._document(url)
+            document = await self._document(url, build.tenant)
+            build.urls.append(url)
         try:
             inner = _context_of(document)
         except ValueError:
             raise LdContextNotAvailable(
                 f"the document at {url} is not a JSON-LD context (no @context member)"
             ) from None
-        return await self._layers(inner, base=url, chain=(*chain, url))
+        return await self._layers(inner, base=url, chain=(*chain, url), build=build)
 
-    async def _document(self, url: str) -> object:
-        """The fetched document at url; concurrent requests for one URL share one fetch."""
-        document = self._documents.get(url)
-        if document is not None:
-            return document
+    async def _document(self, url: str, tenant: str | None) -> object:
+        """The fetched document at url, claimed for the tenant; concurrent requests for one
+        URL share one fetch."""
+        cached = self._documents.get(url)
+        if cached is not None:
+            cached.claim(tenant)
+            return cached.document
         while (pending := self._pending.get(url)) is not None:
             try:
-                return await asyncio.shield(pending)
+                document = await asyncio.shield(pending)
             except asyncio.CancelledError:
                 if not pending.cancelled():
                     raise
+            else:
+                if (cached := self._documents.peek(url)) is not None:
+                    cached.claim(tenant)
+                return document
         future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
         self._pending[url] = future
         try:
@@ -472,6 +610,8 @@ class ContextResolver:
             raise
         finally:
             del self._pending[url]
-        self._documents.put(url, document)
+        cached = _Cached(document)
+        cached.claim(tenant)
+        self._documents.put(url, cached)
         future.set_result(document)
         return document

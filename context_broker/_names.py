@@ -6,9 +6,10 @@ import re
 
 from context_broker._errors import BadRequestData
 
-# ETSI GS CIM 009 clause 4.6.2: characters that may not appear in names and identifiers.
-_FORBIDDEN = re.compile(r"[<>\"'=;()\s\\\x00-\x1f\x7f]")
-_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:[^\s<>\"{}|\\^`]+$")
+# ETSI GS CIM 009 clause 4.6.2: characters that may not appear in names and identifiers;
+# control characters (C0, DEL, C1) are refused everywhere, NUL first of all.
+_FORBIDDEN = re.compile(r"[<>\"'=;()\s\\\x00-\x1f\x7f-\x9f]")
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:[^\s<>\"{}|\\^`\x00-\x1f\x7f-\x9f]+$")
 _SCOPE = re.compile(r"^/[^/\s#+]+(/[^/\s#+]+)*$")
 
 RESERVED_ENTITY_MEMBERS = frozenset(

@@ -6,7 +6,6 @@ stored documents or outcomes; the HTTP layer turns those into representations.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
@@ -44,8 +43,12 @@ from context_broker._errors import (
 from context_broker._geo_search import geo_search
 from context_broker._jsonld import TermMap
 from context_broker._names import check_name, check_uri, decode_field, encode_field
+from context_broker._pattern_search import matching_candidates, ordered_by_store, page_in_order
 from context_broker._query import AttrPath, Query, ScopeQuery, scope_q_to_mongo, to_mongo
 from context_broker._query._geo import GeoQuery
+from context_broker._query._patterns import PatternPlan, plan_patterns
+from context_broker._query._regex import anchored_prefix
+from context_broker._query._to_mongo import prefix_range
 from context_broker._query._types import TypeSelection, type_filter
 from context_broker._store import ID_ORDER, EntityRepository, Filter, SortSpec, Store
 from context_broker._time import utc_now
@@ -414,6 +417,9 @@ class Broker:
         """Query Entities (clause 5.7.2): one page in the requested order (by id by default)."""
         repo = await self._repo(tenant, for_write=False)
         names = list(query.names) if query.names is not None else None
+        patterns = plan_patterns(query.q, query.id_pattern, query.expand)
+        if patterns is not None:
+            return await self._query_with_patterns(repo, query, patterns, names)
         if query.geo is not None:
             # the geo-query search (clause 4.10) orders by distance for near, else by id
             docs, total = await geo_search(
@@ -443,6 +449,57 @@ class Broker:
         total = await repo.count_any(filters, collation=query.collation) if query.count else None
         return QueryPage(docs[: query.limit], total, len(docs) > query.limit)
 
+    async def _query_with_patterns(
+        self,
+        repo: EntityRepository,
+        query: EntityQuery,
+        patterns: PatternPlan,
+        names: list[str] | None,
+    ) -> QueryPage:
+        """Query Entities whose idPattern or q patterns the broker tests (see _pattern_search):
+        the store selects the candidates, the broker the matches and, ordered by fields
+        every entity has, the page."""
+        sort = _sort_spec(query.order)
+        ordered_here = query.collation is None and all(f in _MERGEABLE_SORT for f, _ in sort)
+        whole = _mongo_query(query)
+        candidates = _lookups(whole)
+        await repo.ensure_value_indexes(_index_fields(candidates))
+        undecided = {
+            part: _lookups({"$and": [whole, to_mongo(part, query.expand)]})
+            for part in patterns.undecided
+        }
+        sort_fields = [field for field, _ in sort] if ordered_here else []
+        matched = await matching_candidates(repo, patterns, candidates, undecided, sort_fields)
+        if query.geo is not None:
+            docs, total = await geo_search(
+                repo,
+                _mongo_query(query, with_types=False),
+                query.geo,
+                types=query.types,
+                offset=query.offset,
+                limit=query.limit + 1,
+                count=query.count,
+                names=names,
+                only={row["_id"] for row in matched},
+            )
+            return QueryPage(docs[: query.limit], total, len(docs) > query.limit)
+        total = len(matched) if query.count else None
+        if ordered_here:
+            docs = await page_in_order(repo, matched, sort, query.offset, query.limit, names)
+            more = bool(query.limit) and len(matched) > query.offset + query.limit
+            return QueryPage(docs, total, more)
+        docs = []
+        if query.limit:
+            docs = await repo.find(
+                [ordered_by_store(matched)],
+                names=names,
+                sort=sort,
+                skip=query.offset,
+                limit=query.limit + 1,
+                collation=query.collation,
+            )
+        return QueryPage(docs[: query.limit], total, len(docs) > query.limit)
+
     async def type_attribute_pairs(
         self, tenant: str | None, types: Sequence[str] = ()
     ) -> list[tuple[str, str | None, int]]:
@@ -465,16 +522,7 @@ class Broker:
         query: dict[str, Any] = {"an": {"$in": list(attribute_iris)}}
         if type_iri is not None:
             query["type"] = type_iri
-        kinds: dict[str, set[str]] = {iri: set() for iri in attribute_iris}
-        for doc in await repo.attribute_kinds(query, attribute_iris):
-            for iri in attribute_iris:
-                encoded = encode_field(iri)
-                instance = doc.get("attrs", {}).get(encoded)
-                if instance is not None:
-                    kinds[iri].add(instance["type"])
-                for other in doc.get("ds", {}).get(encoded, []):
-                    kinds[iri].add(other["type"])
-        return kinds
+        return await repo.attribute_kinds(query, attribute_iris)
 
 
 def _attribute_field(entity_id: str, attr: str, terms: TermMap) -> str:
@@ -564,11 +612,10 @@ def _conjuncts(query: EntityQuery, *, with_types: bool = True) -> list[Filter]:
     if query.attrs:
         parts.append({"an": {"$in": list(query.attrs)}})
     if query.id_pattern is not None:
-        try:
-            re.compile(query.id_pattern)
-        except re.error as error:
-            raise BadRequestData(f"idPattern is not a valid regular expression: {error}") from None
-        parts.append({"_id": {"$regex": query.id_pattern}})
+        # Tested by the broker (_pattern_search); only an anchored literal prefix narrows here.
+        prefix = anchored_prefix(query.id_pattern)
+        if prefix:
+            parts.append({"_id": prefix_range(prefix)})
     if query.scope_q is not None:
         parts.append(scope_q_to_mongo(query.scope_q))
     return parts
@@ -601,8 +648,19 @@ def query_filters(query: EntityQuery) -> list[Filter]:
     return [_indexed_first(branch) for branch in branches]
 
 
+def _lookups(mongo: Filter) -> list[Filter]:
+    """The filter as flat alternatives, each with its indexed condition first, when there
+    are few enough; else as it is."""
+    return [_indexed_first(branch) for branch in _disjunctive_form(mongo) or [mongo]]
+
+
 def _disjunctive_form(mongo: Filter) -> list[Filter] | None:
-    """`mongo` as an OR of flat filters, or None when that takes over _MAX_BRANCHES."""
+    """`mongo` as an OR of flat filters, or None when that takes over _MAX_BRANCHES.
+
+    The alternatives are counted before any is built: they multiply with each AND-ed `$or`
+    (2^60 for sixty AND-ed terms of two alternatives each)."""
+    if _branch_count(mongo) > _MAX_BRANCHES:
+        return None
     result: list[Filter] = [{}]
     for key, condition in mongo.items():
         if key == "$and":
@@ -624,6 +682,20 @@ def _disjunctive_form(mongo: Filter) -> list[Filter] | None:
         if len(result) > _MAX_BRANCHES:
             return None
     return result
+
+
+def _branch_count(mongo: Filter) -> int:
+    """How many flat alternatives `mongo` has, counted up to just past _MAX_BRANCHES."""
+    count = 1
+    for key, condition in mongo.items():
+        if key == "$and":
+            for sub in condition:
+                count *= _branch_count(sub)
+                count = min(count, _MAX_BRANCHES + 1)
+        elif key == "$or":
+            count *= sum(_branch_count(sub) for sub in condition)
+        count = min(count, _MAX_BRANCHES + 1)
+    return count
 
 
 def _merge(left: Filter, right: Filter) -> Filter:

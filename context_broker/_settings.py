@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from context_broker._budget import QueryBudget
 
 
 class BrokerSettings(BaseSettings):
@@ -13,11 +16,36 @@ class BrokerSettings(BaseSettings):
     mongo_url: str = "mongodb://127.0.0.1:27017/?directConnection=true"
     database_prefix: str = "ctx"
     auto_create_tenants: bool = True
+    # Opt-in: writes acknowledged before the store journals them; a crash can lose them.
+    store_unjournaled_writes_risk_loss: bool = False
     # The regional profile: every request needs an API key of its tenant (see _http/_auth.py).
     auth_required: bool = False
     max_body_bytes: int = 2 * 1024 * 1024
     context_fetch_timeout_s: float = 3.0
+    # Hosts, addresses or CIDRs (comma-separated) the broker may fetch @contexts from although
+    # they are not public (loopback, private, link-local): e.g. "ctx.internal,10.1.0.0/16".
+    context_fetch_allow: str = ""
     context_cache_entries: int = 256
     context_max_bytes: int = 1024 * 1024
     query_default_limit: int = 20
     query_max_limit: int = 1000
+    # Budgets of every store read (docs/query.md, "Budgets and fairness"): its time (sent
+    # as maxTimeMS, and the broker's own wait), the documents it may bring into the broker,
+    # and how many reads of one tenant run at once, how many wait and for how long.
+    query_time_budget_ms: int = Field(default=5_000, ge=1)
+    query_max_documents: int = Field(default=20_000, ge=1)
+    tenant_read_slots: int = Field(default=1, ge=1)
+    tenant_read_queue: int = Field(default=64, ge=0)
+    tenant_read_wait_ms: int = Field(default=10_000, ge=1)
+    # Reads of all tenants in the store at once, served to the tenants in turn; 0: no limit.
+    store_read_slots: int = Field(default=0, ge=0)
+
+    def query_budget(self) -> QueryBudget:
+        return QueryBudget(
+            time_ms=self.query_time_budget_ms,
+            max_documents=self.query_max_documents,
+            tenant_slots=self.tenant_read_slots,
+            tenant_queue=self.tenant_read_queue,
+            tenant_wait_ms=self.tenant_read_wait_ms,
+            store_slots=self.store_read_slots,
+        )

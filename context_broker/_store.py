@@ -7,6 +7,7 @@ the tenant registry and the hosted @contexts.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -21,17 +22,21 @@ from pymongo.errors import (
     BulkWriteError,
     ConnectionFailure,
     DuplicateKeyError,
+    ExecutionTimeout,
     OperationFailure,
     PyMongoError,
     ServerSelectionTimeoutError,
 )
 
+from context_broker._budget import QueryBudget, StoreTurns, TenantGate
 from context_broker._errors import (
     AlreadyExists,
     BadRequestData,
     NgsiLdError,
     NonexistentTenant,
     StoreUnavailable,
+    TooComplexQuery,
+    TooManyResults,
 )
 from context_broker._names import encode_field
 from context_broker._time import utc_now
@@ -84,11 +89,44 @@ async def translated(what: str) -> AsyncIterator[None]:
 class EntityRepository:
     """One tenant's entities."""
 
-    def __init__(self, database: AsyncDatabase[Document]) -> None:
+    def __init__(
+        self,
+        database: AsyncDatabase[Document],
+        budget: QueryBudget | None = None,
+        turns: StoreTurns | None = None,
+    ) -> None:
         self.database = database
+        self.budget = budget or QueryBudget()
+        self._gate = TenantGate.of(self.budget, turns)
+        self._ms = self.budget.time_ms
         self.entities: AsyncCollection[Document] = database["entities"]
         self._geo_indexed: set[str] | None = None
         self._value_indexed: set[str] | None = None
+
+    @asynccontextmanager
+    async def _reading(self, what: str) -> AsyncIterator[None]:
+        """One read of this tenant's entities: a slot of the tenant's gate, the time budget,
+        errors translated. Each read sends the budget as maxTimeMS (`self._ms`), and the
+        store answers "exceeded time limit" in time; the broker's own wait, a little longer
+        so that the connection survives an ordinary expiry, bounds a store that does not."""
+        async with self._gate.slot(), translated(what):
+            try:
+                async with asyncio.timeout(self.budget.wait_s):
+                    yield
+            except (ExecutionTimeout, TimeoutError):
+                raise TooComplexQuery(
+                    f"the query did not finish within its time budget of "
+                    f"{self.budget.time_ms} ms (CONTESTO_QUERY_TIME_BUDGET_MS); narrow it "
+                    "(type, q, a smaller area) or ask without count"
+                ) from None
+
+    def check_documents(self, found: int, what: str) -> None:
+        """Refuse a read that would hold more than the bound of documents in the broker."""
+        if found > self.budget.max_documents:
+            raise TooManyResults(
+                f"{what} selects over {self.budget.max_documents} entities, the most one "
+                "query may hold (CONTESTO_QUERY_MAX_DOCUMENTS); narrow it"
+            )
 
     async def prepare(self) -> None:
         async with translated("entity store"):
@@ -148,8 +186,10 @@ class EntityRepository:
 
     async def get(self, entity_id: str, names: Sequence[str] | None = None) -> Document | None:
         projection = None if names is None else _projection(names)
-        async with translated(f"entity {entity_id}"):
-            return await self.entities.find_one({"_id": entity_id}, projection)
+        async with self._reading(f"entity {entity_id}"):
+            return await self.entities.find_one(
+                {"_id": entity_id}, projection, max_time_ms=self._ms
+            )
 
     async def replace(self, doc: Document, expected_version: int) -> bool:
         """Write a changed document if nobody else wrote it since it was read."""
@@ -187,16 +227,20 @@ class EntityRepository:
         return result.deleted_count == 1
 
     async def existing_ids(self, ids: Sequence[str]) -> set[str]:
-        async with translated("entities"):
-            cursor = self.entities.find({"_id": {"$in": list(ids)}}, {"_id": 1})
+        async with self._reading("entities"):
+            cursor = self.entities.find(
+                {"_id": {"$in": list(ids)}}, {"_id": 1}, max_time_ms=self._ms
+            )
             return {doc["_id"] async for doc in cursor}
 
     async def get_many(
         self, ids: Sequence[str], names: Sequence[str] | None = None
     ) -> dict[str, Document]:
         projection = None if names is None else _projection(names)
-        async with translated("entities"):
-            cursor = self.entities.find({"_id": {"$in": list(ids)}}, projection)
+        async with self._reading("entities"):
+            cursor = self.entities.find(
+                {"_id": {"$in": list(ids)}}, projection, max_time_ms=self._ms
+            )
             return {doc["_id"]: doc async for doc in cursor}
 
     async def geometries(
@@ -211,22 +255,51 @@ class EntityRepository:
         document), any other runs as a second `$match` stage after it.
         """
         projection = {f"attrs.{field}.value": 1, "type": 1}
+        bound = self.budget.max_documents + 1
         if not any(key.startswith("$") or key in lookup for key in rest):
-            async with translated("entities"):
-                found = self.entities.find({**lookup, **rest}, projection, batch_size=_ALL)
-                return [(doc["_id"], _geometry_and_types(doc, field)) async for doc in found]
-        pipeline: list[dict[str, Any]] = [{"$match": dict(lookup)}]
-        if rest:
-            pipeline.append({"$match": dict(rest)})
-        pipeline.append({"$project": projection})
-        async with translated("entities"):
-            cursor = await self.entities.aggregate(pipeline, batchSize=_ALL)
-            return [(doc["_id"], _geometry_and_types(doc, field)) async for doc in cursor]
+            async with self._reading("entities"):
+                found = self.entities.find(
+                    {**lookup, **rest},
+                    projection,
+                    batch_size=_ALL,
+                    limit=bound,
+                    max_time_ms=self._ms,
+                )
+                rows = [(doc["_id"], _geometry_and_types(doc, field)) async for doc in found]
+        else:
+            pipeline: list[dict[str, Any]] = [{"$match": dict(lookup)}]
+            if rest:
+                pipeline.append({"$match": dict(rest)})
+            pipeline += [{"$limit": bound}, {"$project": projection}]
+            async with self._reading("entities"):
+                cursor = await self.entities.aggregate(pipeline, batchSize=_ALL, maxTimeMS=self._ms)
+                rows = [(doc["_id"], _geometry_and_types(doc, field)) async for doc in cursor]
+        self.check_documents(len(rows), "the geo-query")
+        return rows
 
     async def exists(self, query: Mapping[str, Any]) -> bool:
         """Whether any entity matches `query`."""
-        async with translated("entities"):
-            return await self.entities.find_one(query, {"_id": 1}) is not None
+        async with self._reading("entities"):
+            found = await self.entities.find_one(query, {"_id": 1}, max_time_ms=self._ms)
+            return found is not None
+
+    async def scan(
+        self, queries: Sequence[Mapping[str, Any]], fields: Sequence[str], *, limit: int
+    ) -> list[Document]:
+        """The entities matching any of `queries`, with only `fields` (and `_id`), each id
+        once; stops once more than `limit` are found (the caller refuses that many)."""
+        projection = dict.fromkeys(fields, 1) or {"_id": 1}
+        found: dict[str, Document] = {}
+        for query in queries:
+            async with self._reading("entities"):
+                cursor = self.entities.find(
+                    query, projection, limit=limit + 1, batch_size=_ALL, max_time_ms=self._ms
+                )
+                async for doc in cursor:
+                    found.setdefault(doc["_id"], doc)
+            if len(found) > limit:
+                break
+        return list(found.values())
 
     async def insert_many(self, docs: Sequence[Document]) -> dict[int, NgsiLdError]:
         """Insert what can be inserted; return the errors by position."""
@@ -283,7 +356,7 @@ class EntityRepository:
         limit: int,
         collation: str | None,
     ) -> list[Document]:
-        async with translated("entities"):
+        async with self._reading("entities"):
             cursor = self.entities.find(
                 query,
                 projection,
@@ -291,6 +364,7 @@ class EntityRepository:
                 skip=skip,
                 limit=limit,
                 collation=None if collation is None else {"locale": collation},
+                max_time_ms=self._ms,
             )
             return await cursor.to_list()
 
@@ -310,6 +384,7 @@ class EntityRepository:
         projection = None if names is None else _projection(names)
         if len(queries) == 1:
             return await self._find(queries[0], projection, sort, skip, limit, collation)
+        self.check_documents(skip + limit, "offset + limit over several alternatives")
         keys = dict.fromkeys((field for field, _ in sort), 1)
         rows: dict[str, Document] = {}
         for query in queries:
@@ -327,8 +402,8 @@ class EntityRepository:
         return [by_id[entity_id] for entity_id in page if entity_id in by_id]
 
     async def count(self, query: Mapping[str, Any]) -> int:
-        async with translated("entities"):
-            return await self.entities.count_documents(query)
+        async with self._reading("entities"):
+            return await self.entities.count_documents(query, maxTimeMS=self._ms)
 
     async def count_any(
         self, queries: Sequence[Mapping[str, Any]], *, collation: str | None = None
@@ -336,13 +411,19 @@ class EntityRepository:
         """How many entities match any of `queries`."""
         locale = None if collation is None else {"locale": collation}
         if len(queries) == 1:
-            async with translated("entities"):
-                return await self.entities.count_documents(queries[0], collation=locale)
+            async with self._reading("entities"):
+                return await self.entities.count_documents(
+                    queries[0], collation=locale, maxTimeMS=self._ms
+                )
         ids: set[str] = set()
+        bound = self.budget.max_documents + 1
         for query in queries:
-            async with translated("entities"):
-                cursor = self.entities.find(query, {"_id": 1}, collation=locale)
+            async with self._reading("entities"):
+                cursor = self.entities.find(
+                    query, {"_id": 1}, collation=locale, limit=bound, max_time_ms=self._ms
+                )
                 ids.update([doc["_id"] async for doc in cursor])
+            self.check_documents(len(ids), "counting over several alternatives")
         return len(ids)
 
     async def ensure_value_indexes(self, fields: Sequence[str]) -> None:
@@ -378,18 +459,29 @@ class EntityRepository:
             {"$unwind": {"path": "$an", "preserveNullAndEmptyArrays": True}},
             {"$group": {"_id": {"t": "$type", "a": "$an"}, "n": {"$sum": 1}}},
         ]
-        async with translated("entities"):
-            cursor = await self.entities.aggregate(pipeline)
+        async with self._reading("entities"):
+            cursor = await self.entities.aggregate(pipeline, maxTimeMS=self._ms)
             rows = await cursor.to_list()
         return [(row["_id"]["t"], row["_id"].get("a"), row["n"]) for row in rows]
 
     async def attribute_kinds(
         self, query: Mapping[str, Any], names: Sequence[str]
-    ) -> list[Document]:
-        """The stored instances' kinds of the named attributes, for discovery details."""
-        async with translated("entities"):
-            cursor = self.entities.find(query, {"type": 1, **_kind_projection(names)})
-            return await cursor.to_list()
+    ) -> dict[str, set[str]]:
+        """The kinds (Property, Relationship, ...) of the stored instances of each named
+        attribute, for discovery details; read in batches, never all entities at once."""
+        kinds: dict[str, set[str]] = {name: set() for name in names}
+        fields = {name: encode_field(name) for name in names}
+        async with self._reading("entities"):
+            cursor = self.entities.find(
+                query, _kind_projection(names), batch_size=1000, max_time_ms=self._ms
+            )
+            async for doc in cursor:
+                for name, field in fields.items():
+                    instance = doc.get("attrs", {}).get(field)
+                    if instance is not None:
+                        kinds[name].add(instance["type"])
+                    kinds[name].update(other["type"] for other in doc.get("ds", {}).get(field, []))
+        return kinds
 
 
 def _geometry_and_types(doc: Document, field: str) -> tuple[dict[str, Any], list[str]]:
@@ -454,24 +546,62 @@ def _upsert_operation(doc: Document, *, replace: bool) -> UpdateOne:
     return UpdateOne({"_id": doc["_id"]}, update, upsert=True)
 
 
+_URL_SETS_W = re.compile(r"[?&]w=", re.IGNORECASE)
+
+
+def write_concern(url: str, *, journaled: bool = True) -> dict[str, Any]:
+    """Client options under which the store acknowledges a write only once it is journaled.
+
+    `w="majority"` unless the URL names its own `w`: on a replica set a write that only the
+    primary holds is rolled back when another member takes over; on a single server
+    (and the embedded store) majority is that server. `journaled=False` is the opt-in
+    CONTESTO_STORE_UNJOURNALED_WRITES_RISK_LOSS: a crash loses recent acknowledged writes.
+    """
+    options: dict[str, Any] = {"journal": journaled}
+    if not _URL_SETS_W.search(url):
+        options["w"] = "majority" if journaled else 1
+    return options
+
+
 class Store:
     """The store client, the tenant registry and each tenant's repository."""
 
-    def __init__(self, client: AsyncMongoClient[Document], prefix: str, *, auto_create: bool):
+    def __init__(
+        self,
+        client: AsyncMongoClient[Document],
+        prefix: str,
+        *,
+        auto_create: bool,
+        budget: QueryBudget | None = None,
+    ):
         self.client = client
         self.prefix = prefix
         self.auto_create = auto_create
+        self.budget = budget or QueryBudget()
+        self._turns = StoreTurns(self.budget.store_slots)
         self.platform: AsyncDatabase[Document] = client[f"{prefix}__platform"]
         self._known: dict[str | None, EntityRepository] = {}
 
     @classmethod
-    def connect(cls, url: str, prefix: str, *, auto_create: bool) -> Store:
+    def connect(
+        cls,
+        url: str,
+        prefix: str,
+        *,
+        auto_create: bool,
+        journaled: bool = True,
+        budget: QueryBudget | None = None,
+    ) -> Store:
         # The driver's heartbeats share the socket timeout of connectTimeoutMS: the embedded
         # store is single-threaded, so a long query must not make it look down.
         client: AsyncMongoClient[Document] = AsyncMongoClient(
-            url, tz_aware=True, serverSelectionTimeoutMS=15_000, connectTimeoutMS=20_000
+            url,
+            tz_aware=True,
+            serverSelectionTimeoutMS=15_000,
+            connectTimeoutMS=20_000,
+            **write_concern(url, journaled=journaled),
         )
-        return cls(client, prefix, auto_create=auto_create)
+        return cls(client, prefix, auto_create=auto_create, budget=budget)
 
     async def close(self) -> None:
         await self.client.close()
@@ -494,10 +624,13 @@ class Store:
                     await self.platform["tenants"].update_one(
                         {"_id": tenant}, {"$setOnInsert": {"createdAt": utc_now()}}, upsert=True
                     )
-        repository = EntityRepository(self.client[self._database_name(tenant)])
+        repository = EntityRepository(
+            self.client[self._database_name(tenant)], self.budget, self._turns
+        )
         await repository.prepare()
-        self._known[tenant] = repository
-        return repository
+        # Requests that found the tenant unknown together share the first repository (and
+        # with it the tenant's read gate).
+        return self._known.setdefault(tenant, repository)
 
     async def tenants(self) -> list[str]:
         async with translated("tenant registry"):

@@ -7,8 +7,9 @@
 
 from __future__ import annotations
 
+from ._access import AccessRefused, KeyGate
 from ._comuni import Comune, Comuni, load_comuni
-from ._keys import ApiKeyRecord, Role, allows, new_api_key, parse_api_key, verify
+from ._keys import ApiKeyRecord, Profile, Role, allows, new_api_key, parse_api_key, verify
 from ._onboarding import (
     Onboarded,
     OnboardingError,
@@ -35,6 +36,7 @@ __all__ = [
     "GAS_ALERTS_TO_COMUNI",
     "REGION",
     "REGION_TENANT",
+    "AccessRefused",
     "ApiKeyRecord",
     "AuditEntry",
     "BoundaryIndex",
@@ -42,9 +44,11 @@ __all__ = [
     "Comuni",
     "Contact",
     "GridStats",
+    "KeyGate",
     "NotInRegion",
     "Onboarded",
     "OnboardingError",
+    "Profile",
     "Quotas",
     "Role",
     "Routed",

@@ -22,6 +22,9 @@ from ._tenants import REGION_TENANT
 
 Role = Literal["reader", "writer", "admin", "region-admin"]
 ROLES: tuple[Role, ...] = get_args(Role)
+# The profile a key was minted under: "dev" keys came from an open admin API (no key asked
+# for) and are refused by the regional profile.
+Profile = Literal["regional", "dev"]
 KEY_PREFIX = "ctk_"
 KEY_ID_LENGTH = 8
 DEFAULT_ITERATIONS = 1_000
@@ -40,6 +43,7 @@ class ApiKeyRecord:
     digest: str
     iterations: int
     created_at: datetime
+    profile: Profile = "regional"
 
     def grants(self, tenant: str, needed: Role) -> bool:
         """True when this key may act as `needed` in `tenant` (region-admin: in every tenant)."""
@@ -55,6 +59,7 @@ class ApiKeyRecord:
             "digest": self.digest,
             "iterations": self.iterations,
             "created_at": self.created_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+            "profile": self.profile,
         }
 
     @classmethod
@@ -64,6 +69,10 @@ class ApiKeyRecord:
             role = data["role"]
             if role not in ROLES:
                 raise ValueError(f"unknown role {role!r}")
+            # A record older than profiles cannot show where it was minted: it counts as dev.
+            profile = data.get("profile", "dev")
+            if profile not in ("regional", "dev"):
+                raise ValueError(f"unknown profile {profile!r}")
             return cls(
                 key_id=str(data["key_id"]),
                 tenant=str(data["tenant"]),
@@ -72,6 +81,7 @@ class ApiKeyRecord:
                 digest=str(data["digest"]),
                 iterations=int(data["iterations"]),
                 created_at=datetime.fromisoformat(data["created_at"]),
+                profile=cast(Profile, profile),
             )
         except (KeyError, TypeError) as exc:
             raise ValueError(f"not an API key record: {exc!r}") from None
@@ -102,6 +112,7 @@ def new_api_key(
     *,
     iterations: int = DEFAULT_ITERATIONS,
     created_at: datetime | None = None,
+    profile: Profile = "regional",
 ) -> tuple[str, ApiKeyRecord]:
     """A new key for `tenant`: the plain key (show it once) and the record to store."""
     if not valid_slug(tenant):
@@ -123,6 +134,7 @@ def new_api_key(
         digest=_digest(plain_key, salt, iterations).hex(),
         iterations=iterations,
         created_at=created_at or datetime.now(UTC),
+        profile=profile,
     )
     return plain_key, record
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from ._comuni import Comune, load_comuni
-from ._keys import Role, new_api_key
+from ._keys import Profile, Role, new_api_key
 from ._registry import TenantRegistry
 from ._slugs import valid_slug
 from ._tenants import Tenant, tenant_for_comune
@@ -51,6 +51,7 @@ async def onboard(
     *,
     actor: str,
     new_key: bool = False,
+    profile: Profile = "regional",
 ) -> Onboarded:
     """Register `tenant` (e.g. `tenant_for_comune(find_comune("Prato"))`) if it is not yet;
     make an admin key when it is new or when `new_key` is asked."""
@@ -69,22 +70,42 @@ async def onboard(
             await registry.audit(tenant.slug, actor, "tenant.reactivated")
     key = None
     if created or new_key:
-        key = await issue_key(registry, tenant.slug, "admin", actor=actor)
+        key = await issue_key(registry, tenant.slug, "admin", actor=actor, profile=profile)
     return Onboarded(tenant, created, key)
 
 
 async def onboard_comune(
-    registry: TenantRegistry, asked: str, *, actor: str, new_key: bool = False
+    registry: TenantRegistry,
+    asked: str,
+    *,
+    actor: str,
+    new_key: bool = False,
+    profile: Profile = "regional",
 ) -> Onboarded:
     """`onboard` for a comune found by code, slug or name."""
     return await onboard(
-        registry, tenant_for_comune(find_comune(asked)), actor=actor, new_key=new_key
+        registry,
+        tenant_for_comune(find_comune(asked)),
+        actor=actor,
+        new_key=new_key,
+        profile=profile,
     )
 
 
-async def issue_key(registry: TenantRegistry, tenant: str, role: Role, *, actor: str) -> str:
-    """A new key for the tenant, stored hashed; the plain key is returned once."""
-    plain, record = new_api_key(tenant, role)
+async def issue_key(
+    registry: TenantRegistry,
+    tenant: str,
+    role: Role,
+    *,
+    actor: str,
+    profile: Profile = "regional",
+) -> str:
+    """A new key for the tenant, stored hashed; the plain key is returned once.
+
+    `profile="dev"` marks a key minted by an open admin API: the regional profile refuses it.
+    """
+    plain, record = new_api_key(tenant, role, profile=profile)
     await registry.put_key(record)
-    await registry.audit(tenant, actor, "key.issued", {"key_id": record.key_id, "role": role})
+    detail = {"key_id": record.key_id, "role": role, "profile": profile}
+    await registry.audit(tenant, actor, "key.issued", detail)
     return plain

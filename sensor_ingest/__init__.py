@@ -5,11 +5,12 @@ from __future__ import annotations
 from ._dead_letters import DeadLetter, DeadLetters
 from ._decode import TOPIC_FILTERS, decode
 from ._devices import AttributeMapping, Binding, Device, ServiceGroup, StaticAttribute, bind
+from ._iot_access import ProvisioningAccess
 from ._iot_api import iot_agent_router
 from ._mapping import to_fragment
 from ._messages import DeviceKey, Format, InboundMessage, Reading, Rejection
 from ._mqtt import MqttError, MqttOptions
-from ._pipeline import BatchOutcome, DeviceResolver, Pipeline
+from ._pipeline import DEFAULT_MAX_MESSAGE_BYTES, BatchOutcome, DeviceResolver, Pipeline
 from ._registry import (
     AmbiguousDevice,
     DeviceRegistry,
@@ -21,6 +22,7 @@ from ._settings import IngestSettings
 from ._worker import IngestCounters, IngestWorker
 
 __all__ = [
+    "DEFAULT_MAX_MESSAGE_BYTES",
     "TOPIC_FILTERS",
     "AmbiguousDevice",
     "AttributeMapping",
@@ -40,6 +42,7 @@ __all__ = [
     "MqttError",
     "MqttOptions",
     "Pipeline",
+    "ProvisioningAccess",
     "Reading",
     "RegistryConflict",
     "RegistryError",

@@ -1,7 +1,9 @@
 """The dead-letter store: every message that could not become an entity, with the reason.
 
 A dead letter keeps the raw payload and topic, so an operator can fix the device's
-mapping and replay it through the same pipeline.
+mapping and replay it through the same pipeline. An oversized or unstorable message, or a
+payload over `keep_bytes`, keeps only its first `PREVIEW_BYTES` and its size: a dead
+letter always fits in the store.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ from ._messages import InboundMessage, Rejection
 __all__ = ["DeadLetter", "DeadLetters"]
 
 COLLECTION = "dead_letters"
+PREVIEW_BYTES = 1024
+KEEP_BYTES = 1024 * 1024
+_PREVIEW_ONLY = frozenset({"oversized", "unstorable"})
 
 
 @dataclass(slots=True, frozen=True)
@@ -35,13 +40,19 @@ class DeadLetter:
     tenant: str | None
     dead_at: datetime
     fragment: dict[str, Any] | None = None
+    # The payload's size as it arrived; `message.payload` is its first bytes when truncated.
+    size: int = 0
+    truncated: bool = False
 
     def summary(self) -> dict[str, Any]:
         """A JSON-ready view for the CLI and the API (payload as text when it is UTF-8)."""
         try:
             payload: str = self.message.payload.decode()
         except UnicodeDecodeError:
-            payload = "0x" + self.message.payload.hex()
+            if self.truncated:  # cut inside a character, most likely
+                payload = self.message.payload.decode(errors="replace")
+            else:
+                payload = "0x" + self.message.payload.hex()
         found = self.rejection
         return {
             "id": self.id,
@@ -54,6 +65,8 @@ class DeadLetter:
             "path": found.path,
             "hint": found.hint,
             "payload": payload,
+            "size": self.size,
+            "truncated": self.truncated,
             **({"fragment": self.fragment} if self.fragment is not None else {}),
         }
 
@@ -61,8 +74,11 @@ class DeadLetter:
 class DeadLetters:
     """Store, list, read and remove dead letters."""
 
-    def __init__(self, database: AsyncDatabase[dict[str, Any]]) -> None:
+    def __init__(
+        self, database: AsyncDatabase[dict[str, Any]], *, keep_bytes: int = KEEP_BYTES
+    ) -> None:
         self._letters = database[COLLECTION]
+        self._keep_bytes = keep_bytes
 
     async def ensure_indexes(self) -> None:
         await self._letters.create_index([("tenant", 1), ("dead", -1)])
@@ -80,10 +96,14 @@ class DeadLetters:
         extra = fragments or [None] * len(refused)
         documents = []
         for (message, rejection, tenant), fragment in zip(refused, extra, strict=True):
+            payload = message.payload
+            truncated = rejection.reason in _PREVIEW_ONLY or len(payload) > self._keep_bytes
             document: dict[str, Any] = {
                 "tenant": tenant,
-                "topic": message.topic,
-                "payload": message.payload,
+                "topic": message.topic[:PREVIEW_BYTES],
+                "payload": payload[:PREVIEW_BYTES] if truncated else payload,
+                "size": len(payload),
+                "truncated": truncated,
                 "received": message.received_at,
                 "dead": now,
                 "reason": rejection.reason,
@@ -91,7 +111,7 @@ class DeadLetters:
                 "path": rejection.path,
                 "hint": rejection.hint,
             }
-            if fragment is not None:
+            if fragment is not None and not truncated:
                 document["fragment"] = fragment
             documents.append(document)
         await self._letters.insert_many(documents, ordered=True)
@@ -160,13 +180,16 @@ def _bridge_rejection(refused: RejectedFragment) -> Rejection:
 
 def _letter(doc: dict[str, Any]) -> DeadLetter:
     received = doc["received"]
+    payload = bytes(doc["payload"])
     return DeadLetter(
         id=str(doc["_id"]),
-        message=InboundMessage(doc["topic"], bytes(doc["payload"]), received),
+        message=InboundMessage(doc["topic"], payload, received),
         rejection=Rejection(
             doc["reason"], doc["message"], doc.get("path", ""), doc.get("hint", "")
         ),
         tenant=doc.get("tenant"),
         dead_at=doc["dead"],
         fragment=doc.get("fragment"),
+        size=doc.get("size", len(payload)),
+        truncated=doc.get("truncated", False),
     )

@@ -30,7 +30,11 @@ Attribute types geo:json, geo:point and GeoProperty map to a GeoProperty, Relati
 a Relationship, any other to a Property. `resource` is accepted and not needed: over MQTT
 the apikey alone names a group. `lazy`, `commands` and expressions are refused.
 
-Mount it with `app.include_router(iot_agent_router(registry))`.
+In the regional profile pass `access` (see `_iot_access.py`): requests then need
+`Authorization: Bearer <key>` of the `fiware-service` tenant, 401 (UNAUTHORIZED),
+403 (ACCESS_FORBIDDEN) or 404 (TENANT_NOT_FOUND) otherwise, and every change is audited.
+
+Mount it with `app.include_router(iot_agent_router(registry, access=...))`.
 """
 
 from __future__ import annotations
@@ -44,7 +48,10 @@ from typing import Any, ParamSpec
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
+from regional_tenants import AccessRefused, Role
+
 from ._devices import Device, ServiceGroup
+from ._iot_access import ProvisioningAccess
 from ._messages import Format
 from ._provisioning import (
     FORMATS,
@@ -86,17 +93,31 @@ class _Refused(Exception):
 
 
 def iot_agent_router(
-    registry: DeviceRegistry, *, max_body_bytes: int = MAX_BODY_BYTES
+    registry: DeviceRegistry,
+    *,
+    max_body_bytes: int = MAX_BODY_BYTES,
+    access: ProvisioningAccess | None = None,
 ) -> APIRouter:
     """The `/iot/services` and `/iot/devices` routes on `registry` (see the module's doc)."""
     router = APIRouter(tags=["IoT Agent provisioning"])
+
+    async def enter(request: Request, needed: Role) -> tuple[str, str]:
+        """The request's tenant and actor, once `access` admits it."""
+        tenant = _tenant(request)
+        if access is None:
+            return tenant, "anonymous"
+        return tenant, await access.admit(request.headers, tenant, needed)
+
+    async def audit(tenant: str, actor: str, action: str, detail: dict[str, Any]) -> None:
+        if access is not None:
+            await access.audit(tenant, actor, action, detail)
 
     # ------------------------------------------------------------ service groups
 
     @router.get("/iot/services")
     @_answers("DUPLICATE_GROUP")
     async def retrieve_groups(request: Request) -> Response:
-        tenant = _tenant(request)
+        tenant, _ = await enter(request, "reader")
         limit, offset = _page(request)
         groups = await registry.list_groups(tenant)
         apikey = request.query_params.get("apikey")
@@ -108,7 +129,7 @@ def iot_agent_router(
     @router.post("/iot/services", status_code=201)
     @_answers("DUPLICATE_GROUP")
     async def create_groups(request: Request) -> Response:
-        tenant = _tenant(request)
+        tenant, actor = await enter(request, "writer")
         groups = groups_from_json(await _body(request, max_body_bytes), tenant)
         for group in groups:
             if await registry.get_group(tenant, group.format, group.group) is not None:
@@ -127,23 +148,27 @@ def iot_agent_router(
             for group in created:
                 await registry.delete_group(tenant, group.format, group.group)
             raise
+        for group in created:
+            await audit(tenant, actor, "iot.group.created", _group_detail(group))
         return Response(status_code=201)
 
     @router.put("/iot/services", status_code=204)
     @_answers("DUPLICATE_GROUP")
     async def update_group(request: Request) -> Response:
-        tenant = _tenant(request)
+        tenant, actor = await enter(request, "writer")
         group = await _selected_group(registry, request, tenant)
         changed = updated_group(group, await _body(request, max_body_bytes))
         await registry.put_group(changed)
+        await audit(tenant, actor, "iot.group.updated", _group_detail(changed))
         return Response(status_code=204)
 
     @router.delete("/iot/services", status_code=204)
     @_answers("DUPLICATE_GROUP")
     async def delete_group(request: Request) -> Response:
-        tenant = _tenant(request)
+        tenant, actor = await enter(request, "writer")
         group = await _selected_group(registry, request, tenant)
         await registry.delete_group(tenant, group.format, group.group)
+        await audit(tenant, actor, "iot.group.deleted", _group_detail(group))
         return Response(status_code=204)
 
     # ------------------------------------------------------------------- devices
@@ -151,7 +176,7 @@ def iot_agent_router(
     @router.get("/iot/devices")
     @_answers("DUPLICATE_DEVICE_ID")
     async def retrieve_devices(request: Request) -> Response:
-        tenant = _tenant(request)
+        tenant, _ = await enter(request, "reader")
         limit, offset = _page(request)
         devices, total = await registry.list_devices(tenant, limit=limit, offset=offset)
         groups = {(g.format, g.group): g for g in await registry.list_groups(tenant)}
@@ -161,7 +186,7 @@ def iot_agent_router(
     @router.post("/iot/devices", status_code=201)
     @_answers("DUPLICATE_DEVICE_ID")
     async def create_devices(request: Request) -> Response:
-        tenant = _tenant(request)
+        tenant, actor = await enter(request, "writer")
         body = await _body(request, max_body_bytes)
         devices = devices_from_json(body, tenant, await registry.list_groups(tenant))
         for device in devices:
@@ -187,12 +212,14 @@ def iot_agent_router(
                     tenant, device.device_id, format=device.format, group=device.group
                 )
             raise
+        for device in created:
+            await audit(tenant, actor, "iot.device.created", _device_detail(device))
         return Response(status_code=201)
 
     @router.get("/iot/devices/{device_id}")
     @_answers("DUPLICATE_DEVICE_ID")
     async def retrieve_device(request: Request, device_id: str) -> Response:
-        tenant = _tenant(request)
+        tenant, _ = await enter(request, "reader")
         device = await _selected_device(registry, request, tenant, device_id)
         group = await registry.get_group(tenant, device.format, device.group)
         return JSONResponse(device_to_json(device, group))
@@ -200,19 +227,21 @@ def iot_agent_router(
     @router.put("/iot/devices/{device_id}", status_code=204)
     @_answers("DUPLICATE_DEVICE_ID")
     async def update_device(request: Request, device_id: str) -> Response:
-        tenant = _tenant(request)
+        tenant, actor = await enter(request, "writer")
         device = await _selected_device(registry, request, tenant, device_id)
         changes = await _body(request, max_body_bytes)
         changed = updated_device(device, changes, await registry.list_groups(tenant))
         await registry.put_device(changed)
+        await audit(tenant, actor, "iot.device.updated", _device_detail(changed))
         return Response(status_code=204)
 
     @router.delete("/iot/devices/{device_id}", status_code=204)
     @_answers("DUPLICATE_DEVICE_ID")
     async def delete_device(request: Request, device_id: str) -> Response:
-        tenant = _tenant(request)
+        tenant, actor = await enter(request, "writer")
         device = await _selected_device(registry, request, tenant, device_id)
         await registry.delete_device(tenant, device_id, format=device.format, group=device.group)
+        await audit(tenant, actor, "iot.device.deleted", _device_detail(device))
         return Response(status_code=204)
 
     return router
@@ -228,6 +257,11 @@ def _answers(conflict: str) -> Callable[[Handler[P]], Handler[P]]:
                 return await handler(*args, **kwargs)
             except _Refused as refused:
                 return _error(refused.status, refused.name, refused.message)
+            except AccessRefused as refused:
+                answer = _error(refused.status, _ACCESS_ERRORS[refused.status], refused.message)
+                if refused.status == 401:
+                    answer.headers["WWW-Authenticate"] = "Bearer"
+                return answer
             except ProvisioningError as error:
                 return _error(400, error.name, error.message)
             except AmbiguousDevice as error:
@@ -247,6 +281,17 @@ def _answers(conflict: str) -> Callable[[Handler[P]], Handler[P]]:
         return answered
 
     return decorate
+
+
+_ACCESS_ERRORS = {401: "UNAUTHORIZED", 403: "ACCESS_FORBIDDEN", 404: "TENANT_NOT_FOUND"}
+
+
+def _group_detail(group: ServiceGroup) -> dict[str, Any]:
+    return {"apikey": group.group, "format": group.format}
+
+
+def _device_detail(device: Device) -> dict[str, Any]:
+    return {"device_id": device.device_id, "apikey": device.group, "format": device.format}
 
 
 def _error(status: int, name: str, message: str) -> Response:

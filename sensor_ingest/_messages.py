@@ -54,6 +54,8 @@ RejectionReason = Literal[
     "invalid-entity",
     "rejected-by-broker",
     "not-in-region",
+    "oversized",
+    "unstorable",
 ]
 
 

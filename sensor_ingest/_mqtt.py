@@ -29,6 +29,8 @@ __all__ = ["Delivery", "MqttError", "MqttFeed", "MqttOptions", "MqttPublisher"]
 log = logging.getLogger("sensor_ingest.mqtt")
 
 Protocol = Literal["5", "3.1.1"]
+# How paho names a CONNACK refusing MQTT 5 (amqtt answers that way).
+_UNSUPPORTED_PROTOCOL = "Unsupported protocol version"
 
 
 class MqttError(Exception):
@@ -297,25 +299,44 @@ def _fail_future(future: asyncio.Future[None], error: Exception) -> None:
 class MqttPublisher:
     """A blocking QoS 1 publisher for tools (the simulator, the conformance kit, tests).
 
-    `publish` returns once the broker acknowledged the message.
+    `publish` returns once the broker acknowledged the message. A broker that does not
+    speak MQTT 5 (amqtt, older Mosquitto) is spoken to in MQTT 3.1.1 instead.
     """
 
     def __init__(self, options: MqttOptions, client_id: str = "") -> None:
-        protocol = (
-            MQTTProtocolVersion.MQTTv5 if options.protocol == "5" else MQTTProtocolVersion.MQTTv311
-        )
-        self._client = paho.Client(
-            CallbackAPIVersion.VERSION2, client_id=client_id, protocol=protocol
-        )
-        if options.username is not None:
-            self._client.username_pw_set(options.username, options.password)
-        self._client.max_inflight_messages_set(1000)
-        self._client.on_connect = self._on_connect
-        self._refused: str | None = None
         self._options = options
+        self._client_id = client_id
+        self._refused: str | None = None
         self._unconfirmed: deque[paho.MQTTMessageInfo] = deque()
+        self._client = self._build_client(options.protocol)
+
+    def _build_client(self, protocol: Protocol) -> paho.Client:
+        client = paho.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=self._client_id,
+            protocol=MQTTProtocolVersion.MQTTv5
+            if protocol == "5"
+            else MQTTProtocolVersion.MQTTv311,
+        )
+        if self._options.username is not None:
+            client.username_pw_set(self._options.username, self._options.password)
+        client.max_inflight_messages_set(1000)
+        client.on_connect = self._on_connect
+        return client
 
     def __enter__(self) -> MqttPublisher:
+        try:
+            self._connect()
+        except MqttError:
+            if self._options.protocol != "5" or self._refused != _UNSUPPORTED_PROTOCOL:
+                raise
+            log.info("the MQTT broker does not speak MQTT 5: publishing in MQTT 3.1.1")
+            self._refused = None
+            self._client = self._build_client("3.1.1")
+            self._connect()
+        return self
+
+    def _connect(self) -> None:
         try:
             self._client.connect(self._options.host, self._options.port)
         except OSError as exc:
@@ -332,7 +353,6 @@ class MqttPublisher:
                     f"accept the connection: {self._refused or 'no answer'}"
                 )
             time.sleep(0.01)
-        return self
 
     def _on_connect(
         self,

@@ -1,14 +1,21 @@
 """Every message: decode -> map to an NGSI-LD fragment -> validate -> outbox or dead-letter.
 
 A bad message never stops the batch: each failure is a `Rejection` that goes to the
-dead-letter store with the raw message; the good ones go to the outbox together.
+dead-letter store with the raw message; the good ones go to the outbox together. A message
+over the size limit is refused before it is decoded, and a batch the store cannot take
+whole (a record over its document size limit) is stored one message at a time, so only
+the message at fault is turned away.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+from bson.errors import InvalidDocument
+from pymongo.errors import BulkWriteError, DocumentTooLarge, OperationFailure
 
 from broker_bridge import Outbox, coalesce
 from datamodels import Catalogue, CatalogueError, Validator, load_catalogue
@@ -19,7 +26,15 @@ from ._devices import Binding
 from ._mapping import to_fragment
 from ._messages import DeviceKey, Format, InboundMessage, Reading, Rejection
 
-__all__ = ["BatchOutcome", "DeviceResolver", "Pipeline"]
+__all__ = ["DEFAULT_MAX_MESSAGE_BYTES", "BatchOutcome", "DeviceResolver", "Pipeline"]
+
+log = logging.getLogger("sensor_ingest.pipeline")
+
+DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024
+# Store errors caused by a record itself, not by the store's state: retrying cannot help.
+# 10334 BSONObjectTooLarge, 17419/17420 a document or batch over the size limit.
+_RECORD_FAULTS = (DocumentTooLarge, InvalidDocument)
+_RECORD_FAULT_CODES = frozenset({10334, 17419, 17420})
 
 _REQUIRED_RULES = frozenset({"schema.required", "profile.required"})
 
@@ -49,6 +64,13 @@ class BatchOutcome:
         self.refused.append((message, rejection, tenant))
         self.refused_fragments.append(fragment)
 
+    def merge(self, other: BatchOutcome) -> None:
+        for tenant, fragments in other.fragments.items():
+            self.fragments.setdefault(tenant, []).extend(fragments)
+        self.refused += other.refused
+        self.refused_fragments += other.refused_fragments
+        self.readings += other.readings
+
 
 class Pipeline:
     """Turns batches of MQTT messages into stored fragments and dead letters."""
@@ -59,8 +81,11 @@ class Pipeline:
         outbox: Outbox,
         dead_letters: DeadLetters,
         catalogue: Catalogue | None = None,
+        *,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     ) -> None:
         self._devices = devices
+        self._max_message_bytes = max_message_bytes
         self._outbox = outbox
         self._dead_letters = dead_letters
         self._catalogue = catalogue or load_catalogue()
@@ -68,10 +93,37 @@ class Pipeline:
         self._model_attributes: dict[str, frozenset[str]] = {}
 
     async def handle(self, messages: list[InboundMessage]) -> BatchOutcome:
-        """Process a batch and store its outcome durably (outbox and dead letters)."""
+        """Process a batch and store its outcome durably (outbox and dead letters).
+
+        If the store refuses a record of the batch for what it holds, each message is
+        stored alone and the one at fault goes to the dead letters as `unstorable`.
+        """
         outcome = await self.process(messages)
-        await self.store(outcome)
-        return outcome
+        try:
+            await self.store(outcome)
+        except (*_RECORD_FAULTS, OperationFailure) as exc:
+            if not _is_record_fault(exc):
+                raise
+            log.warning("the store refused a record of a batch (%.200s); storing one by one", exc)
+        else:
+            return outcome
+        return await self._handle_one_by_one(messages)
+
+    async def _handle_one_by_one(self, messages: list[InboundMessage]) -> BatchOutcome:
+        total = BatchOutcome()
+        for message in messages:
+            outcome = await self.process([message])
+            try:
+                await self.store(outcome)
+            except (*_RECORD_FAULTS, OperationFailure) as exc:
+                if not _is_record_fault(exc):
+                    raise
+                tenant = next(iter(outcome.fragments), None)
+                outcome = BatchOutcome()
+                outcome.refuse(message, _unstorable(exc), tenant)
+                await self.store(outcome)
+            total.merge(outcome)
+        return total
 
     async def store(self, outcome: BatchOutcome) -> None:
         await asyncio.gather(
@@ -82,7 +134,7 @@ class Pipeline:
     async def process(self, messages: list[InboundMessage]) -> BatchOutcome:
         """Decode, map and validate a batch; nothing is stored."""
         outcome = BatchOutcome()
-        decoded = [(message, decode(message)) for message in messages]
+        decoded = [(message, self._decode(message)) for message in messages]
         bindings: dict[tuple[Format, DeviceKey], Binding | Rejection] = {}
         for _message, readings in decoded:
             if isinstance(readings, Rejection):
@@ -103,6 +155,17 @@ class Pipeline:
             if len(fragments) > 1:
                 outcome.fragments[tenant] = coalesce(fragments)
         return outcome
+
+    def _decode(self, message: InboundMessage) -> list[Reading] | Rejection:
+        size = len(message.payload)
+        if size > self._max_message_bytes:
+            return Rejection(
+                "oversized",
+                f"the payload has {size} bytes, over the limit of {self._max_message_bytes}",
+                "$",
+                "send smaller messages (CONTESTO_INGEST_MAX_MESSAGE_BYTES sets the limit)",
+            )
+        return decode(message)
 
     def _map_one(
         self,
@@ -166,6 +229,28 @@ class Pipeline:
         if found is None:
             found = self._model_attributes[name] = frozenset(validator.model.attributes)
         return found
+
+
+def _is_record_fault(exc: Exception) -> bool:
+    """Whether the store refused a record for what it holds (retrying cannot help)."""
+    if isinstance(exc, _RECORD_FAULTS):
+        return True
+    if isinstance(exc, BulkWriteError):
+        codes = {error.get("code") for error in exc.details.get("writeErrors", [])}
+        return bool(codes) and codes <= _RECORD_FAULT_CODES
+    return isinstance(exc, OperationFailure) and exc.code in _RECORD_FAULT_CODES
+
+
+def _unstorable(exc: Exception) -> Rejection:
+    reason = str(exc)
+    if isinstance(exc, BulkWriteError) and exc.details.get("writeErrors"):
+        reason = str(exc.details["writeErrors"][0].get("errmsg", reason))
+    return Rejection(
+        "unstorable",
+        f"the store refused what this message became: {reason[:200]}",
+        "$",
+        "send smaller messages, with fewer or shorter attributes",
+    )
 
 
 def _check(validator: Validator, fragment: dict[str, Any], partial: bool) -> Rejection | None:

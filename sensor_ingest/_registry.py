@@ -118,14 +118,16 @@ class DeviceRegistry:
     async def put_group(self, group: ServiceGroup, *, create: bool = False) -> bool:
         """Store a group (replacing the tenant's own one); True when it is new.
 
-        RegistryConflict when its key belongs to another tenant (as a group, or as devices
-        provisioned without one), or, with `create`, when the tenant already has it.
+        RegistryConflict when its key belongs to another tenant (as a group of any format, or
+        as devices provisioned without one), or, with `create`, when the tenant already has it.
         """
         document = _group_document(group)
         where = {"format": group.format, "group": group.group}
         async with _translated(f"service group {group.group!r}"):
             foreign = await self.devices.find_one(
                 {**where, "tenant": {"$ne": group.tenant}}, {"_id": 1}
+            ) or await self.groups.find_one(
+                {"group": group.group, "tenant": {"$ne": group.tenant}}, {"_id": 1}
             )
             if foreign is not None:
                 raise _taken(group.format, group.group)

@@ -87,11 +87,10 @@ class IngestWorker:
         messages = [d.message for d in batch]
         while True:
             try:
-                outcome = await self._pipeline.process(messages)
-                await self._pipeline.store(outcome)
+                outcome = await self._pipeline.handle(messages)
             except (PyMongoError, RegistryUnavailable) as exc:
                 delay = backoff.next_delay()
-                log.warning("cannot process a batch (%s); retrying in %.1f s", exc, delay)
+                log.warning("cannot process a batch (%.300s); retrying in %.1f s", exc, delay)
             else:
                 return outcome
             if await sleep_or_stop(stop, delay):

@@ -56,8 +56,13 @@ def mqtt_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
 
 @pytest.fixture(scope="session")
 def broker_settings(store_url: str) -> BrokerSettings:
-    """Broker settings on the test store, with databases of this session only."""
-    return BrokerSettings(mongo_url=store_url, database_prefix=f"t{secrets.token_hex(4)}")
+    """Broker settings on the test store, with databases of this session only; @contexts
+    may be fetched from the tests' own loopback servers."""
+    return BrokerSettings(
+        mongo_url=store_url,
+        database_prefix=f"t{secrets.token_hex(4)}",
+        context_fetch_allow="127.0.0.1",
+    )
 
 
 @pytest.fixture(scope="session")

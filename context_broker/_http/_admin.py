@@ -18,6 +18,7 @@ from context_broker._http._auth import principal_of
 from context_broker._http._responses import json_response
 from regional_tenants import (
     OnboardingError,
+    Profile,
     Tenant,
     TenantRegistry,
     issue_key,
@@ -60,6 +61,11 @@ def _actor(request: Request, *, region: bool = False, tenant: str | None = None)
     return f"key:{record.key_id}"
 
 
+def _profile(actor: str) -> Profile:
+    """Keys minted without a key asked for (the development profile) stay in that profile."""
+    return "dev" if actor == "local" else "regional"
+
+
 def _view(tenant: Tenant) -> dict[str, Any]:
     data = tenant.to_dict()
     data["boundary"] = None if tenant.boundary is None else {"type": tenant.boundary["type"]}
@@ -73,7 +79,9 @@ async def onboard_tenant(body: OnboardRequest, request: Request) -> Response:
     registry = _registry(request)
     try:
         if body.comune:
-            done = await onboard_comune(registry, body.comune, actor=actor, new_key=body.new_key)
+            done = await onboard_comune(
+                registry, body.comune, actor=actor, new_key=body.new_key, profile=_profile(actor)
+            )
         elif body.slug and body.kind:
             tenant = Tenant(
                 slug=body.slug,
@@ -82,7 +90,9 @@ async def onboard_tenant(body: OnboardRequest, request: Request) -> Response:
                 created_at=datetime.now(UTC),
                 models=tuple(body.models),
             )
-            done = await onboard(registry, tenant, actor=actor, new_key=body.new_key)
+            done = await onboard(
+                registry, tenant, actor=actor, new_key=body.new_key, profile=_profile(actor)
+            )
         else:
             raise BadRequestData("give `comune`, or `slug` and `kind` (utility or region)")
     except (OnboardingError, ValueError) as exc:
@@ -124,7 +134,7 @@ async def new_key(slug: str, body: KeyRequest, request: Request) -> Response:
     registry = _registry(request)
     if await registry.get_tenant(slug) is None:
         raise ResourceNotFound(f"no tenant {slug!r} is onboarded")
-    key = await issue_key(registry, slug, body.role, actor=actor)
+    key = await issue_key(registry, slug, body.role, actor=actor, profile=_profile(actor))
     return json_response({"tenant": slug, "role": body.role, "key": key}, status=201)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +26,9 @@ GEO_JSON = "application/geo+json"
 MERGE_PATCH = "application/merge-patch+json"
 CONTEXT_REL = "http://www.w3.org/ns/json-ld#context"
 _LINK = re.compile(r"<([^>]*)>\s*((?:;\s*[^;,]+)*)")
+# orjson reads an integer beyond 64 bits as a float, silently rounded: a body with such a
+# long run of digits is read again exactly, and the attribute check then refuses the integer.
+_LONG_DIGITS = re.compile(rb"\d{20}")
 
 
 @dataclass(slots=True, frozen=True)
@@ -87,7 +91,7 @@ def tenant_of(request: Request) -> str | None:
 async def get_call(request: Request, resolver: ContextResolver, *, geo: bool = False) -> Call:
     """A request without a body: terms come from the Link header (or the core context)."""
     media_type = response_media_type(request, geo=geo)
-    terms = await resolver.resolve(link_context(request))
+    terms = await resolver.resolve(link_context(request), tenant_of(request))
     return Call(tenant_of(request), terms, media_type)
 
 
@@ -111,7 +115,9 @@ async def read_json(
         raise InvalidRequest("the request has no body")
     try:
         payload = orjson.loads(body)
-    except orjson.JSONDecodeError as error:
+        if _LONG_DIGITS.search(body):
+            payload = json.loads(body)
+    except (ValueError, RecursionError) as error:
         raise InvalidRequest(f"the body is not valid JSON: {error}") from None
     return payload, content_type == JSON_LD
 
@@ -129,13 +135,13 @@ async def body_context(
             )
         if not isinstance(payload, dict) or "@context" not in payload:
             raise BadRequestData("a body of type application/ld+json must carry an @context member")
-        return await resolver.resolve(payload["@context"])
+        return await resolver.resolve(payload["@context"], tenant_of(request))
     if isinstance(payload, dict) and "@context" in payload:
         raise BadRequestData(
             "a body of type application/json must not carry @context; send it in a Link "
             "header or use Content-Type application/ld+json"
         )
-    return await resolver.resolve(link)
+    return await resolver.resolve(link, tenant_of(request))
 
 
 async def write_call(

@@ -60,7 +60,7 @@ def problem_response(error: NgsiLdError, headers: dict[str, str] | None = None) 
         error.problem_details(),
         status=error.status,
         media_type="application/json",
-        headers=headers,
+        headers=error.headers | (headers or {}),
     )
 
 

@@ -115,6 +115,9 @@ def _condition(pattern: ScopePattern, field: str) -> dict[str, Any]:
     if not pattern.descendants and "+" not in pattern.levels:
         return {field: "/" + "/".join(pattern.levels)}
     # Anchored, and literal up to the first wildcard, so an index on `field` bounds the scan.
+    # These are the only patterns that reach the store: built here from escaped levels, with
+    # each `[^/]+` ending only at the next `/`, even a backtracking engine runs them in
+    # linear time.
     body = "".join("/[^/]+" if level == "+" else "/" + re.escape(level) for level in pattern.levels)
     tail = "(?:/.*)?$" if pattern.levels else "/"  # "/#" alone: any (non-empty) scope
     if not pattern.descendants:

@@ -15,6 +15,7 @@ term without a language (`name=="Firenze"`) matches any language, as `name[*]` d
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -34,6 +35,7 @@ from context_broker._query._q import (
     Scalar,
     ValueList,
 )
+from context_broker._query._regex import anchored_prefix
 
 Filter = dict[str, Any]
 Expand = Callable[[str], str]
@@ -92,6 +94,13 @@ def to_mongo(query: Query, expand: Expand) -> Filter:
         # would read as operators on a scalar element).
         guard[instances] = {"$elemMatch": {"datasetId": {"$exists": True}, **one}}
     return _any([default, guard])
+
+
+def pattern_fields(path: AttrPath, expand: Expand) -> tuple[str, tuple[str, ...]]:
+    """The stored attribute field a pattern term looks in, and the fields of one of its
+    instances that hold the strings it tests."""
+    target = _target(path, expand, "")
+    return encode_field(expand(path.attribute)), target.data + target.texts
 
 
 def _term(query: Query, target: _Target, expand: Expand) -> Filter:
@@ -284,13 +293,30 @@ def _in_range(target: _Target, field: str, value: Range) -> Filter:
 
 
 def _pattern(target: _Target, regex: str, negated: bool) -> Filter:
-    """Match pattern: a String target value in L(R); not-match: a String value not in it."""
-    if negated:
-        return _any(
-            {field: {"$type": "string", "$not": {"$regex": regex}}}
-            for field in target.data + target.texts
-        )
-    return _any({field: {"$regex": regex}} for field in target.data + target.texts)
+    """The candidates of a pattern term: entities with a String where the pattern looks.
+
+    Patterns never reach the store (a backtracking engine there would stall every tenant):
+    the broker tests them on these candidates (context_broker._query._patterns). A pattern
+    anchored at a literal prefix narrows them to an index range of strings.
+    """
+    fields = target.data + target.texts
+    prefix = "" if negated else anchored_prefix(regex)
+    if prefix:
+        return _any({field: prefix_range(prefix)} for field in fields)
+    return _any({field: {"$type": "string"}} for field in fields)
+
+
+def prefix_range(prefix: str) -> Filter:
+    """The condition on a field whose strings start with `prefix` (an index range)."""
+    bounds: Filter = {"$gte": prefix}
+    while prefix and ord(prefix[-1]) == sys.maxunicode:
+        prefix = prefix[:-1]
+    if prefix:
+        following = ord(prefix[-1]) + 1
+        if 0xD800 <= following <= 0xDFFF:  # surrogates are no text: skip past them
+            following = 0xE000
+        bounds["$lt"] = prefix[:-1] + chr(following)
+    return bounds
 
 
 def _any(filters: Iterable[Filter]) -> Filter:

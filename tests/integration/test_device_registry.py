@@ -202,8 +202,10 @@ async def test_a_tenant_never_sees_nor_touches_another_tenants_records(
     assert await registry.delete_device(prato, "aq-1") is False
     assert await registry.get_group(firenze, "iotagent-json", key) is not None
     assert await registry.get_device(firenze, "aq-1") is not None
-    # The same key in another format is another group, free for Prato.
-    assert await registry.put_group(_group(prato, key, format="ttn-v3")) is True
+    # The key is Firenze's in every format: Prato cannot take it in another one either.
+    with pytest.raises(RegistryConflict, match="belongs to another service"):
+        await registry.put_group(_group(prato, key, format="ttn-v3"))
+    assert await registry.put_group(_group(firenze, key, format="ttn-v3")) is True
 
 
 async def test_a_key_used_by_another_tenants_devices_is_not_free(

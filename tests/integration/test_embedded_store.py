@@ -42,7 +42,14 @@ def _fake_executable(directory: Path, script: str) -> Path:
 
 def test_the_store_answers_on_loopback_and_logs_to_the_data_dir(tmp_path: Path) -> None:
     with EmbeddedStore(tmp_path / "db", log_path=tmp_path / "secantus.log") as store:
-        assert store.url == f"mongodb://127.0.0.1:{store.port}/?directConnection=true"
+        assert store.url.startswith("mongodb://contesto:")
+        assert store.url.endswith(
+            f"@127.0.0.1:{store.port}/?directConnection=true&authSource=admin"
+        )
+        assert store.url_path.read_text() == store.url + "\n"
+        assert store.redacted_url == (
+            f"mongodb://contesto:***@127.0.0.1:{store.port}/?directConnection=true&authSource=admin"
+        )
         with _client(store.url) as client:
             assert client.admin.command("ping")["ok"] == 1
         pid = store.pid

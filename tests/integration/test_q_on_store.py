@@ -13,6 +13,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 
 from context_broker._names import encode_field
 from context_broker._query import parse_q, parse_scope_q, scope_q_to_mongo, to_mongo
+from context_broker._query._patterns import plan_patterns
 
 pytestmark = pytest.mark.integration
 
@@ -206,6 +207,10 @@ async def selected(collection: AsyncCollection[dict[str, Any]], query: dict[str,
         ("name!~=^Pra", {2}),
         ("temperature~=.", {3}),
         ("temperature!~=^c", {3}),
+        # a pattern beside other conditions under an OR: the store answers those
+        ("name~=^Pra|status==true", {1, 3}),
+        ("(name~=Nord;temperature>20)|level>30", {1, 5}),
+        ("(name~=Nord;temperature>30)|level>30", {5}),
         # logic: AND binds tighter than OR, parentheses override
         ('temperature==30|name=="Prato Nord";status==true', {2}),
         ('(temperature==30|name=="Prato Nord");!status', {1, 2}),
@@ -227,7 +232,24 @@ async def selected(collection: AsyncCollection[dict[str, Any]], query: dict[str,
     ],
 )
 async def test_q_selects(entities: AsyncCollection[dict[str, Any]], q: str, ids: set[int]) -> None:
-    assert await selected(entities, to_mongo(parse_q(q), expand)) == ids
+    assert await q_selected(entities, q) == ids
+
+
+async def q_selected(collection: AsyncCollection[dict[str, Any]], q: str) -> set[int]:
+    """The entities a q selects as the broker runs it: patterns tested in the broker on the
+    candidates the store selects."""
+    query = parse_q(q)
+    plan = plan_patterns(query, None, expand)
+    if plan is None:
+        return await selected(collection, to_mongo(query, expand))
+    candidates = to_mongo(query, expand)
+    known = {
+        part: {doc["_id"] for doc in await collection.find(mongo, {"_id": 1}).to_list()}
+        for part in plan.undecided
+        for mongo in [{"$and": [candidates, to_mongo(part, expand)]}]
+    }
+    rows = await collection.find(candidates, dict.fromkeys(plan.fields(), 1)).to_list()
+    return {int(row["_id"].rsplit(":", 1)[1]) for row in rows if plan.holds(row, known)}
 
 
 @pytest.mark.parametrize(

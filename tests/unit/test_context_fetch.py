@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from context_broker._context_fetch import HttpContextFetcher
+from context_broker._context_fetch import FetchAllowList, HttpContextFetcher
 from context_broker._errors import BadRequestData, LdContextNotAvailable
 
 GOOD = {"@context": {"speed": "http://example.org/speed"}}
@@ -90,7 +90,8 @@ def base_url() -> Iterator[str]:
 
 @pytest.fixture
 async def fetcher() -> AsyncIterator[HttpContextFetcher]:
-    async with HttpContextFetcher(timeout_s=TIMEOUT_S, max_bytes=MAX_BYTES) as fetcher:
+    allow = FetchAllowList.parse("127.0.0.1")
+    async with HttpContextFetcher(TIMEOUT_S, MAX_BYTES, allow) as fetcher:
         yield fetcher
 
 
@@ -111,22 +112,19 @@ async def test_json_ld_is_asked_for(fetcher: HttpContextFetcher, base_url: str) 
 
 
 @pytest.mark.parametrize(
-    ("path", "cause"),
-    [
-        ("/missing", "HTTP 404"),
-        ("/huge", "larger than 4096 bytes"),
-        ("/huge-undeclared", "larger than 4096 bytes"),
-        ("/invalid", "not valid JSON"),
-        ("/not-a-context", "@context member"),
-    ],
+    "path", ["/missing", "/huge", "/huge-undeclared", "/invalid", "/not-a-context"]
 )
 async def test_unusable_answers_are_ld_context_not_available(
-    fetcher: HttpContextFetcher, base_url: str, path: str, cause: str
+    fetcher: HttpContextFetcher, base_url: str, path: str
 ) -> None:
+    """Whatever went wrong, the client reads the same detail: it learns nothing of the server."""
     with pytest.raises(LdContextNotAvailable) as caught:
         await fetcher(base_url + path)
-    assert base_url + path in caught.value.detail
-    assert cause in caught.value.detail
+    assert caught.value.detail == (
+        f"@context {base_url + path} could not be retrieved: it must be a JSON-LD @context "
+        f"document of at most {MAX_BYTES} bytes, served within {TIMEOUT_S:g} s from a public "
+        "address"
+    )
     assert caught.value.status == 503
 
 
@@ -143,7 +141,7 @@ async def test_the_total_time_is_bounded_by_the_timeout(
 async def test_an_unreachable_server_is_ld_context_not_available(
     fetcher: HttpContextFetcher,
 ) -> None:
-    with pytest.raises(LdContextNotAvailable, match="could not be fetched"):
+    with pytest.raises(LdContextNotAvailable, match="could not be retrieved"):
         await fetcher("http://127.0.0.1:9/context.jsonld")
 
 

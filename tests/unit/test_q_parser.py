@@ -246,7 +246,8 @@ def test_names_may_carry_a_prefix_and_unicode() -> None:
         ("a==,", 3, "expected a value"),
         ("a~=", 3, "expected a regular expression"),
         ("a~=(b", 3, "invalid regular expression"),
-        ("a~=x{2,1}", 5, "min repeat greater than max repeat"),
+        ("a~=x{2,1}", 3, "invalid repetition size"),
+        ("a~=(x)\\1", 3, "without backreferences"),
     ],
 )
 def test_errors_point_at_the_offending_character(text: str, position: int, words: str) -> None:
@@ -271,8 +272,16 @@ def test_the_error_shape_of_the_brief() -> None:
 
 
 def test_deep_nesting_is_refused_not_a_crash() -> None:
-    with pytest.raises(BadRequestData, match="nest deeper"):
+    with pytest.raises(BadRequestData, match="nest deeper than 32 levels"):
+        parse_q("(" * 2_000 + "a" + ")" * 2_000)
+    with pytest.raises(BadRequestData, match="at most 4096 characters"):
         parse_q("(" * 10_000 + "a" + ")" * 10_000)
+
+
+def test_more_than_32_terms_are_refused_before_any_translation() -> None:
+    parse_q(";".join(f"a{i}>0" for i in range(32)))
+    with pytest.raises(BadRequestData, match="at most 32 terms"):
+        parse_q(";".join(f"a{i}>0" for i in range(33)))
 
 
 # --- printed ASTs parse back -----------------------------------------------------------------

@@ -1,5 +1,6 @@
 """The fallback MQTT broker when Mosquitto is not installed: amqtt (MQTT 3.1.1) as a child
-process, anonymous publishers, an authenticated persistent session for the ingest worker."""
+process, anonymous publishers, an authenticated persistent session for the ingest worker.
+The machines that run these tests have Mosquitto: the tests ask for amqtt by name."""
 
 from __future__ import annotations
 
@@ -7,14 +8,24 @@ import asyncio
 import secrets
 import stat
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
+from _servers import ThreadedServer
 from conftest import Ingest, ingest_settings, running_ingest
+from typer.testing import CliRunner
 
 from contesto._amqtt_broker import AmqttBroker
+from contesto._cli import app
+from contesto._demo import DEMO_DEVICES, DEMO_GROUPS
+from contesto._embedded import free_port
 from contesto._mqtt_broker import MqttBrokerError
+from contesto._settings import StackSettings
+from contesto._stack_mqtt import AMQTT_RISK, local_mqtt
+from context_broker import BrokerSettings, create_app
 from sensor_ingest import AttributeMapping, ServiceGroup, StaticAttribute
 from sensor_ingest._mqtt import Delivery, MqttError, MqttFeed, MqttOptions, MqttPublisher
 
@@ -161,3 +172,76 @@ async def test_a_device_message_becomes_an_entity_through_amqtt(
     assert entity["temperature"]["value"] == 21.5
     assert entity["temperature"]["unitCode"] == "CEL"
     assert entity["location"]["value"] == FIRENZE
+
+
+def test_the_stack_runs_amqtt_in_the_dev_profile_only_and_says_what_it_risks(
+    tmp_path: Path,
+) -> None:
+    dev = local_mqtt(StackSettings(data_dir=tmp_path, mqtt_broker="amqtt"))
+    assert isinstance(dev.broker, AmqttBroker)
+    assert dev.warnings == [f"{AMQTT_RISK}: install Mosquitto for durable MQTT"]
+    assert "messages acknowledged by the embedded MQTT broker but not yet stored are lost" in (
+        AMQTT_RISK
+    )
+    regional = StackSettings(data_dir=tmp_path, mqtt_broker="amqtt", auth_required=True)
+    with pytest.raises(MqttBrokerError, match="the regional profile needs Mosquitto"):
+        local_mqtt(regional)
+
+
+async def test_contesto_simulate_feeds_the_stack_through_amqtt(
+    store_url: str, broker_settings: BrokerSettings, tmp_path: Path
+) -> None:
+    """The fallback path end to end, as `make run` takes it without Mosquitto: the stack's
+    amqtt broker, the ingest worker logged in over MQTT 3.1.1, `contesto simulate`. The demo
+    writes into firenze and prato, so it gets a broker of its own databases."""
+    own = broker_settings.model_copy(update={"database_prefix": f"t{secrets.token_hex(4)}"})
+    with ThreadedServer(create_app(own)) as server:
+        await _simulate_through_amqtt(store_url, server.url, tmp_path)
+
+
+async def _simulate_through_amqtt(store_url: str, broker_url: str, tmp_path: Path) -> None:
+    stack = StackSettings(data_dir=tmp_path, mqtt_broker="amqtt", mqtt_port=free_port("127.0.0.1"))
+    local = local_mqtt(stack)
+    assert local.credentials is not None and local.protocol == "3.1.1"
+    database = f"ingest_{secrets.token_hex(4)}"
+    started = datetime.now(UTC)
+    with local.broker:
+        settings, bridge = ingest_settings(store_url, local.broker.port, broker_url, database)
+        username, password = local.credentials
+        settings = settings.model_copy(
+            update={"mqtt_protocol": "3.1.1", "mqtt_username": username, "mqtt_password": password}
+        )
+        async with running_ingest(settings, bridge) as runtime:
+            for group in DEMO_GROUPS:
+                await runtime.registry.put_group(group)
+            for device in DEMO_DEVICES:
+                await runtime.registry.put_device(device)
+            simulate = ["simulate", "--count", str(len(DEMO_DEVICES)), "--rate", "0"]
+            port = ["--mqtt-port", str(local.broker.port)]
+            result = await asyncio.to_thread(CliRunner().invoke, app, [*simulate, *port])
+            assert result.exit_code == 0, result.output
+            ingest = Ingest(runtime, settings, bridge, "firenze", broker_url)
+            firenze = await _fresh(ingest, "firenze", "AirQualityObserved:aq-fi-signoria", started)
+            prato = await _fresh(ingest, "prato", "ParkingSpot:spot-po-002", started)
+            letters = await runtime.dead_letters.recent()
+    assert firenze["temperature"]["value"] > -50
+    assert prato["status"]["value"] in ("free", "occupied")
+    assert letters == []
+
+
+async def _fresh(ingest: Ingest, tenant: str, entity: str, since: datetime) -> dict[str, Any]:
+    """The entity once it holds an observation made after `since` (not an earlier test's)."""
+    deadline = asyncio.get_running_loop().time() + 20
+    while True:
+        response = await ingest.entity(f"urn:ngsi-ld:{entity}", tenant=tenant)
+        if response.status_code == 200:
+            found: dict[str, Any] = response.json()
+            observed = [
+                datetime.fromisoformat(a["observedAt"].replace("Z", "+00:00"))
+                for a in found.values()
+                if isinstance(a, dict) and "observedAt" in a
+            ]
+            if observed and max(observed) >= since:
+                return found
+        assert asyncio.get_running_loop().time() < deadline, response.text
+        await asyncio.sleep(0.1)

@@ -1,7 +1,10 @@
-"""No message lost: the broker API or the ingest worker goes down mid-stream and comes back.
+"""No message lost: the broker API, the ingest worker or the store goes down mid-stream
+and comes back.
 
-5,000 messages, each for its own device, so that every message is one entity: the
-entity count and each entity's value prove that every message arrived exactly once.
+Each test shows the fault struck while messages were in flight (published, not yet
+entities). 5,000 messages, each for its own device with its own sequence number, so that
+every message is one entity: the final state, compared whole, shows every message exactly
+once (none missing, no stray entity, no entity with another message's value).
 """
 
 from __future__ import annotations
@@ -21,8 +24,10 @@ import pytest
 from _servers import ThreadedServer, wait_for_port
 from conftest import NGSI_LD, ingest_settings, running_ingest
 
+from contesto import EmbeddedStore
 from contesto._embedded import free_port
 from contesto._ingest import mongo_client
+from contesto._settings import StackSettings
 from context_broker import BrokerSettings, create_app
 from sensor_ingest import AttributeMapping, DeviceRegistry, ServiceGroup
 from sensor_ingest._mqtt import MqttOptions, MqttPublisher
@@ -89,6 +94,15 @@ def _expected() -> dict[str, int]:
     return {f"urn:ngsi-ld:{ENTITY_TYPE}:dev-{n}": n for n in range(MESSAGES)}
 
 
+async def _stored_entities(store_url: str, database: str) -> int:
+    """How many entities the tenant's database holds, read from the store itself."""
+    client = mongo_client(store_url)
+    try:
+        return await client[database].entities.count_documents({})
+    finally:
+        await client.close()
+
+
 async def test_every_message_arrives_once_although_the_broker_api_goes_down(
     store_url: str, mqtt_port: int, broker_settings: BrokerSettings
 ) -> None:
@@ -104,6 +118,10 @@ async def test_every_message_arrives_once_although_the_broker_api_goes_down(
             await runtime.registry.put_group(_group(tenant, key))
             await asyncio.to_thread(_publish, mqtt_port, key, range(1500))
             api.stop()
+            # Only the API writes entities: what the store holds now is what arrived before.
+            tenant_database = f"{broker_settings.database_prefix}_{tenant}"
+            arrived = await _stored_entities(store_url, tenant_database)
+            assert arrived < 1500, "the API went down while messages were in flight"
             await asyncio.to_thread(_publish, mqtt_port, key, range(1500, MESSAGES))
             # The single-threaded embedded store may still be busy with the first batches.
             for _ in range(600):
@@ -153,6 +171,7 @@ async def test_every_message_arrives_once_although_the_ingest_worker_is_killed(
     store_url: str,
     mqtt_port: int,
     broker_url: str,
+    broker_settings: BrokerSettings,
     ingest_process_env: dict[str, str],
     tmp_path: Path,
 ) -> None:
@@ -170,6 +189,8 @@ async def test_every_message_arrives_once_although_the_ingest_worker_is_killed(
         await asyncio.to_thread(_publish, mqtt_port, key, range(2000))
         worker.send_signal(signal.SIGKILL)
         worker.wait(30)
+        arrived = await _stored_entities(store_url, f"{broker_settings.database_prefix}_{tenant}")
+        assert arrived < 2000, "the worker was killed while messages were in flight"
         await asyncio.to_thread(_publish, mqtt_port, key, range(2000, MESSAGES))
         worker, _ = await asyncio.to_thread(_start_worker, ingest_process_env, log)
         values = await _wait_for_all(broker_url, tenant)
@@ -177,6 +198,38 @@ async def test_every_message_arrives_once_although_the_ingest_worker_is_killed(
         worker.send_signal(signal.SIGTERM)
         worker.wait(30)
     assert values == _expected(), log.read_text()[-2000:]
+
+
+async def test_every_message_arrives_once_although_the_store_is_killed(
+    mqtt_port: int, tmp_path: Path
+) -> None:
+    # CONTESTO_STORE_UNJOURNALED_WRITES_RISK_LOSS=true shows what this test catches.
+    journaled = not StackSettings().store_unjournaled_writes_risk_loss
+    store = EmbeddedStore(tmp_path / "db", port=free_port(), journaled=journaled)
+    store.start()
+    tenant, key = f"fault{secrets.token_hex(4)}", f"key-{secrets.token_hex(4)}"
+    broker_settings = BrokerSettings(mongo_url=store.url, database_prefix="storekill")
+    try:
+        with ThreadedServer(create_app(broker_settings)) as api:
+            settings, bridge = ingest_settings(store.url, mqtt_port, api.url, "ingest_storekill")
+            async with running_ingest(settings, bridge) as runtime:
+                await runtime.registry.put_group(_group(tenant, key))
+                await asyncio.to_thread(_publish, mqtt_port, key, range(2000))
+                counters = runtime.worker.counters
+                while counters.messages == 0:
+                    await asyncio.sleep(0.01)
+                assert store.pid is not None
+                os.kill(store.pid, signal.SIGKILL)
+                acknowledged_at_kill = counters.messages
+                assert acknowledged_at_kill < 2000, "the store died with messages in flight"
+                await asyncio.to_thread(store.stop)  # reaps the killed process
+                await asyncio.to_thread(_publish, mqtt_port, key, range(2000, MESSAGES))
+                await asyncio.to_thread(store.start)
+                values = await _wait_for_all(api.url, tenant)
+                assert await runtime.dead_letters.count() == 0
+    finally:
+        store.stop()
+    assert values == _expected()
 
 
 async def test_a_full_outbox_slows_consumption_and_nothing_is_dropped(
