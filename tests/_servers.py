@@ -1,15 +1,49 @@
-"""Real servers for tests and benchmarks: an ASGI app served by uvicorn in a background thread."""
+"""Real servers for tests and benchmarks: an ASGI app served by uvicorn in a background
+thread, and plain web sites (remote @contexts, internal services) served by the standard
+library's HTTP server."""
 
 from __future__ import annotations
 
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import uvicorn
 
-__all__ = ["ThreadedServer", "wait_for_port"]
+__all__ = ["QuietHandler", "ThreadedServer", "serving", "wait_for_port"]
+
+
+class QuietHandler(BaseHTTPRequestHandler):
+    """A request handler that logs nothing and answers a whole body in one call."""
+
+    def send_body(self, status: int, body: bytes, content_type: str = "application/json") -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@contextmanager
+def serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """Serves `handler` on a free loopback port in a thread; yields `http://127.0.0.1:PORT`."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, name="site", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
 
 
 def wait_for_port(host: str, port: int, timeout_s: float = 20.0) -> None:

@@ -11,14 +11,12 @@ import ipaddress
 import json
 import secrets
 import socket
-import threading
 from collections.abc import AsyncIterator, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import httpx
 import pytest
-from _servers import ThreadedServer
+from _servers import QuietHandler, ThreadedServer, serving
 
 from context_broker import BrokerSettings, create_app
 from context_broker._context_fetch import FetchAllowList, HttpContextFetcher
@@ -29,7 +27,7 @@ pytestmark = pytest.mark.integration
 GOOD = {"@context": {"speed": "http://example.org/speed"}}
 
 
-class _Internal(BaseHTTPRequestHandler):
+class _Internal(QuietHandler):
     """An internal service: answers 400 to anything but /good, /to-internal redirects."""
 
     hits: ClassVar[list[str]] = []
@@ -51,22 +49,11 @@ class _Internal(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
 
 @pytest.fixture(scope="module")
 def internal() -> Iterator[int]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Internal)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server.server_address[1]
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    with serving(_Internal) as url:
+        yield int(url.rsplit(":", 1)[1])
 
 
 @pytest.fixture(scope="module")

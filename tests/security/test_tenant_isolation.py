@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import json
 import secrets
-import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, ClassVar
+from typing import ClassVar
 from urllib.parse import quote
 
 import httpx
 import pytest
-from _servers import ThreadedServer
+from _servers import QuietHandler, ThreadedServer, serving
 
 from contesto._ingest import mongo_client
 from context_broker import BrokerSettings, create_app
@@ -97,36 +95,21 @@ async def test_hosted_contexts_belong_to_their_tenant(region: Region) -> None:
     assert url in own_list.json()
 
 
-class _RemoteContext(BaseHTTPRequestHandler):
+class _RemoteContext(QuietHandler):
     """Serves REMOTE_CONTEXT at any path and counts the downloads."""
 
     downloads: ClassVar[int] = 0
 
     def do_GET(self) -> None:
         type(self).downloads += 1
-        body = json.dumps(REMOTE_CONTEXT).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/ld+json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+        self.send_body(200, json.dumps(REMOTE_CONTEXT).encode(), "application/ld+json")
 
 
 @pytest.fixture(scope="module")
 def context_site() -> Iterator[str]:
     """A real web server on a loopback port, standing for a public @context site."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _RemoteContext)
-    thread = threading.Thread(target=server.serve_forever, name="context-site", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    with serving(_RemoteContext) as url:
+        yield url
 
 
 def _link(url: str) -> dict[str, str]:

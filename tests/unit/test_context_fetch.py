@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import AsyncIterator, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from _servers import QuietHandler, serving
 
 from context_broker._context_fetch import FetchAllowList, HttpContextFetcher
 from context_broker._errors import BadRequestData, LdContextNotAvailable
@@ -18,10 +17,10 @@ TIMEOUT_S = 0.5
 MAX_BYTES = 4096
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     def do_GET(self) -> None:
         if self.path == "/good.jsonld":
-            self._send(200, json.dumps(GOOD).encode(), "application/ld+json")
+            self.send_body(200, json.dumps(GOOD).encode(), "application/ld+json")
         elif self.path == "/redirect":
             self.send_response(302)
             self.send_header("Location", "/good.jsonld")
@@ -29,14 +28,14 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
         elif self.path == "/slow":
             time.sleep(TIMEOUT_S * 4)
-            self._send(200, json.dumps(GOOD).encode())
+            self.send_body(200, json.dumps(GOOD).encode())
         elif self.path == "/drip":
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.end_headers()
             self._drip()
         elif self.path == "/huge":
-            self._send(200, b'{"@context": {"a": "' + b"x" * (MAX_BYTES * 4) + b'"}}')
+            self.send_body(200, b'{"@context": {"a": "' + b"x" * (MAX_BYTES * 4) + b'"}}')
         elif self.path == "/huge-undeclared":
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
@@ -44,20 +43,14 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(b'{"@context": {"a": "' + b"x" * (MAX_BYTES * 4) + b'"}}')
             self.close_connection = True
         elif self.path == "/invalid":
-            self._send(200, b'{"@context": {')
+            self.send_body(200, b'{"@context": {')
         elif self.path == "/not-a-context":
-            self._send(200, b'{"speed": "http://example.org/speed"}')
+            self.send_body(200, b'{"speed": "http://example.org/speed"}')
         elif self.path == "/accept":
-            self._send(200, json.dumps({"@context": {}, "accept": self.headers["Accept"]}).encode())
+            echo = {"@context": {}, "accept": self.headers["Accept"]}
+            self.send_body(200, json.dumps(echo).encode())
         else:
-            self._send(404, b'{"title": "not found"}')
-
-    def _send(self, status: int, body: bytes, content_type: str = "application/json") -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+            self.send_body(404, b'{"title": "not found"}')
 
     def _drip(self) -> None:
         # one byte every 0.1 s: each read is quick, the whole never completes in time
@@ -70,22 +63,11 @@ class _Handler(BaseHTTPRequestHandler):
             pass
         self.close_connection = True
 
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
 
 @pytest.fixture(scope="module")
 def base_url() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with serving(_Handler) as url:
+        yield url
 
 
 @pytest.fixture

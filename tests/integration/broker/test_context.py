@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
 
 import httpx
 import pytest
+from _servers import QuietHandler, serving
 
 from ._helpers import LD, assert_problem, create, entity, fetch, link, prop
 
@@ -30,7 +29,7 @@ USER_CONTEXT = {
 }
 
 
-class _ContextHandler(BaseHTTPRequestHandler):
+class _ContextHandler(QuietHandler):
     documents: ClassVar[dict[str, bytes]] = {}
 
     def do_GET(self) -> None:
@@ -38,29 +37,15 @@ class _ContextHandler(BaseHTTPRequestHandler):
         if body is None:
             self.send_error(404)
             return
-        self.send_response(200)
-        self.send_header("Content-Type", "application/ld+json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+        self.send_body(200, body, "application/ld+json")
 
 
 @pytest.fixture(scope="module")
 def context_server() -> Iterator[str]:
     """A real HTTP server in a thread that serves the user @context at /context.jsonld."""
     _ContextHandler.documents = {"/context.jsonld": json.dumps(USER_CONTEXT).encode()}
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _ContextHandler)
-    thread = threading.Thread(target=server.serve_forever, name="context-server", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    with serving(_ContextHandler) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
