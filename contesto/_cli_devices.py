@@ -114,18 +114,10 @@ def provision(
         body = _read_json(file)
         await registry.ensure_indexes()
         plan = provisioning_from_json(body, key, await registry.list_groups(key))
-        for group in plan.groups:
-            created = await registry.put_group(group)
-            typer.echo(
-                f"service group {group.group} ({group.format}): "
-                f"{'created' if created else 'updated'}"
-            )
-        for device in plan.devices:
-            created = await registry.put_device(device)
-            typer.echo(
-                f"device {device.device_id} in {device.group} ({device.format}): "
-                f"{'created' if created else 'updated'}"
-            )
+        records: tuple[ServiceGroup | Device, ...] = (*plan.groups, *plan.devices)
+        for record in records:
+            created = await registry.put(record)
+            typer.echo(f"{_described(record)}: {'created' if created else 'updated'}")
         typer.echo(
             f"{_count(len(plan.groups), 'service group')} and "
             f"{_count(len(plan.devices), 'device')} provisioned for tenant {key}"
@@ -167,9 +159,12 @@ def list_devices(
     _run(mongo_url, database, work)
 
 
+DeviceId = Annotated[str, typer.Argument(help="The device id.", show_default=False)]
+
+
 @devices_app.command("show")
 def show(
-    device_id: Annotated[str, typer.Argument(help="The device id.", show_default=False)],
+    device_id: DeviceId,
     tenant: Tenant,
     mongo_url: MongoUrl = None,
     database: Database = DEFAULT_DATABASE,
@@ -178,18 +173,16 @@ def show(
 ) -> None:
     """Show one device as JSON: what was provisioned, with the entity id and type it gets."""
 
-    async def work(registry: DeviceRegistry) -> None:
-        key = tenant_of(tenant)
-        device = await _device(registry, key, device_id, apikey, format)
-        group = await registry.get_group(key, device.format, device.group)
+    async def work(registry: DeviceRegistry, device: Device) -> None:
+        group = await registry.get_group(device.tenant, device.format, device.group)
         typer.echo(json.dumps(device_to_json(device, group), indent=2, ensure_ascii=False))
 
-    _run(mongo_url, database, work)
+    _on_device(mongo_url, database, tenant, device_id, apikey, format, work)
 
 
 @devices_app.command("delete")
 def delete(
-    device_id: Annotated[str, typer.Argument(help="The device id.", show_default=False)],
+    device_id: DeviceId,
     tenant: Tenant,
     mongo_url: MongoUrl = None,
     database: Database = DEFAULT_DATABASE,
@@ -198,25 +191,41 @@ def delete(
 ) -> None:
     """Delete one device; its group stays (an autoprovisioning group still accepts it)."""
 
-    async def work(registry: DeviceRegistry) -> None:
+    async def work(registry: DeviceRegistry, device: Device) -> None:
+        await registry.remove(device)
+        typer.echo(f"device {device.device_id} deleted from {device.group} ({device.format})")
+
+    _on_device(mongo_url, database, tenant, device_id, apikey, format, work)
+
+
+def _on_device(
+    mongo_url: str | None,
+    database: str,
+    tenant: str,
+    device_id: str,
+    apikey: str | None,
+    format: str | None,
+    work: Callable[[DeviceRegistry, Device], Awaitable[None]],
+) -> None:
+    """Run `work` on the tenant's device named by the options; no such device is an error."""
+
+    async def found(registry: DeviceRegistry) -> None:
         key = tenant_of(tenant)
-        device = await _device(registry, key, device_id, apikey, format)
-        await registry.delete_device(key, device_id, format=device.format, group=device.group)
-        typer.echo(f"device {device_id} deleted from {device.group} ({device.format})")
+        device = await registry.get_device(
+            key, device_id, format=_format(format), group=apikey or None
+        )
+        if device is None:
+            where = f" in group {apikey}" if apikey else ""
+            raise _Failed(f"no device {device_id!r}{where} in tenant {key!r}")
+        await work(registry, device)
 
-    _run(mongo_url, database, work)
+    _run(mongo_url, database, found)
 
 
-async def _device(
-    registry: DeviceRegistry, tenant: str, device_id: str, apikey: str | None, format: str | None
-) -> Device:
-    device = await registry.get_device(
-        tenant, device_id, format=_format(format), group=apikey or None
-    )
-    if device is None:
-        where = f" in group {apikey}" if apikey else ""
-        raise _Failed(f"no device {device_id!r}{where} in tenant {tenant!r}")
-    return device
+def _described(record: ServiceGroup | Device) -> str:
+    if isinstance(record, Device):
+        return f"device {record.device_id} in {record.group} ({record.format})"
+    return f"service group {record.group} ({record.format})"
 
 
 def _format(value: str | None) -> Format | None:

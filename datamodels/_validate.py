@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import json
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
@@ -23,10 +22,10 @@ from ._convert import (
     is_reference,
 )
 from ._formats import FORMAT_HINTS, FORMATS, is_uri, is_utc_instant
-from ._paths import dotted, json_path
+from ._paths import dotted, json_path, quoted
+from ._profile_rules import check_profile
 from ._profiles import Profile
 from ._types import Form, ValidationResult, Violation
-from ._units import unit_phrase
 
 if TYPE_CHECKING:
     from ._catalogue import Model
@@ -43,11 +42,6 @@ _TYPE_WORDS = {
     "null": "null",
 }
 _EXAMPLE_INSTANT = "2024-05-01T10:00:00Z"
-
-
-def _short(value: Any) -> str:
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    return f"`{text}`" if len(text) <= 60 else f"`{text[:57]}...`"
 
 
 def _json_type(value: Any) -> str:
@@ -145,7 +139,7 @@ class Validator:
         profile_name = self.profile.name if self.profile else None
         if not isinstance(entity, dict):
             found = Violation(
-                "$", "ngsi-ld.entity", f"an entity must be a JSON object; got {_short(entity)}"
+                "$", "ngsi-ld.entity", f"an entity must be a JSON object; got {quoted(entity)}"
             )
             return ValidationResult(
                 self.model.name, profile_name, form or "keyValues", None, (found,)
@@ -164,8 +158,9 @@ class Validator:
                         seen.add(found.path)
                         violations.append(found)
         if self.profile is not None:
-            self._check_profile(
+            check_profile(
                 self.profile,
+                self._attributes,
                 values=values,
                 suffixes=suffixes,
                 styles=styles,
@@ -204,7 +199,7 @@ class Validator:
                 Violation(
                     "$.id",
                     "ngsi-ld.id",
-                    f"`id` must be a URI; got {_short(ident)}",
+                    f"`id` must be a URI; got {quoted(ident)}",
                     f"use an id like {convention}<local-id>",
                 )
             )
@@ -213,7 +208,7 @@ class Validator:
                 Violation(
                     "$.id",
                     "ngsi-ld.id-convention",
-                    f"`id` should start with `{convention}`; got {_short(ident)}",
+                    f"`id` should start with `{convention}`; got {quoted(ident)}",
                     "the urn:ngsi-ld:<Type>:<local-id> convention makes ids unique per type",
                 )
             )
@@ -229,7 +224,7 @@ class Validator:
                 Violation(
                     "$.type",
                     "ngsi-ld.type",
-                    f"`type` must be `{name}`; got {_short(kind)}",
+                    f"`type` must be `{name}`; got {quoted(kind)}",
                     f"this entity is validated as {name}; choose the model that matches its type",
                 )
             )
@@ -287,7 +282,7 @@ class Validator:
                         Violation(
                             json_path([name]),
                             "ngsi-ld.attribute",
-                            f"`{name}` must be an attribute object; got {_short(value)}",
+                            f"`{name}` must be an attribute object; got {quoted(value)}",
                             'in normalized form write {"type": "Property", "value": ...}',
                         )
                     )
@@ -362,93 +357,6 @@ class Validator:
             bits.append(f"{attr.name}: {text if len(text) <= 140 else text[:137] + '...'}")
         return "; ".join(bits)
 
-    # -- regional profile --------------------------------------------------------------
-
-    def _check_profile(
-        self,
-        profile: Profile,
-        *,
-        values: Mapping[str, Any],
-        suffixes: Mapping[str, tuple[str | int, ...]],
-        styles: Mapping[str, str],
-        entity: Mapping[str, Any],
-        violations: list[Violation],
-    ) -> None:
-        reported: set[str] | None = None
-        for name in profile.required:
-            if name in values:
-                continue
-            if reported is None:
-                reported = {v.path for v in violations if v.rule == "schema.required"}
-            if json_path([name]) not in reported:
-                rule = profile.attributes.get(name)
-                attr = self._attributes.get(name)
-                about = (rule.description if rule else "") or (attr.description if attr else "")
-                violations.append(
-                    Violation(
-                        json_path([name]),
-                        "profile.required",
-                        f"`{name}` is required by profile {profile.name}",
-                        f"add `{name}`" + (f"; {name}: {about}" if about else ""),
-                    )
-                )
-        for name, rule in profile.attributes.items():
-            if name not in values:
-                continue
-            value = values[name]
-            if rule.enum is not None:
-                items = value if isinstance(value, list) else [value]
-                for index, item in enumerate(items):
-                    if item not in rule.enum:
-                        parts: Parts = [name, *suffixes.get(name, ())]
-                        where = [*parts, index] if isinstance(value, list) else parts
-                        allowed = ", ".join(f"`{e}`" for e in rule.enum)
-                        violations.append(
-                            Violation(
-                                json_path(where),
-                                "profile.enum",
-                                f"`{dotted(where)}` must be one of {allowed}; got {_short(item)}",
-                                rule.description
-                                or f"profile {profile.name} allows only these values",
-                            )
-                        )
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                below = rule.minimum is not None and value < rule.minimum
-                above = rule.maximum is not None and value > rule.maximum
-                if below or above:
-                    unit = f" {unit_phrase(rule.unit_code)}" if rule.unit_code else ""
-                    parts = [name, *suffixes.get(name, ())]
-                    word, sign, limit = (
-                        ("minimum", ">=", rule.minimum)
-                        if below
-                        else ("maximum", "<=", rule.maximum)
-                    )
-                    violations.append(
-                        Violation(
-                            json_path(parts),
-                            f"profile.{word}",
-                            f"`{dotted(parts)}` must be {sign} {limit}{unit}; got {value}",
-                            rule.description
-                            or f"check the sensor's calibration and the unit of `{name}`",
-                        )
-                    )
-            if rule.unit_code is not None and styles.get(name, "bare") != "bare":
-                instance = default_instance(entity[name])
-                got = instance.get("unitCode") if isinstance(instance, dict) else None
-                if got != rule.unit_code:
-                    positions = [s for s in suffixes.get(name, ()) if isinstance(s, int)]
-                    unit_path: Parts = [name, *positions, "unitCode"]
-                    got_text = _short(got) if got is not None else "nothing"
-                    violations.append(
-                        Violation(
-                            json_path(unit_path),
-                            "profile.unitCode",
-                            f"`{dotted(unit_path)}` must be `{rule.unit_code}`; got {got_text}",
-                            f"send `{name}` in {unit_phrase(rule.unit_code)} with "
-                            f'"unitCode": "{rule.unit_code}" (UN/CEFACT)',
-                        )
-                    )
-
 
 def _schema_message(error: ValidationError, where: str) -> str:
     keyword = error.validator
@@ -457,19 +365,19 @@ def _schema_message(error: ValidationError, where: str) -> str:
     if keyword == "type":
         names = [expected] if isinstance(expected, str) else list(expected)
         wanted = " or ".join(_TYPE_WORDS.get(n, n) for n in names)
-        return f"`{where}` must be {wanted}; got {_short(got)} ({_json_type(got)})"
+        return f"`{where}` must be {wanted}; got {quoted(got)} ({_json_type(got)})"
     if keyword == "enum":
         allowed = ", ".join(f"`{v}`" for v in expected)
-        return f"`{where}` must be one of {allowed}; got {_short(got)}"
+        return f"`{where}` must be one of {allowed}; got {quoted(got)}"
     if keyword == "const":
-        return f"`{where}` must be {_short(expected)}; got {_short(got)}"
+        return f"`{where}` must be {quoted(expected)}; got {quoted(got)}"
     if keyword in {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"}:
         sign = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">", "exclusiveMaximum": "<"}
         return f"`{where}` must be {sign[str(keyword)]} {expected}; got {got}"
     if keyword == "format":
-        return f"`{where}` must be {FORMAT_HINTS.get(str(expected), expected)}; got {_short(got)}"
+        return f"`{where}` must be {FORMAT_HINTS.get(str(expected), expected)}; got {quoted(got)}"
     if keyword == "pattern":
-        return f"`{where}` must match the pattern `{expected}`; got {_short(got)}"
+        return f"`{where}` must match the pattern `{expected}`; got {quoted(got)}"
     if keyword in {"minLength", "maxLength"}:
         word = "at least" if keyword == "minLength" else "at most"
         return f"`{where}` must have {word} {expected} characters; got {len(got)}"
@@ -481,7 +389,7 @@ def _schema_message(error: ValidationError, where: str) -> str:
     if keyword == "oneOf" and not error.context:
         return f"`{where}` matches more than one of the allowed forms; it must match exactly one"
     if keyword in {"anyOf", "oneOf"}:
-        return f"`{where}` does not match any of the allowed forms; got {_short(got)}"
+        return f"`{where}` does not match any of the allowed forms; got {quoted(got)}"
     return f"`{where}`: {error.message}"
 
 
@@ -505,7 +413,7 @@ def _check_attribute(attribute: Any, parts: Parts, violations: list[Violation]) 
             Violation(
                 json_path([*parts, "type"]),
                 "ngsi-ld.attribute-type",
-                f"`{dotted(parts)}.type` must be one of {kinds}; got {_short(declared)}",
+                f"`{dotted(parts)}.type` must be one of {kinds}; got {quoted(declared)}",
                 "most measurements are a Property; references to other entities a Relationship",
             )
         )
@@ -537,7 +445,7 @@ def _check_attribute(attribute: Any, parts: Parts, violations: list[Violation]) 
                 Violation(
                     json_path([*parts, member]),
                     "ngsi-ld.object",
-                    f"`{dotted(parts)}.object` must be the URI of an entity; got {_short(content)}",
+                    f"`{dotted(parts)}.object` must be the URI of an entity; got {quoted(content)}",
                     "e.g. urn:ngsi-ld:Device:aq-fi-0001",
                 )
             )
@@ -546,7 +454,7 @@ def _check_attribute(attribute: Any, parts: Parts, violations: list[Violation]) 
                 Violation(
                     json_path([*parts, member]),
                     "ngsi-ld.geojson",
-                    f"`{dotted(parts)}.value` must be a GeoJSON geometry; got {_short(content)}",
+                    f"`{dotted(parts)}.value` must be a GeoJSON geometry; got {quoted(content)}",
                     'e.g. {"type": "Point", "coordinates": [11.2558, 43.7696]} (longitude first)',
                 )
             )
@@ -557,7 +465,7 @@ def _check_attribute(attribute: Any, parts: Parts, violations: list[Violation]) 
                 json_path([*parts, "observedAt"]),
                 "ngsi-ld.observedAt",
                 f"`{dotted(parts)}.observedAt` must be an ISO 8601 date-time in UTC; "
-                f"got {_short(observed)}",
+                f"got {quoted(observed)}",
                 f"e.g. {_EXAMPLE_INSTANT}: convert local time to UTC and end with Z",
             )
         )
@@ -567,7 +475,7 @@ def _check_attribute(attribute: Any, parts: Parts, violations: list[Violation]) 
             Violation(
                 json_path([*parts, "unitCode"]),
                 "ngsi-ld.unitCode",
-                f"`{dotted(parts)}.unitCode` must be a UN/CEFACT code string; got {_short(unit)}",
+                f"`{dotted(parts)}.unitCode` must be a UN/CEFACT code string; got {quoted(unit)}",
                 'e.g. "CEL" for degrees Celsius',
             )
         )
@@ -577,7 +485,7 @@ def _check_attribute(attribute: Any, parts: Parts, violations: list[Violation]) 
             Violation(
                 json_path([*parts, "datasetId"]),
                 "ngsi-ld.datasetId",
-                f"`{dotted(parts)}.datasetId` must be a URI; got {_short(dataset)}",
+                f"`{dotted(parts)}.datasetId` must be a URI; got {quoted(dataset)}",
                 "e.g. urn:ngsi-ld:Dataset:sensor-a",
             )
         )

@@ -34,19 +34,26 @@ In the regional profile pass `access` (see `_iot_access.py`): requests then need
 `Authorization: Bearer <key>` of the `fiware-service` tenant, 401 (UNAUTHORIZED),
 403 (ACCESS_FORBIDDEN) or 404 (TENANT_NOT_FOUND) otherwise, and every change is audited.
 
+The routes declare their headers, query parameters and bodies (`_provisioning_schemas.py`),
+so `/docs` and `/openapi.json` describe them; every failure, including a parameter FastAPI
+refuses, is answered by one handler in the IoT Agent's shape.
+
 Mount it with `app.include_router(iot_agent_router(registry, access=...))`.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any, ParamSpec
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from pydantic import BeforeValidator
 
 from regional_tenants import AccessRefused, Role
 
@@ -65,6 +72,15 @@ from ._provisioning import (
     updated_device,
     updated_group,
 )
+from ._provisioning_schemas import (
+    DEFAULT_PAGE,
+    MAX_PAGE,
+    DeviceChanges,
+    DevicesBody,
+    GroupChanges,
+    ServicesBody,
+    request_body,
+)
 from ._registry import (
     AmbiguousDevice,
     DeviceRegistry,
@@ -76,10 +92,8 @@ from ._registry import (
 __all__ = ["MAX_BODY_BYTES", "iot_agent_router"]
 
 MAX_BODY_BYTES = 1 << 20
-MAX_PAGE = 1000
 log = logging.getLogger("sensor_ingest.iot_api")
-P = ParamSpec("P")
-Handler = Callable[P, Awaitable[Response]]
+Record = ServiceGroup | Device
 
 
 class _Refused(Exception):
@@ -92,238 +106,36 @@ class _Refused(Exception):
         self.message = message
 
 
-def iot_agent_router(
-    registry: DeviceRegistry,
-    *,
-    max_body_bytes: int = MAX_BODY_BYTES,
-    access: ProvisioningAccess | None = None,
-) -> APIRouter:
-    """The `/iot/services` and `/iot/devices` routes on `registry` (see the module's doc)."""
-    router = APIRouter(tags=["IoT Agent provisioning"])
+@dataclass(slots=True, frozen=True)
+class _Caller:
+    """Who a request acts for: the tenant, and the actor the audit log names."""
 
-    async def enter(request: Request, needed: Role) -> tuple[str, str]:
-        """The request's tenant and actor, once `access` admits it."""
-        tenant = _tenant(request)
-        if access is None:
-            return tenant, "anonymous"
-        return tenant, await access.admit(request.headers, tenant, needed)
+    tenant: str
+    actor: str
 
-    async def audit(tenant: str, actor: str, action: str, detail: dict[str, Any]) -> None:
-        if access is not None:
-            await access.audit(tenant, actor, action, detail)
 
-    # ------------------------------------------------------------ service groups
+# ------------------------------------------------------------------ parameters
 
-    @router.get("/iot/services")
-    @_answers("DUPLICATE_GROUP")
-    async def retrieve_groups(request: Request) -> Response:
-        tenant, _ = await enter(request, "reader")
-        limit, offset = _page(request)
-        groups = await registry.list_groups(tenant)
-        apikey = request.query_params.get("apikey")
-        if apikey:
-            groups = [g for g in groups if g.group == apikey]
-        page = groups[offset : offset + limit]
-        return JSONResponse({"count": len(groups), "services": [group_to_json(g) for g in page]})
 
-    @router.post("/iot/services", status_code=201)
-    @_answers("DUPLICATE_GROUP")
-    async def create_groups(request: Request) -> Response:
-        tenant, actor = await enter(request, "writer")
-        groups = groups_from_json(await _body(request, max_body_bytes), tenant)
-        for group in groups:
-            if await registry.get_group(tenant, group.format, group.group) is not None:
-                raise _Refused(
-                    409,
-                    "DUPLICATE_GROUP",
-                    f"A service group with apikey {group.group!r} ({group.format}) already "
-                    f"exists in service {tenant!r}; change it with PUT /iot/services",
-                )
-        created: list[ServiceGroup] = []
-        try:
-            for group in groups:
-                await registry.put_group(group, create=True)
-                created.append(group)
-        except RegistryError:
-            for group in created:
-                await registry.delete_group(tenant, group.format, group.group)
-            raise
-        for group in created:
-            await audit(tenant, actor, "iot.group.created", _group_detail(group))
-        return Response(status_code=201)
+def _whole_number(name: str, default: int, maximum: int | None = None) -> BeforeValidator:
+    """A query parameter of digits only (empty means `default`), at most `maximum`."""
 
-    @router.put("/iot/services", status_code=204)
-    @_answers("DUPLICATE_GROUP")
-    async def update_group(request: Request) -> Response:
-        tenant, actor = await enter(request, "writer")
-        group = await _selected_group(registry, request, tenant)
-        changed = updated_group(group, await _body(request, max_body_bytes))
-        await registry.put_group(changed)
-        await audit(tenant, actor, "iot.group.updated", _group_detail(changed))
-        return Response(status_code=204)
-
-    @router.delete("/iot/services", status_code=204)
-    @_answers("DUPLICATE_GROUP")
-    async def delete_group(request: Request) -> Response:
-        tenant, actor = await enter(request, "writer")
-        group = await _selected_group(registry, request, tenant)
-        await registry.delete_group(tenant, group.format, group.group)
-        await audit(tenant, actor, "iot.group.deleted", _group_detail(group))
-        return Response(status_code=204)
-
-    # ------------------------------------------------------------------- devices
-
-    @router.get("/iot/devices")
-    @_answers("DUPLICATE_DEVICE_ID")
-    async def retrieve_devices(request: Request) -> Response:
-        tenant, _ = await enter(request, "reader")
-        limit, offset = _page(request)
-        devices, total = await registry.list_devices(tenant, limit=limit, offset=offset)
-        groups = {(g.format, g.group): g for g in await registry.list_groups(tenant)}
-        body = [device_to_json(d, groups.get((d.format, d.group))) for d in devices]
-        return JSONResponse({"count": total, "devices": body})
-
-    @router.post("/iot/devices", status_code=201)
-    @_answers("DUPLICATE_DEVICE_ID")
-    async def create_devices(request: Request) -> Response:
-        tenant, actor = await enter(request, "writer")
-        body = await _body(request, max_body_bytes)
-        devices = devices_from_json(body, tenant, await registry.list_groups(tenant))
-        for device in devices:
-            found = await registry.get_device(
-                tenant, device.device_id, format=device.format, group=device.group
+    def parsed(text: object) -> int:
+        if text is None or text == "":
+            return default
+        if not isinstance(text, str) or not text.isascii() or not text.isdigit() or len(text) > 9:
+            raise ProvisioningError(
+                f"{name} must be a whole number of at most 9 digits; got {text!r}", "BAD_REQUEST"
             )
-            if found is not None:
-                raise _Refused(
-                    409,
-                    "DUPLICATE_DEVICE_ID",
-                    f"A device with id {device.device_id!r} already exists in group "
-                    f"{device.group!r} ({device.format}) of service {tenant!r}; change it with "
-                    f"PUT /iot/devices/{device.device_id}",
-                )
-        created: list[Device] = []
-        try:
-            for device in devices:
-                await registry.put_device(device, create=True)
-                created.append(device)
-        except RegistryError:
-            for device in created:
-                await registry.delete_device(
-                    tenant, device.device_id, format=device.format, group=device.group
-                )
-            raise
-        for device in created:
-            await audit(tenant, actor, "iot.device.created", _device_detail(device))
-        return Response(status_code=201)
+        number = int(text)
+        if maximum is not None and not 1 <= number <= maximum:
+            raise ProvisioningError(f"{name} must be 1-{maximum}; got {number}", "BAD_REQUEST")
+        return number
 
-    @router.get("/iot/devices/{device_id}")
-    @_answers("DUPLICATE_DEVICE_ID")
-    async def retrieve_device(request: Request, device_id: str) -> Response:
-        tenant, _ = await enter(request, "reader")
-        device = await _selected_device(registry, request, tenant, device_id)
-        group = await registry.get_group(tenant, device.format, device.group)
-        return JSONResponse(device_to_json(device, group))
-
-    @router.put("/iot/devices/{device_id}", status_code=204)
-    @_answers("DUPLICATE_DEVICE_ID")
-    async def update_device(request: Request, device_id: str) -> Response:
-        tenant, actor = await enter(request, "writer")
-        device = await _selected_device(registry, request, tenant, device_id)
-        changes = await _body(request, max_body_bytes)
-        changed = updated_device(device, changes, await registry.list_groups(tenant))
-        await registry.put_device(changed)
-        await audit(tenant, actor, "iot.device.updated", _device_detail(changed))
-        return Response(status_code=204)
-
-    @router.delete("/iot/devices/{device_id}", status_code=204)
-    @_answers("DUPLICATE_DEVICE_ID")
-    async def delete_device(request: Request, device_id: str) -> Response:
-        tenant, actor = await enter(request, "writer")
-        device = await _selected_device(registry, request, tenant, device_id)
-        await registry.delete_device(tenant, device_id, format=device.format, group=device.group)
-        await audit(tenant, actor, "iot.device.deleted", _device_detail(device))
-        return Response(status_code=204)
-
-    return router
+    return BeforeValidator(parsed)
 
 
-def _answers(conflict: str) -> Callable[[Handler[P]], Handler[P]]:
-    """Turn every failure of a route into the IoT Agent's error shape; `conflict` names a 409."""
-
-    def decorate(handler: Handler[P]) -> Handler[P]:
-        @functools.wraps(handler)
-        async def answered(*args: P.args, **kwargs: P.kwargs) -> Response:
-            try:
-                return await handler(*args, **kwargs)
-            except _Refused as refused:
-                return _error(refused.status, refused.name, refused.message)
-            except AccessRefused as refused:
-                answer = _error(refused.status, _ACCESS_ERRORS[refused.status], refused.message)
-                if refused.status == 401:
-                    answer.headers["WWW-Authenticate"] = "Bearer"
-                return answer
-            except ProvisioningError as error:
-                return _error(400, error.name, error.message)
-            except AmbiguousDevice as error:
-                return _error(409, "AMBIGUOUS_DEVICE_ID", f"{error}; add ?apikey= (and ?format=)")
-            except RegistryConflict as error:
-                return _error(409, conflict, str(error))
-            except RegistryUnavailable as error:
-                log.warning("device registry unavailable: %s", error)
-                return _error(503, "REGISTRY_UNAVAILABLE", "the device registry is not reachable")
-            except RegistryError as error:
-                log.error("device registry failed: %s", error)
-                return _error(500, "REGISTRY_ERROR", str(error))
-            except Exception:
-                log.exception("provisioning request failed unexpectedly")
-                return _error(500, "INTERNAL_ERROR", "the provisioning API failed; see its log")
-
-        return answered
-
-    return decorate
-
-
-_ACCESS_ERRORS = {401: "UNAUTHORIZED", 403: "ACCESS_FORBIDDEN", 404: "TENANT_NOT_FOUND"}
-
-
-def _group_detail(group: ServiceGroup) -> dict[str, Any]:
-    return {"apikey": group.group, "format": group.format}
-
-
-def _device_detail(device: Device) -> dict[str, Any]:
-    return {"device_id": device.device_id, "apikey": device.group, "format": device.format}
-
-
-def _error(status: int, name: str, message: str) -> Response:
-    return JSONResponse({"name": name, "message": message}, status_code=status)
-
-
-def _tenant(request: Request) -> str:
-    tenant = tenant_of(request.headers.get("fiware-service"))
-    check_service_path(request.headers.get("fiware-servicepath"))
-    return tenant
-
-
-def _page(request: Request) -> tuple[int, int]:
-    limit = _count(request, "limit", 20)
-    if not 1 <= limit <= MAX_PAGE:
-        raise ProvisioningError(f"limit must be 1-{MAX_PAGE}; got {limit}", "BAD_REQUEST")
-    return limit, _count(request, "offset", 0)
-
-
-def _count(request: Request, name: str, default: int) -> int:
-    text = request.query_params.get(name)
-    if text is None or text == "":
-        return default
-    if not text.isascii() or not text.isdigit() or len(text) > 9:
-        raise ProvisioningError(
-            f"{name} must be a whole number of at most 9 digits; got {text!r}", "BAD_REQUEST"
-        )
-    return int(text)
-
-
-def _format_param(request: Request) -> Format | None:
-    value = request.query_params.get("format")
+def _known_format(value: object) -> Format | None:
     if value is None or value == "":
         return None
     for known in FORMATS:
@@ -334,51 +146,342 @@ def _format_param(request: Request) -> Format | None:
     )
 
 
-async def _selected_group(registry: DeviceRegistry, request: Request, tenant: str) -> ServiceGroup:
-    """The group named by `?apikey=` (and `?format=` when the key has several formats)."""
-    apikey = request.query_params.get("apikey")
-    if not apikey:
-        raise ProvisioningError(
-            "the apikey query parameter is required: /iot/services?apikey=KEY&resource=PATH",
-            "BAD_REQUEST",
-        )
-    format_ = _format_param(request)
-    found = [
-        g
-        for g in await registry.list_groups(tenant)
-        if g.group == apikey and (format_ is None or g.format == format_)
-    ]
-    if not found:
-        raise _Refused(
-            404,
-            "DEVICE_GROUP_NOT_FOUND",
-            f"Couldn't find device group for apikey {apikey!r}"
-            + (f" ({format_})" if format_ else "")
-            + f" in service {tenant!r}",
-        )
-    if len(found) > 1:
-        formats = ", ".join(g.format for g in found)
-        raise ProvisioningError(
-            f"apikey {apikey!r} names groups of formats {formats}; add ?format=", "BAD_REQUEST"
-        )
-    return found[0]
+Service = Annotated[
+    str | None,
+    Header(
+        alias="fiware-service",
+        description="Required: the tenant that owns the devices (case-insensitive).",
+    ),
+]
+ServicePath = Annotated[
+    str | None,
+    Header(alias="fiware-servicepath", description="Only `/` (or none) is supported."),
+]
+Authorization = Annotated[
+    str | None,
+    Header(
+        description="`Bearer <key>` of the fiware-service tenant, where keys are required "
+        "(the regional profile)."
+    ),
+]
+Limit = Annotated[
+    int,
+    Query(description=f"Entries per page, 1-{MAX_PAGE}.", ge=1, le=MAX_PAGE),
+    _whole_number("limit", DEFAULT_PAGE, MAX_PAGE),
+]
+Offset = Annotated[int, Query(description="Entries to skip.", ge=0), _whole_number("offset", 0)]
+ApiKey = Annotated[
+    str | None,
+    Query(description="The service group's API key (required to update or delete a group)."),
+]
+Resource = Annotated[
+    str | None,
+    Query(description="The IoT Agent's resource path; accepted, not needed over MQTT."),
+]
+FormatParam = Annotated[
+    Format | None,
+    Query(description="The message format, when the apikey or device id has several."),
+    BeforeValidator(_known_format),
+]
 
 
-async def _selected_device(
-    registry: DeviceRegistry, request: Request, tenant: str, device_id: str
-) -> Device:
-    """The device named by the path (and `?apikey=`, `?format=` when its id is ambiguous)."""
-    apikey = request.query_params.get("apikey") or None
-    device = await registry.get_device(
-        tenant, device_id, format=_format_param(request), group=apikey
+def iot_agent_router(
+    registry: DeviceRegistry,
+    *,
+    max_body_bytes: int = MAX_BODY_BYTES,
+    access: ProvisioningAccess | None = None,
+) -> APIRouter:
+    """The `/iot/services` and `/iot/devices` routes on `registry` (see the module's doc)."""
+    groups = APIRouter(tags=["IoT Agent provisioning"], route_class=_answering("DUPLICATE_GROUP"))
+    devices = APIRouter(
+        tags=["IoT Agent provisioning"], route_class=_answering("DUPLICATE_DEVICE_ID")
     )
-    if device is None:
-        raise _Refused(
-            404,
-            "DEVICE_NOT_FOUND",
-            f"No device was found with id {device_id!r} in service {tenant!r}",
+
+    def caller(needed: Role) -> Callable[..., Awaitable[_Caller]]:
+        """The dependency that admits a request which needs the role `needed`."""
+
+        async def admitted(
+            service: Service = None,
+            service_path: ServicePath = None,
+            authorization: Authorization = None,
+        ) -> _Caller:
+            tenant = tenant_of(service)
+            check_service_path(service_path)
+            if access is None:
+                return _Caller(tenant, "anonymous")
+            headers = {"authorization": authorization} if authorization is not None else {}
+            return _Caller(tenant, await access.admit(headers, tenant, needed))
+
+        return admitted
+
+    # Defaults, not `Annotated` aliases: the annotations of these routes are read as
+    # module-level names, and the dependencies close over this router's `access`.
+    reader = Depends(caller("reader"))
+    writer = Depends(caller("writer"))
+
+    async def body(request: Request) -> Any:
+        return await _body(request, max_body_bytes)
+
+    async def create(who: _Caller, records: Sequence[Record]) -> Response:
+        """Create every record or none; 409 when the tenant has one of them already."""
+        for record in records:
+            if await registry.exists(record):
+                raise _Refused(409, _conflict_name(record), _duplicate(record))
+        await registry.create_all(records)
+        for record in records:
+            await audit(who, "created", record)
+        return Response(status_code=201)
+
+    async def replace(who: _Caller, record: Record) -> Response:
+        await registry.put(record)
+        await audit(who, "updated", record)
+        return Response(status_code=204)
+
+    async def remove(who: _Caller, record: Record) -> Response:
+        await registry.remove(record)
+        await audit(who, "deleted", record)
+        return Response(status_code=204)
+
+    async def audit(who: _Caller, what: str, record: Record) -> None:
+        if access is not None:
+            await access.audit(who.tenant, who.actor, _action(record, what), _detail(record))
+
+    async def selected_group(
+        tenant: str, apikey: str | None, format_: Format | None
+    ) -> ServiceGroup:
+        """The group named by `?apikey=` (and `?format=` when the key has several formats)."""
+        if not apikey:
+            raise ProvisioningError(
+                "the apikey query parameter is required: /iot/services?apikey=KEY&resource=PATH",
+                "BAD_REQUEST",
+            )
+        found = [
+            g
+            for g in await registry.list_groups(tenant)
+            if g.group == apikey and (format_ is None or g.format == format_)
+        ]
+        if not found:
+            raise _Refused(
+                404,
+                "DEVICE_GROUP_NOT_FOUND",
+                f"Couldn't find device group for apikey {apikey!r}"
+                + (f" ({format_})" if format_ else "")
+                + f" in service {tenant!r}",
+            )
+        if len(found) > 1:
+            formats = ", ".join(g.format for g in found)
+            raise ProvisioningError(
+                f"apikey {apikey!r} names groups of formats {formats}; add ?format=", "BAD_REQUEST"
+            )
+        return found[0]
+
+    async def selected_device(
+        tenant: str, device_id: str, apikey: str | None, format_: Format | None
+    ) -> Device:
+        """The device named by the path (and `?apikey=`, `?format=` when its id is ambiguous)."""
+        device = await registry.get_device(tenant, device_id, format=format_, group=apikey or None)
+        if device is None:
+            raise _Refused(
+                404,
+                "DEVICE_NOT_FOUND",
+                f"No device was found with id {device_id!r} in service {tenant!r}",
+            )
+        return device
+
+    # ------------------------------------------------------------ service groups
+
+    @groups.get("/iot/services")
+    async def retrieve_groups(
+        who: _Caller = reader,
+        limit: Limit = DEFAULT_PAGE,
+        offset: Offset = 0,
+        apikey: ApiKey = None,
+    ) -> Response:
+        found = await registry.list_groups(who.tenant)
+        if apikey:
+            found = [g for g in found if g.group == apikey]
+        page = found[offset : offset + limit]
+        return JSONResponse({"count": len(found), "services": [group_to_json(g) for g in page]})
+
+    @groups.post(
+        "/iot/services", status_code=201, openapi_extra={"requestBody": request_body(ServicesBody)}
+    )
+    async def create_groups(request: Request, who: _Caller = writer) -> Response:
+        return await create(who, groups_from_json(await body(request), who.tenant))
+
+    @groups.put(
+        "/iot/services", status_code=204, openapi_extra={"requestBody": request_body(GroupChanges)}
+    )
+    async def update_group(
+        request: Request,
+        who: _Caller = writer,
+        apikey: ApiKey = None,
+        resource: Resource = None,
+        format: FormatParam = None,
+    ) -> Response:
+        group = await selected_group(who.tenant, apikey, format)
+        return await replace(who, updated_group(group, await body(request)))
+
+    @groups.delete("/iot/services", status_code=204)
+    async def delete_group(
+        who: _Caller = writer,
+        apikey: ApiKey = None,
+        resource: Resource = None,
+        format: FormatParam = None,
+    ) -> Response:
+        return await remove(who, await selected_group(who.tenant, apikey, format))
+
+    # ------------------------------------------------------------------- devices
+
+    @devices.get("/iot/devices")
+    async def retrieve_devices(
+        who: _Caller = reader, limit: Limit = DEFAULT_PAGE, offset: Offset = 0
+    ) -> Response:
+        page, total = await registry.list_devices(who.tenant, limit=limit, offset=offset)
+        own = {(g.format, g.group): g for g in await registry.list_groups(who.tenant)}
+        shown = [device_to_json(d, own.get((d.format, d.group))) for d in page]
+        return JSONResponse({"count": total, "devices": shown})
+
+    @devices.post(
+        "/iot/devices", status_code=201, openapi_extra={"requestBody": request_body(DevicesBody)}
+    )
+    async def create_devices(request: Request, who: _Caller = writer) -> Response:
+        raw = await body(request)
+        found = devices_from_json(raw, who.tenant, await registry.list_groups(who.tenant))
+        return await create(who, found)
+
+    @devices.get("/iot/devices/{device_id}")
+    async def retrieve_device(
+        device_id: str, who: _Caller = reader, apikey: ApiKey = None, format: FormatParam = None
+    ) -> Response:
+        device = await selected_device(who.tenant, device_id, apikey, format)
+        group = await registry.get_group(who.tenant, device.format, device.group)
+        return JSONResponse(device_to_json(device, group))
+
+    @devices.put(
+        "/iot/devices/{device_id}",
+        status_code=204,
+        openapi_extra={"requestBody": request_body(DeviceChanges)},
+    )
+    async def update_device(
+        request: Request,
+        device_id: str,
+        who: _Caller = writer,
+        apikey: ApiKey = None,
+        format: FormatParam = None,
+    ) -> Response:
+        device = await selected_device(who.tenant, device_id, apikey, format)
+        changes = await body(request)
+        changed = updated_device(device, changes, await registry.list_groups(who.tenant))
+        return await replace(who, changed)
+
+    @devices.delete("/iot/devices/{device_id}", status_code=204)
+    async def delete_device(
+        device_id: str, who: _Caller = writer, apikey: ApiKey = None, format: FormatParam = None
+    ) -> Response:
+        return await remove(who, await selected_device(who.tenant, device_id, apikey, format))
+
+    router = APIRouter()
+    router.include_router(groups)
+    router.include_router(devices)
+    return router
+
+
+# ---------------------------------------------------------------------- errors
+
+
+def _answering(conflict: str) -> type[APIRoute]:
+    """Routes whose every failure is answered by `_answer`; `conflict` names their 409."""
+
+    class IotAgentRoute(APIRoute):
+        def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+            handle = super().get_route_handler()
+
+            async def answered(request: Request) -> Response:
+                try:
+                    return await handle(request)
+                except Exception as error:  # every failure gets the IoT Agent's shape
+                    return _answer(error, conflict)
+
+            return answered
+
+    return IotAgentRoute
+
+
+def _answer(error: Exception, conflict: str) -> Response:
+    """The IoT Agent's `{"name", "message"}` answer to a failure."""
+    if isinstance(error, RequestValidationError):
+        error = _refused_parameter(error)
+    if isinstance(error, _Refused):
+        return _error(error.status, error.name, error.message)
+    if isinstance(error, AccessRefused):
+        answer = _error(error.status, _ACCESS_ERRORS[error.status], error.message)
+        if error.status == 401:
+            answer.headers["WWW-Authenticate"] = "Bearer"
+        return answer
+    if isinstance(error, ProvisioningError):
+        return _error(400, error.name, error.message)
+    if isinstance(error, AmbiguousDevice):
+        return _error(409, "AMBIGUOUS_DEVICE_ID", f"{error}; add ?apikey= (and ?format=)")
+    if isinstance(error, RegistryConflict):
+        return _error(409, conflict, str(error))
+    if isinstance(error, RegistryUnavailable):
+        log.warning("device registry unavailable: %s", error)
+        return _error(503, "REGISTRY_UNAVAILABLE", "the device registry is not reachable")
+    if isinstance(error, RegistryError):
+        log.error("device registry failed: %s", error)
+        return _error(500, "REGISTRY_ERROR", str(error))
+    log.error("provisioning request failed unexpectedly", exc_info=error)
+    return _error(500, "INTERNAL_ERROR", "the provisioning API failed; see its log")
+
+
+def _refused_parameter(error: RequestValidationError) -> ProvisioningError:
+    """The first refused parameter (headers come first), as the IoT Agent names it."""
+    first = error.errors()[0]
+    cause = first.get("ctx", {}).get("error")
+    if isinstance(cause, ProvisioningError):
+        return cause
+    *_, name = first.get("loc", ("request",))
+    return ProvisioningError(f"{name}: {first.get('msg', 'not valid')}", "BAD_REQUEST")
+
+
+_ACCESS_ERRORS = {401: "UNAUTHORIZED", 403: "ACCESS_FORBIDDEN", 404: "TENANT_NOT_FOUND"}
+
+
+def _error(status: int, name: str, message: str) -> Response:
+    return JSONResponse({"name": name, "message": message}, status_code=status)
+
+
+# --------------------------------------------------------------------- records
+
+
+def _conflict_name(record: Record) -> str:
+    return "DUPLICATE_DEVICE_ID" if isinstance(record, Device) else "DUPLICATE_GROUP"
+
+
+def _duplicate(record: Record) -> str:
+    """Why a POST may not create `record`, and what to do instead."""
+    if isinstance(record, Device):
+        return (
+            f"A device with id {record.device_id!r} already exists in group {record.group!r} "
+            f"({record.format}) of service {record.tenant!r}; change it with "
+            f"PUT /iot/devices/{record.device_id}"
         )
-    return device
+    return (
+        f"A service group with apikey {record.group!r} ({record.format}) already exists in "
+        f"service {record.tenant!r}; change it with PUT /iot/services"
+    )
+
+
+def _action(record: Record, what: str) -> str:
+    return f"iot.{'device' if isinstance(record, Device) else 'group'}.{what}"
+
+
+def _detail(record: Record) -> dict[str, Any]:
+    detail: dict[str, Any] = {"apikey": record.group, "format": record.format}
+    if isinstance(record, Device):
+        return {"device_id": record.device_id, **detail}
+    return detail
 
 
 async def _body(request: Request, limit: int) -> Any:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, cast
 
@@ -42,6 +42,7 @@ __all__ = [
 
 Document = dict[str, Any]
 CacheKey = tuple[str, str, str]
+Record = ServiceGroup | Device
 
 
 class RegistryError(Exception):
@@ -121,34 +122,7 @@ class DeviceRegistry:
         RegistryConflict when its key belongs to another tenant (as a group of any format, or
         as devices provisioned without one), or, with `create`, when the tenant already has it.
         """
-        document = _group_document(group)
-        where = {"format": group.format, "group": group.group}
-        async with _translated(f"service group {group.group!r}"):
-            foreign = await self.devices.find_one(
-                {**where, "tenant": {"$ne": group.tenant}}, {"_id": 1}
-            ) or await self.groups.find_one(
-                {"group": group.group, "tenant": {"$ne": group.tenant}}, {"_id": 1}
-            )
-            if foreign is not None:
-                raise _taken(group.format, group.group)
-            try:
-                if create:
-                    await self.groups.insert_one(document)
-                    created = True
-                else:
-                    result = await self.groups.replace_one(
-                        {**where, "tenant": group.tenant}, document, upsert=True
-                    )
-                    created = result.upserted_id is not None
-            except DuplicateKeyError:
-                owner = await self.groups.find_one(where, {"tenant": 1})
-                if owner is not None and owner.get("tenant") == group.tenant:
-                    raise RegistryConflict(
-                        f"service group with apikey {group.group!r} ({group.format}) already exists"
-                    ) from None
-                raise _taken(group.format, group.group) from None
-        self._forget(group.format, group.group)
-        return created
+        return await self.put(group, create=create)
 
     async def get_group(self, tenant: str, format: Format, group: str) -> ServiceGroup | None:
         async with _translated(f"service group {group!r}"):
@@ -179,12 +153,8 @@ class DeviceRegistry:
 
     async def delete_group(self, tenant: str, format: Format, group: str) -> bool:
         """Remove the tenant's group (its devices stay); False when it has none such."""
-        async with _translated(f"service group {group!r}"):
-            result = await self.groups.delete_one(
-                {"format": format, "group": group, "tenant": tenant}
-            )
-        self._forget(format, group)
-        return result.deleted_count == 1
+        where = {"format": format, "group": group}
+        return await self._delete(tenant, where, f"service group with apikey {group!r} ({format})")
 
     # ----------------------------------------------------------------------- devices
 
@@ -195,33 +165,7 @@ class DeviceRegistry:
         (format, group, device_id) is another tenant's, or, with `create`, when the
         tenant already has it.
         """
-        document = _device_document(device)
-        where = {"format": device.format, "group": device.group, "device_id": device.device_id}
-        async with _translated(f"device {device.device_id!r}"):
-            owner = await self.groups.find_one(
-                {"format": device.format, "group": device.group}, {"tenant": 1}
-            )
-            if owner is not None and owner.get("tenant") != device.tenant:
-                raise _taken(device.format, device.group)
-            try:
-                if create:
-                    await self.devices.insert_one(document)
-                    created = True
-                else:
-                    result = await self.devices.replace_one(
-                        {**where, "tenant": device.tenant}, document, upsert=True
-                    )
-                    created = result.upserted_id is not None
-            except DuplicateKeyError:
-                existing = await self.devices.find_one(where, {"tenant": 1})
-                if existing is not None and existing.get("tenant") == device.tenant:
-                    raise RegistryConflict(
-                        f"device {device.device_id!r} already exists in group "
-                        f"{device.group!r} ({device.format})"
-                    ) from None
-                raise _taken(device.format, device.group) from None
-        self._forget(device.format, device.group, device.device_id)
-        return created
+        return await self.put(device, create=create)
 
     async def get_device(
         self,
@@ -264,20 +208,7 @@ class DeviceRegistry:
         AmbiguousDevice when the tenant has the id in several groups and none is named.
         """
         found = await self._find_devices(tenant, device_id, format, group)
-        if not found:
-            return False
-        document = found[0]
-        async with _translated(f"device {device_id!r}"):
-            result = await self.devices.delete_one(
-                {
-                    "format": document["format"],
-                    "group": document["group"],
-                    "device_id": device_id,
-                    "tenant": tenant,
-                }
-            )
-        self._forget(document["format"], document["group"], device_id)
-        return result.deleted_count == 1
+        return bool(found) and await self.remove(_device_from(found[0]))
 
     async def _find_devices(
         self, tenant: str, device_id: str, format: Format | None, group: str | None
@@ -296,6 +227,83 @@ class DeviceRegistry:
                 "name the group (apikey) and, if needed, the format"
             )
         return found
+
+    # ------------------------------------------------------- either kind of record
+
+    async def put(self, record: Record, *, create: bool = False) -> bool:
+        """Store a group or a device (replacing the tenant's own one); True when it is new.
+
+        RegistryConflict when its key belongs to another tenant, or, with `create`, when
+        the tenant already has it.
+        """
+        collection = self._collection(record)
+        where = _key_of(record)
+        async with _translated(_label(record)):
+            if await self._key_taken(record):
+                raise _taken(record.format, record.group)
+            try:
+                if create:
+                    await collection.insert_one(_document_of(record))
+                    created = True
+                else:
+                    result = await collection.replace_one(
+                        {**where, "tenant": record.tenant}, _document_of(record), upsert=True
+                    )
+                    created = result.upserted_id is not None
+            except DuplicateKeyError:
+                owner = await collection.find_one(where, {"tenant": 1})
+                if owner is not None and owner.get("tenant") == record.tenant:
+                    raise RegistryConflict(f"{_label(record)} already exists") from None
+                raise _taken(record.format, record.group) from None
+        self._forget(record.format, record.group, _device_id(record))
+        return created
+
+    async def exists(self, record: Record) -> bool:
+        """Whether the tenant has this group or device already."""
+        async with _translated(_label(record)):
+            found = await self._collection(record).find_one(
+                {**_key_of(record), "tenant": record.tenant}, {"_id": 1}
+            )
+        return found is not None
+
+    async def create_all(self, records: Sequence[Record]) -> None:
+        """Create every record, or none: the ones written before a failure are removed."""
+        created: list[Record] = []
+        try:
+            for record in records:
+                await self.put(record, create=True)
+                created.append(record)
+        except RegistryError:
+            for record in created:
+                await self.remove(record)
+            raise
+
+    async def remove(self, record: Record) -> bool:
+        """Remove the tenant's group (its devices stay) or device; False when it has none such."""
+        return await self._delete(record.tenant, _key_of(record), _label(record))
+
+    async def _delete(self, tenant: str, key: Document, label: str) -> bool:
+        collection = self.devices if "device_id" in key else self.groups
+        async with _translated(label):
+            result = await collection.delete_one({**key, "tenant": tenant})
+        self._forget(key["format"], key["group"], key.get("device_id"))
+        return result.deleted_count == 1
+
+    def _collection(self, record: Record) -> AsyncCollection[Document]:
+        return self.devices if isinstance(record, Device) else self.groups
+
+    async def _key_taken(self, record: Record) -> bool:
+        """Whether another tenant holds the record's key (as a group, or as its devices)."""
+        if isinstance(record, Device):
+            owner = await self.groups.find_one(
+                {"format": record.format, "group": record.group}, {"tenant": 1}
+            )
+            return owner is not None and owner.get("tenant") != record.tenant
+        others = {"$ne": record.tenant}
+        foreign = await self.devices.find_one(
+            {"format": record.format, "group": record.group, "tenant": others}, {"_id": 1}
+        ) or await self.groups.find_one({"group": record.group, "tenant": others}, {"_id": 1})
+        return foreign is not None
 
     # ---------------------------------------------------------------------- hot path
 
@@ -399,16 +407,33 @@ def _taken(format: str, group: str) -> RegistryConflict:
 # ------------------------------------------------------------------ documents
 
 
+def _key_of(record: Record) -> Document:
+    """What makes the record unique across all tenants."""
+    key = {"format": record.format, "group": record.group}
+    if isinstance(record, Device):
+        key["device_id"] = record.device_id
+    return key
+
+
+def _label(record: Record) -> str:
+    """The record as messages name it."""
+    where = f"{record.group!r} ({record.format})"
+    if isinstance(record, Device):
+        return f"device {record.device_id!r} in group {where}"
+    return f"service group with apikey {where}"
+
+
+def _device_id(record: Record) -> str | None:
+    return record.device_id if isinstance(record, Device) else None
+
+
+def _document_of(record: Record) -> Document:
+    return _device_document(record) if isinstance(record, Device) else _group_document(record)
+
+
 def _group_document(group: ServiceGroup) -> Document:
     return {
-        "tenant": group.tenant,
-        "format": group.format,
-        "group": group.group,
-        "entity_type": group.entity_type,
-        "model": group.model,
-        "profile": group.profile,
-        "attributes": [_mapping_document(a) for a in group.attributes],
-        "static_attributes": [_static_document(s) for s in group.static_attributes],
+        **_shared_document(group),
         "autoprovision": group.autoprovision,
         "explicit_attributes": group.explicit_attributes,
         "timestamp_field": group.timestamp_field,
@@ -418,14 +443,8 @@ def _group_document(group: ServiceGroup) -> Document:
 
 def _group_from(document: Mapping[str, Any]) -> ServiceGroup:
     return ServiceGroup(
-        tenant=document["tenant"],
-        format=cast(Format, document["format"]),
-        group=document["group"],
+        **_shared_fields(document),
         entity_type=document["entity_type"],
-        model=document.get("model"),
-        profile=document.get("profile"),
-        attributes=tuple(_mapping_from(a) for a in document.get("attributes", ())),
-        static_attributes=tuple(_static_from(s) for s in document.get("static_attributes", ())),
         autoprovision=document.get("autoprovision", True),
         explicit_attributes=document.get("explicit_attributes", False),
         timestamp_field=document.get("timestamp_field", "TimeInstant"),
@@ -435,32 +454,46 @@ def _group_from(document: Mapping[str, Any]) -> ServiceGroup:
 
 def _device_document(device: Device) -> Document:
     return {
-        "tenant": device.tenant,
-        "format": device.format,
-        "group": device.group,
+        **_shared_document(device),
         "device_id": device.device_id,
         "entity_id": device.entity_id,
-        "entity_type": device.entity_type,
-        "model": device.model,
-        "profile": device.profile,
-        "attributes": [_mapping_document(a) for a in device.attributes],
-        "static_attributes": [_static_document(s) for s in device.static_attributes],
     }
 
 
 def _device_from(document: Mapping[str, Any]) -> Device:
     return Device(
-        tenant=document["tenant"],
-        format=cast(Format, document["format"]),
-        group=document["group"],
+        **_shared_fields(document),
         device_id=document["device_id"],
         entity_id=document.get("entity_id"),
         entity_type=document.get("entity_type"),
-        model=document.get("model"),
-        profile=document.get("profile"),
-        attributes=tuple(_mapping_from(a) for a in document.get("attributes", ())),
-        static_attributes=tuple(_static_from(s) for s in document.get("static_attributes", ())),
     )
+
+
+def _shared_document(record: Record) -> Document:
+    """The members groups and devices both have."""
+    return {
+        "tenant": record.tenant,
+        "format": record.format,
+        "group": record.group,
+        "entity_type": record.entity_type,
+        "model": record.model,
+        "profile": record.profile,
+        "attributes": [_mapping_document(a) for a in record.attributes],
+        "static_attributes": [_static_document(s) for s in record.static_attributes],
+    }
+
+
+def _shared_fields(document: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields groups and devices both have, read from a stored document."""
+    return {
+        "tenant": document["tenant"],
+        "format": cast(Format, document["format"]),
+        "group": document["group"],
+        "model": document.get("model"),
+        "profile": document.get("profile"),
+        "attributes": tuple(_mapping_from(a) for a in document.get("attributes", ())),
+        "static_attributes": tuple(_static_from(s) for s in document.get("static_attributes", ())),
+    }
 
 
 def _mapping_document(mapping: AttributeMapping) -> Document:

@@ -488,3 +488,37 @@ async def test_the_routes_are_documented_in_openapi(http: httpx.AsyncClient) -> 
     assert set(paths["/iot/services"]) == {"get", "post", "put", "delete"}
     assert set(paths["/iot/devices"]) == {"get", "post"}
     assert set(paths["/iot/devices/{device_id}"]) == {"get", "put", "delete"}
+
+
+async def test_openapi_lists_every_routes_headers_parameters_and_body(
+    http: httpx.AsyncClient,
+) -> None:
+    paths = (await http.get("/openapi.json")).json()["paths"]
+    headers = {"fiware-service", "fiware-servicepath", "authorization"}
+    expected = {
+        ("/iot/services", "get"): ({"limit", "offset", "apikey"}, None),
+        ("/iot/services", "post"): (set(), "services"),
+        ("/iot/services", "put"): ({"apikey", "resource", "format"}, "autoprovision"),
+        ("/iot/services", "delete"): ({"apikey", "resource", "format"}, None),
+        ("/iot/devices", "get"): ({"limit", "offset"}, None),
+        ("/iot/devices", "post"): (set(), "devices"),
+        ("/iot/devices/{device_id}", "get"): ({"device_id", "apikey", "format"}, None),
+        ("/iot/devices/{device_id}", "put"): ({"device_id", "apikey", "format"}, "entity_name"),
+        ("/iot/devices/{device_id}", "delete"): ({"device_id", "apikey", "format"}, None),
+    }
+    for (path, method), (parameters, member) in expected.items():
+        operation = paths[path][method]
+        declared = {p["name"]: p for p in operation["parameters"]}
+        assert set(declared) == parameters | headers, (path, method)
+        assert all(p.get("description") for p in declared.values() if p["in"] != "path")
+        if member is None:
+            assert "requestBody" not in operation, (path, method)
+            continue
+        schema = operation["requestBody"]["content"]["application/json"]["schema"]
+        assert member in schema["properties"], (path, method)
+        assert "$ref" not in json.dumps(schema), "the body's schema stands on its own"
+    limit = next(p for p in paths["/iot/devices"]["get"]["parameters"] if p["name"] == "limit")
+    documented = {"type": "integer", "minimum": 1, "maximum": 1000, "default": 20}
+    assert documented.items() <= limit["schema"].items()
+    group = paths["/iot/services"]["post"]["requestBody"]["content"]["application/json"]
+    assert group["schema"]["properties"]["services"]["items"]["required"] == ["apikey"]
