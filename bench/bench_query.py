@@ -42,6 +42,7 @@ from contesto._embedded import free_port
 from context_broker._entities import build_document
 from context_broker._jsonld import core_term_map
 from context_broker._time import utc_now
+from regional_tenants import MongoTenantDirectory
 from tests._servers import wait_for_port
 
 API = "/ngsi-ld/v1"
@@ -99,9 +100,7 @@ async def seed(store_url: str, tenant: str, size: int, *, reuse: bool = False) -
             print(f"  reusing {tenant}: {size:,} entities")
             return 0.0
         await client.drop_database(f"ctx_{tenant}")
-        await client["ctx__platform"]["tenants"].update_one(
-            {"_id": tenant}, {"$set": {"createdAt": now}}, upsert=True
-        )
+        await MongoTenantDirectory(client, "ctx", auto_create=True).create_if_allowed(tenant)
         collection = client[f"ctx_{tenant}"]["entities"]
         for first in range(0, size, 1000):
             docs = [

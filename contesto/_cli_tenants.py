@@ -24,13 +24,18 @@ from rich.table import Table
 from datamodels import CatalogueError, load_catalogue
 from regional_tenants import (
     REGION_TENANT,
+    InvalidTenantName,
+    MongoTenantDirectory,
     OnboardingError,
     SharingRule,
     Tenant,
+    TenantName,
     TenantRegistry,
     issue_key,
     onboard,
     onboard_comune,
+    platform_database,
+    tenant_database,
 )
 
 __all__ = ["audit", "tenants_app"]
@@ -56,6 +61,16 @@ Prefix = Annotated[
 ]
 
 
+def _tenant_name(text: str) -> str:
+    try:
+        return TenantName.parse(text).value
+    except InvalidTenantName as error:
+        raise typer.BadParameter(error.explain("the tenant name")) from None
+
+
+Slug = Annotated[str, typer.Argument(help="The tenant's name.", callback=_tenant_name)]
+
+
 Work = Callable[[AsyncMongoClient[dict[str, Any]], TenantRegistry], Awaitable[T]]
 
 
@@ -65,7 +80,9 @@ def _run(url: str, prefix: str, work: Work[T]) -> T:
             url, tz_aware=True, serverSelectionTimeoutMS=15000
         )
         try:
-            registry = TenantRegistry(client[f"{prefix}__platform"])
+            registry = TenantRegistry(
+                client[platform_database(prefix)], directory=MongoTenantDirectory(client, prefix)
+            )
             await registry.ensure_indexes()
             return await work(client, registry)
         finally:
@@ -136,21 +153,29 @@ def onboard_command(
 
 @tenants_app.command("list")
 def list_command(mongo_url: MongoUrl, prefix: Prefix = "ctx") -> None:
-    """Every onboarded tenant: slug, kind, name, ISTAT code, status."""
+    """Every tenant: slug, kind, name, ISTAT code, status. Tenants created by a first write
+    (where tenants are created automatically) have the kind `auto`."""
 
-    async def work(_client: object, registry: TenantRegistry) -> list[Tenant]:
-        return await registry.list_tenants()
+    async def work(_client: object, registry: TenantRegistry) -> list[tuple[str, ...]]:
+        onboarded = {tenant.slug: tenant for tenant in await registry.list_tenants()}
+        rows: list[tuple[str, ...]] = []
+        for entry in await registry.directory.entries():
+            tenant = onboarded.get(entry.name)
+            if tenant is None:
+                rows.append((entry.name, "auto", "-", "-", entry.status))
+            else:
+                istat = tenant.istat_code or "-"
+                rows.append((entry.name, tenant.kind, tenant.name, istat, entry.status))
+        return rows
 
     table = Table("tenant", "kind", "name", "ISTAT", "status")
-    for tenant in _run(mongo_url, prefix, work):
-        table.add_row(
-            tenant.slug, tenant.kind, tenant.name, tenant.istat_code or "-", tenant.status
-        )
+    for row in _run(mongo_url, prefix, work):
+        table.add_row(*row)
     _console.print(table)
 
 
 @tenants_app.command("show")
-def show_command(slug: str, mongo_url: MongoUrl, prefix: Prefix = "ctx") -> None:
+def show_command(slug: Slug, mongo_url: MongoUrl, prefix: Prefix = "ctx") -> None:
     """One tenant's record (boundary summarised) and its API keys (ids, roles, profiles)."""
 
     async def work(_client: object, registry: TenantRegistry) -> dict[str, object] | None:
@@ -175,7 +200,8 @@ def show_command(slug: str, mongo_url: MongoUrl, prefix: Prefix = "ctx") -> None
 
 def _set_status(slug: str, status: Literal["active", "suspended"], url: str, prefix: str) -> None:
     async def work(_client: object, registry: TenantRegistry) -> bool:
-        changed = await registry.set_status(slug, status)
+        tenants = registry.directory
+        changed = await (tenants.suspend(slug) if status == "suspended" else tenants.resume(slug))
         if changed:
             action = "tenant.suspended" if status == "suspended" else "tenant.reactivated"
             await registry.audit(slug, ACTOR, action)
@@ -188,20 +214,20 @@ def _set_status(slug: str, status: Literal["active", "suspended"], url: str, pre
 
 
 @tenants_app.command("suspend")
-def suspend_command(slug: str, mongo_url: MongoUrl, prefix: Prefix = "ctx") -> None:
+def suspend_command(slug: Slug, mongo_url: MongoUrl, prefix: Prefix = "ctx") -> None:
     """Refuse every request of the tenant (its data stays) until `resume`."""
     _set_status(slug, "suspended", mongo_url, prefix)
 
 
 @tenants_app.command("resume")
-def resume_command(slug: str, mongo_url: MongoUrl, prefix: Prefix = "ctx") -> None:
+def resume_command(slug: Slug, mongo_url: MongoUrl, prefix: Prefix = "ctx") -> None:
     """Serve a suspended tenant again."""
     _set_status(slug, "active", mongo_url, prefix)
 
 
 @tenants_app.command("delete")
 def delete_command(
-    slug: str,
+    slug: Slug,
     mongo_url: MongoUrl,
     export: Annotated[
         Path | None, typer.Option(help="Where to export its data first [<slug>-export.jsonl].")
@@ -211,8 +237,8 @@ def delete_command(
 ) -> None:
     """Export the tenant's entities (JSON lines), then delete its data, keys and rules.
 
-    Asks for confirmation unless --yes. The audit log is kept. Restart running brokers
-    afterwards: they keep serving a tenant they already opened.
+    Asks for confirmation unless --yes. The audit log is kept. Running brokers and ingest
+    processes forget the tenant within 5 seconds.
     """
     target = export or Path(f"{slug}-export.jsonl")
     if not yes:
@@ -221,16 +247,15 @@ def delete_command(
         )
 
     async def work(client: AsyncMongoClient[dict[str, Any]], registry: TenantRegistry) -> int:
-        if await registry.get_tenant(slug) is None:
-            raise OnboardingError(f"no tenant {slug!r} is onboarded")
-        database = client[f"{prefix}_{slug}"]
+        if not await registry.directory.exists(slug):
+            raise OnboardingError(f"no tenant {slug!r} exists")
+        database = client[tenant_database(prefix, slug)]
         count = 0
         with target.open("w") as out:
             for name in await database.list_collection_names():
                 async for doc in database[name].find({}):
                     out.write(json_util.dumps({"collection": name, "document": doc}) + "\n")
                     count += 1
-        await client.drop_database(database.name)
         await registry.remove_tenant(slug)
         await registry.audit(slug, ACTOR, "tenant.deleted", {"exported": str(target)})
         return count
@@ -245,7 +270,7 @@ def delete_command(
 
 @tenants_app.command("key")
 def key_command(
-    slug: str,
+    slug: Slug,
     mongo_url: MongoUrl,
     role: Annotated[str, typer.Option(help="reader, writer or admin.")] = "reader",
     prefix: Prefix = "ctx",
@@ -268,7 +293,9 @@ def key_command(
 
 
 def audit(
-    tenant: Annotated[str, typer.Argument(help="The tenant whose log to show.")],
+    tenant: Annotated[
+        str, typer.Argument(help="The tenant whose log to show.", callback=_tenant_name)
+    ],
     mongo_url: MongoUrl,
     limit: Annotated[int, typer.Option(help="At most this many entries, newest first.")] = 50,
     prefix: Prefix = "ctx",
@@ -289,7 +316,10 @@ def audit(
 
 @tenants_app.command("share")
 def share_command(
-    owner: Annotated[str, typer.Argument(help="The tenant that shares (a utility, a comune).")],
+    owner: Annotated[
+        str,
+        typer.Argument(help="The tenant that shares (a utility, a comune).", callback=_tenant_name),
+    ],
     mongo_url: MongoUrl,
     name: Annotated[str, typer.Option(help="The rule's name, unique for the owner.")],
     types: Annotated[str, typer.Option(help="Entity types, comma-separated, e.g. Alert.")],
@@ -342,7 +372,10 @@ def _names(text: str) -> tuple[str, ...]:
 
 @tenants_app.command("purge")
 def purge_command(
-    tenant: Annotated[str, typer.Argument(help="The tenant whose personal data to purge.")],
+    tenant: Annotated[
+        str,
+        typer.Argument(help="The tenant whose personal data to purge.", callback=_tenant_name),
+    ],
     mongo_url: MongoUrl,
     profile: Annotated[
         str, typer.Option(help="The profile that flags personal attributes and their retention.")

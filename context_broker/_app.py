@@ -57,7 +57,7 @@ def create_app(settings: BrokerSettings) -> FastAPI:
                 fetcher, cache_entries=settings.context_cache_entries, hosted=contexts.lookup
             )
             app.state.deps = Deps(settings, Broker(store), resolver, contexts)
-            app.state.tenant_registry = TenantRegistry(store.platform)
+            app.state.tenant_registry = TenantRegistry(store.platform, directory=store.directory)
             yield
         finally:
             await fetcher.aclose()

@@ -39,7 +39,8 @@ from context_broker._errors import (
     TooManyResults,
 )
 from context_broker._names import encode_field
-from context_broker._time import utc_now
+from context_broker._single_commit import SingleCommitWriter
+from regional_tenants import MongoTenantDirectory, platform_database, tenant_database
 
 Document = dict[str, Any]
 Filter = dict[str, Any]
@@ -47,24 +48,10 @@ SortSpec = tuple[tuple[str, int], ...]
 ID_ORDER: SortSpec = (("_id", ASCENDING),)
 MAX_VALUE_INDEXES = 24
 """On-demand indexes of attribute members that queries compare, per tenant."""
-_TENANT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,47}$")
 _INDEX_NOT_FOUND = 27
 # A batch size no answer reaches: the whole answer in one round trip (a reply is still
 # split at 16 MiB), instead of a first batch of 101 documents and a getMore for the rest.
 _ALL = 1_000_000
-
-
-def tenant_key(header: str | None) -> str | None:
-    """Validate an NGSILD-Tenant value; tenants are case-insensitive (folded to lower case)."""
-    if header is None or header == "":
-        return None
-    key = header.lower()
-    if not _TENANT.match(key):
-        raise BadRequestData(
-            "NGSILD-Tenant must be 1-48 characters of letters, digits, '-' or '_', starting "
-            f"with a letter or digit; got {header!r}"
-        )
-    return key
 
 
 def store_error(error: PyMongoError, what: str) -> NgsiLdError:
@@ -100,6 +87,7 @@ class EntityRepository:
         self._gate = TenantGate.of(self.budget, turns)
         self._ms = self.budget.time_ms
         self.entities: AsyncCollection[Document] = database["entities"]
+        self._single_commit = SingleCommitWriter(self.entities)
         self._geo_indexed: set[str] | None = None
         self._value_indexed: set[str] | None = None
 
@@ -324,10 +312,14 @@ class EntityRepository:
 
         `replace`: the entity's attributes become those given; else they are added/replaced
         one by one. createdAt of existing entities and attributes survives either way only at
-        entity level (attributes given are written anew).
+        entity level (attributes given are written anew). A batch that succeeds whole is
+        committed once; one with errors is written entity by entity, for each one's answer.
         """
         await self.ensure_geo_indexes(docs)
         operations = [_upsert_operation(doc, replace=replace) for doc in docs]
+        whole = await self._single_commit.bulk_write(operations)
+        if whole is not None:
+            return {docs[i]["_id"] for i in whole.upserted_ids or {}}, {}
         try:
             result = await self.entities.bulk_write(operations, ordered=False)
         except BulkWriteError as error:
@@ -564,7 +556,7 @@ def write_concern(url: str, *, journaled: bool = True) -> dict[str, Any]:
 
 
 class Store:
-    """The store client, the tenant registry and each tenant's repository."""
+    """The store client, the tenant directory and each tenant's repository."""
 
     def __init__(
         self,
@@ -576,11 +568,14 @@ class Store:
     ):
         self.client = client
         self.prefix = prefix
-        self.auto_create = auto_create
         self.budget = budget or QueryBudget()
         self._turns = StoreTurns(self.budget.store_slots)
-        self.platform: AsyncDatabase[Document] = client[f"{prefix}__platform"]
+        self.platform: AsyncDatabase[Document] = client[platform_database(prefix)]
+        self.directory = MongoTenantDirectory(client, prefix, auto_create=auto_create)
         self._known: dict[str | None, EntityRepository] = {}
+        # A tenant deleted or suspended anywhere: its next request opens it afresh (or
+        # finds it gone) instead of writing into a dropped database.
+        self.directory.on_forget(self._forget)
 
     @classmethod
     def connect(
@@ -606,35 +601,29 @@ class Store:
     async def close(self) -> None:
         await self.client.close()
 
-    def _database_name(self, tenant: str | None) -> str:
-        return self.prefix if tenant is None else f"{self.prefix}_{tenant}"
+    def _forget(self, tenant: str) -> None:
+        self._known.pop(tenant, None)
 
     async def repository(self, tenant: str | None, *, for_write: bool) -> EntityRepository:
         """The tenant's repository; unknown tenants are created on writes when allowed."""
+        if tenant is not None:
+            async with translated("tenant registry"):
+                if for_write:
+                    present = await self.directory.create_if_allowed(tenant)
+                else:
+                    present = await self.directory.exists(tenant)
+            if not present:
+                raise NonexistentTenant(f"tenant {tenant!r} does not exist")
         known = self._known.get(tenant)
         if known is not None:
             return known
-        if tenant is not None:
-            async with translated("tenant registry"):
-                registered = await self.platform["tenants"].find_one({"_id": tenant})
-            if registered is None:
-                if not (for_write and self.auto_create):
-                    raise NonexistentTenant(f"tenant {tenant!r} does not exist")
-                async with translated("tenant registry"):
-                    await self.platform["tenants"].update_one(
-                        {"_id": tenant}, {"$setOnInsert": {"createdAt": utc_now()}}, upsert=True
-                    )
         repository = EntityRepository(
-            self.client[self._database_name(tenant)], self.budget, self._turns
+            self.client[tenant_database(self.prefix, tenant)], self.budget, self._turns
         )
         await repository.prepare()
         # Requests that found the tenant unknown together share the first repository (and
         # with it the tenant's read gate).
         return self._known.setdefault(tenant, repository)
-
-    async def tenants(self) -> list[str]:
-        async with translated("tenant registry"):
-            return [doc["_id"] async for doc in self.platform["tenants"].find({}, {"_id": 1})]
 
     @property
     def contexts(self) -> AsyncCollection[Document]:

@@ -1,4 +1,5 @@
-"""Tenant registry, comune boundaries and routing, API keys and roles, sharing and retention.
+"""Tenant names and directory, registry, comune boundaries and routing, API keys and roles,
+sharing and retention.
 
 >>> from regional_tenants import BoundaryIndex
 >>> BoundaryIndex().comuni_at(11.2558, 43.7696)
@@ -9,7 +10,9 @@ from __future__ import annotations
 
 from ._access import AccessRefused, KeyGate
 from ._comuni import Comune, Comuni, load_comuni
+from ._directory import TenantDirectory, TenantEntry, TenantOrigin, TenantState
 from ._keys import ApiKeyRecord, Profile, Role, allows, new_api_key, parse_api_key, verify
+from ._mongo_directory import MongoTenantDirectory
 from ._onboarding import (
     Onboarded,
     OnboardingError,
@@ -28,12 +31,20 @@ from ._sharing import (
     project,
 )
 from ._slugs import slugify, valid_slug
+from ._tenant_name import (
+    MAX_TENANT_NAME_LENGTH,
+    InvalidTenantName,
+    TenantName,
+    platform_database,
+    tenant_database,
+)
 from ._tenants import COMUNE_MODELS, REGION_TENANT, Contact, Quotas, Tenant, tenant_for_comune
 
 __all__ = [
     "COMUNE_MODELS",
     "COMUNI_IT_LIES_IN",
     "GAS_ALERTS_TO_COMUNI",
+    "MAX_TENANT_NAME_LENGTH",
     "REGION",
     "REGION_TENANT",
     "AccessRefused",
@@ -44,7 +55,9 @@ __all__ = [
     "Comuni",
     "Contact",
     "GridStats",
+    "InvalidTenantName",
     "KeyGate",
+    "MongoTenantDirectory",
     "NotInRegion",
     "Onboarded",
     "OnboardingError",
@@ -54,7 +67,12 @@ __all__ = [
     "Routed",
     "SharingRule",
     "Tenant",
+    "TenantDirectory",
+    "TenantEntry",
+    "TenantName",
+    "TenantOrigin",
     "TenantRegistry",
+    "TenantState",
     "allows",
     "find_comune",
     "issue_key",
@@ -63,8 +81,10 @@ __all__ = [
     "onboard",
     "onboard_comune",
     "parse_api_key",
+    "platform_database",
     "project",
     "slugify",
+    "tenant_database",
     "tenant_for_comune",
     "valid_slug",
     "verify",

@@ -1,8 +1,9 @@
 """Who may act where in the regional profile: one rule for every entry point.
 
 A request carries `Authorization: Bearer ctk_<tenant>_<secret>`; its key must be valid,
-minted under the regional profile, of an active tenant, and grant the role the operation
-needs in the tenant it names (region-admin keys: in every tenant, even a suspended one).
+minted under the regional profile, of an existing and active tenant (as the registry's
+`TenantDirectory` says), and grant the role the operation needs in the tenant it names
+(region-admin keys: in every tenant, even a suspended one).
 The NGSI-LD API, its admin routes and the provisioning API all ask `KeyGate`.
 """
 
@@ -57,7 +58,10 @@ class KeyGate:
             raise AccessRefused(
                 403, f"a {record.role} key may not do this: it needs the {needed} role"
             )
-        if record.role != "region-admin" and await self.registry.status(tenant) == "suspended":
+        if (
+            record.role != "region-admin"
+            and await self.registry.directory.status(tenant) == "suspended"
+        ):
             raise AccessRefused(403, f"tenant {tenant!r} is suspended")
         return record
 
@@ -76,11 +80,14 @@ class KeyGate:
                 f"profile) and is not valid in the regional profile; issue a new one with "
                 f"`{reissue}`",
             )
-        if (
-            record.role != "region-admin"
-            and await self.registry.status(record.tenant) == "suspended"
-        ):
-            raise AccessRefused(403, f"tenant {record.tenant!r} is suspended: its keys are refused")
+        if record.role != "region-admin":
+            status = await self.registry.directory.status(record.tenant)
+            if status is None:
+                raise AccessRefused(401, f"tenant {record.tenant!r} was deleted: its keys are void")
+            if status == "suspended":
+                raise AccessRefused(
+                    403, f"tenant {record.tenant!r} is suspended: its keys are refused"
+                )
         return record
 
     async def _record(self, token: str) -> ApiKeyRecord:

@@ -66,7 +66,7 @@ async def onboard(
         tenant = existing
         if tenant.status != "active":
             tenant = replace(tenant, status="active")
-            await registry.set_status(tenant.slug, "active")
+            await registry.directory.resume(tenant.slug)
             await registry.audit(tenant.slug, actor, "tenant.reactivated")
     key = None
     if created or new_key:

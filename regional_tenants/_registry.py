@@ -1,7 +1,8 @@
 """The platform database's regional records: tenants, API keys, sharing rules and audit log.
 
-A tenant's record is the broker's own tenant registry document (`tenants`, `_id` = slug)
-with the regional fields added, so an onboarded tenant exists for the broker at once.
+A tenant's record is the directory's tenant document (`tenants`, `_id` = slug) with the
+regional fields added, so an onboarded tenant exists for the broker at once; whether a
+tenant exists, its status, suspension and deletion belong to the `TenantDirectory`.
 The audit log is append-only: this module never updates or deletes an entry.
 """
 
@@ -15,8 +16,11 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
+from ._directory import TenantDirectory
 from ._keys import ApiKeyRecord
+from ._mongo_directory import MongoTenantDirectory
 from ._sharing import SharingRule
+from ._tenant_name import platform_database
 from ._tenants import Tenant
 
 __all__ = ["AuditEntry", "TenantRegistry"]
@@ -38,14 +42,23 @@ class AuditEntry:
 class TenantRegistry:
     """Reads and writes the regional records; the caller owns the database client.
 
-    `key` and `status` are cached for `cache_ttl_s`, since the broker asks on every request.
+    `key` is cached for `cache_ttl_s`, since the broker asks on every request. `directory`
+    answers for the tenants themselves (by default the directory of the same store).
     """
 
-    def __init__(self, platform: AsyncDatabase[dict[str, Any]], *, cache_ttl_s: float = 5.0):
+    def __init__(
+        self,
+        platform: AsyncDatabase[dict[str, Any]],
+        *,
+        cache_ttl_s: float = 5.0,
+        directory: TenantDirectory | None = None,
+    ):
         self._db = platform
         self._ttl = cache_ttl_s
         self._keys: dict[str, tuple[float, ApiKeyRecord | None]] = {}
-        self._status: dict[str, tuple[float, str | None]] = {}
+        self.directory: TenantDirectory = directory or MongoTenantDirectory(
+            platform.client, _prefix_of(platform), cache_ttl_s=cache_ttl_s
+        )
 
     async def ensure_indexes(self) -> None:
         await self._db[_AUDIT].create_index([("tenant", ASCENDING), ("at", DESCENDING)])
@@ -62,7 +75,6 @@ class TenantRegistry:
             {"$set": {"regional": regional}, "$setOnInsert": {"createdAt": tenant.created_at}},
             upsert=True,
         )
-        self._status.pop(tenant.slug, None)
         return result.upserted_id is not None
 
     async def get_tenant(self, slug: str) -> Tenant | None:
@@ -73,33 +85,14 @@ class TenantRegistry:
         cursor = self._db[_TENANTS].find({"regional": {"$exists": True}}, sort=[("_id", 1)])
         return [_tenant_from(doc) async for doc in cursor]
 
-    async def set_status(self, slug: str, status: str) -> bool:
-        result = await self._db[_TENANTS].update_one(
-            {"_id": slug, "regional": {"$exists": True}}, {"$set": {"regional.status": status}}
-        )
-        self._status.pop(slug, None)
-        return result.matched_count == 1
-
-    async def remove_tenant(self, slug: str) -> None:
-        """Forget the tenant and its keys and rules (its data is the caller's to drop)."""
-        await self._db[_TENANTS].delete_one({"_id": slug})
+    async def remove_tenant(self, slug: str) -> bool:
+        """Delete the tenant through the directory (its data too), then its keys and rules;
+        False when it did not exist."""
+        deleted = await self.directory.delete(slug)
         await self._db[_KEYS].delete_many({"tenant": slug})
         await self._db[_RULES].delete_many({"owner": slug})
-        self._status.pop(slug, None)
         self._keys.clear()
-
-    async def status(self, slug: str) -> str | None:
-        """'active' or 'suspended' for a regional tenant; None for any other (cached)."""
-        now = time.monotonic()
-        cached = self._status.get(slug)
-        if cached is not None and cached[0] > now:
-            return cached[1]
-        doc = await self._db[_TENANTS].find_one({"_id": slug}, {"regional.status": 1})
-        found = None
-        if doc is not None and isinstance(doc.get("regional"), dict):
-            found = str(doc["regional"].get("status", "active"))
-        self._status[slug] = (now + self._ttl, found)
-        return found
+        return deleted
 
     # -- API keys ----------------------------------------------------------------------
 
@@ -178,13 +171,12 @@ class TenantRegistry:
         ]
 
 
-def _tenant_document(tenant: Tenant) -> dict[str, Any]:
-    data = tenant.to_dict()
-    return {
-        "regional": {k: v for k, v in data.items() if k != "slug"},
-        "created_at": data.get("created_at"),
-    }
-
-
 def _tenant_from(doc: dict[str, Any]) -> Tenant:
     return Tenant.from_dict({**doc["regional"], "slug": doc["_id"]})
+
+
+def _prefix_of(platform: AsyncDatabase[dict[str, Any]]) -> str:
+    prefix = platform.name.removesuffix(platform_database(""))
+    if platform_database(prefix) != platform.name:
+        raise ValueError(f"{platform.name!r} is not a platform database (<prefix>__platform)")
+    return prefix

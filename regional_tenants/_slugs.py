@@ -1,13 +1,18 @@
-"""Tenant slugs: lowercase ASCII names that are safe in URLs, headers and collection names."""
+"""Tenant slugs: the names the region gives the tenants it onboards, e.g. "san-giuliano-terme".
+
+Every slug is a `TenantName`, in a stricter form: it starts with a letter, and words are
+joined by single hyphens.
+"""
 
 from __future__ import annotations
 
 import re
 import unicodedata
 
+from ._tenant_name import MAX_TENANT_NAME_LENGTH
+
 # Sharing-rule target keywords; a tenant with one of these names would be ambiguous there.
 RESERVED_SLUGS = frozenset({"region", "comuni-it-lies-in"})
-MAX_SLUG_LENGTH = 63
 _SLUG = re.compile(r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*")
 _NOT_ALNUM = re.compile(r"[^a-z0-9]+")
 
@@ -25,7 +30,7 @@ def valid_slug(slug: str) -> bool:
     Tenant names are case-insensitive in this broker: casefold a requested name before asking.
     """
     return (
-        len(slug) <= MAX_SLUG_LENGTH
+        len(slug) <= MAX_TENANT_NAME_LENGTH
         and _SLUG.fullmatch(slug) is not None
         and slug not in RESERVED_SLUGS
     )

@@ -40,7 +40,7 @@ class ProvisioningAccess:
             actor = f"key:{record.key_id}"
         if self.auto_create_tenants and needed == "reader":
             return actor
-        status = await self.tenants.status(tenant)
+        status = await self.tenants.directory.status(tenant)
         if status is None and not self.auto_create_tenants:
             raise AccessRefused(404, f"no tenant {tenant!r} is onboarded")
         if status == "suspended" and needed != "reader" and not region_admin:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, get_args
 
 from datamodels import Catalogue, CatalogueError, load_catalogue
+from regional_tenants import InvalidTenantName, TenantName
 
 from ._devices import (
     AttributeMapping,
@@ -47,7 +48,6 @@ FORMATS: tuple[Format, ...] = get_args(Format)
 DEFAULT_FORMAT: Format = "iotagent-json"
 DEFAULT_TIMESTAMP_FIELD = "TimeInstant"
 GEO_TYPES = frozenset({"geo:json", "geo:point", "GeoProperty"})
-_TENANT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,47}$")
 # A key is one MQTT topic level: no separator, no wildcard, no control character.
 _KEY = re.compile(r"^[^/+#\x00-\x1f\x7f]{1,256}$")
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:\S+$")
@@ -87,14 +87,10 @@ def tenant_of(service: str | None) -> str:
             "(the tenant that owns the devices)",
             "MISSING_HEADERS",
         )
-    tenant = service.strip().lower()
-    if not _TENANT.match(tenant):
-        raise ProvisioningError(
-            "fiware-service must be 1-48 letters, digits, '-' or '_', starting with a letter "
-            f"or digit; got {service!r}",
-            "BAD_REQUEST",
-        )
-    return tenant
+    try:
+        return TenantName.parse(service.strip()).value
+    except InvalidTenantName as error:
+        raise ProvisioningError(error.explain("fiware-service"), "BAD_REQUEST") from None
 
 
 def check_service_path(path: str | None) -> None:

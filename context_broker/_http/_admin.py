@@ -122,7 +122,7 @@ async def show_tenant(slug: str, request: Request) -> Response:
 async def suspend_tenant(slug: str, request: Request) -> Response:
     actor = _actor(request, region=True)
     registry = _registry(request)
-    if not await registry.set_status(slug, "suspended"):
+    if not await registry.directory.suspend(slug):
         raise ResourceNotFound(f"no tenant {slug!r} is onboarded")
     await registry.audit(slug, actor, "tenant.suspended")
     return Response(status_code=204)

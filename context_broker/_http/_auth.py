@@ -13,8 +13,8 @@ from typing import Any
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from context_broker._errors import Forbidden, NgsiLdError, Unauthorized
+from context_broker._http._negotiation import tenant_key
 from context_broker._http._responses import problem_response
-from context_broker._store import tenant_key
 from regional_tenants import AccessRefused, ApiKeyRecord, KeyGate, Role
 
 __all__ = ["ApiKeyGuard", "principal_of"]

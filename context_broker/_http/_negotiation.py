@@ -1,4 +1,5 @@
-"""Content negotiation and request reading: media types, body limits, Link and @context."""
+"""Content negotiation and request reading: media types, body limits, Link and @context,
+the NGSILD-Tenant header."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from context_broker._errors import (
     UnsupportedMediaType,
 )
 from context_broker._jsonld import ContextResolver, TermMap
-from context_broker._store import tenant_key
+from regional_tenants import InvalidTenantName, TenantName
 
 JSON = "application/json"
 JSON_LD = "application/ld+json"
@@ -82,6 +83,16 @@ def link_context(request: Request) -> str | None:
                 raise BadRequestData("the Link header's @context URL is empty")
             return url
     return None
+
+
+def tenant_key(header: str | None) -> str | None:
+    """The tenant an NGSILD-Tenant value names (None: the default tenant), case folded."""
+    if header is None or header == "":
+        return None
+    try:
+        return TenantName.parse(header).value
+    except InvalidTenantName as error:
+        raise BadRequestData(error.explain("NGSILD-Tenant")) from None
 
 
 def tenant_of(request: Request) -> str | None:

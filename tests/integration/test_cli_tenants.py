@@ -10,10 +10,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from _servers import ThreadedServer
 from typer.testing import CliRunner
 
 from contesto._cli import app
-from context_broker import BrokerSettings
+from context_broker import BrokerSettings, create_app
 
 pytestmark = pytest.mark.integration
 
@@ -67,6 +68,56 @@ def test_onboard_a_comune_once_then_suspend_audit_and_delete(
     assert export.exists()
     assert _invoke(store_url, prefix, "tenants", "show", "prato")[0] == 1
     assert "tenant.deleted" in _invoke(store_url, prefix, "audit", "prato")[1]
+
+
+def test_list_shows_every_tenant_also_those_a_first_write_created(store_url: str) -> None:
+    prefix = f"c{secrets.token_hex(4)}"
+    assert _invoke(store_url, prefix, "tenants", "onboard", "--comune", "Prato")[0] == 0
+    assert _invoke(store_url, prefix, "tenants", "suspend", "prato")[0] == 0
+    settings = BrokerSettings(mongo_url=store_url, database_prefix=prefix)
+    with ThreadedServer(create_app(settings)) as broker:
+        created = httpx.post(
+            f"{broker.url}/ngsi-ld/v1/entities",
+            json={"id": "urn:ngsi-ld:Thing:1", "type": "Thing"},
+            headers={"NGSILD-Tenant": "Meteo_Lab"},
+        )
+    assert created.status_code == 201, created.text
+
+    code, out = _invoke(store_url, prefix, "tenants", "list")
+    assert code == 0, out
+    rows = [
+        [cell.strip() for cell in line.split("│")[1:-1]]
+        for line in out.splitlines()
+        if "prato" in line or "meteo" in line
+    ]
+    assert rows == [
+        ["meteo_lab", "auto", "-", "-", "active"],
+        ["prato", "comune", "Prato", "100005", "suspended"],
+    ]
+
+
+def test_a_tenant_name_outside_the_rule_is_a_usage_error(store_url: str) -> None:
+    code, out = _invoke(store_url, "c0", "tenants", "suspend", "a" * 49)
+    assert code == 2
+    assert "the tenant name must be 1-48 letters" in out
+
+
+def test_a_tenant_created_by_a_first_write_can_be_deleted(store_url: str, tmp_path: Path) -> None:
+    prefix = f"c{secrets.token_hex(4)}"
+    settings = BrokerSettings(mongo_url=store_url, database_prefix=prefix)
+    with ThreadedServer(create_app(settings)) as broker:
+        entities = f"{broker.url}/ngsi-ld/v1/entities"
+        headers = {"NGSILD-Tenant": "lab"}
+        thing = {"id": "urn:ngsi-ld:Thing:1", "type": "Thing"}
+        assert httpx.post(entities, json=thing, headers=headers).status_code == 201
+        export = tmp_path / "lab.jsonl"
+        code, out = _invoke(
+            store_url, prefix, "tenants", "delete", "lab", "--yes", "--export", str(export)
+        )
+        assert code == 0, out
+        assert "urn:ngsi-ld:Thing:1" in export.read_text()
+        assert "lab" not in _invoke(store_url, prefix, "tenants", "list")[1]
+        assert _invoke(store_url, prefix, "tenants", "delete", "lab", "--yes")[0] == 1
 
 
 def test_a_sharing_rule_never_lets_personal_or_private_attributes_out(store_url: str) -> None:

@@ -75,7 +75,7 @@ async def _onboarded(store_url: str, prefix: str) -> dict[str, str]:
             await onboard(registry, tenant_for_comune(find_comune(slug)), actor="test")
             for role in ("reader", "writer"):
                 keys[f"{slug}-{role}"] = await issue_key(registry, slug, role, actor="test")
-        await registry.set_status("pistoia", "suspended")
+        await registry.directory.suspend("pistoia")
         return keys
     finally:
         await client.close()

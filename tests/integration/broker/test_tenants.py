@@ -106,3 +106,4 @@ async def test_an_invalid_tenant_name_is_400(client: httpx.AsyncClient, name: st
     assert_problem(response, 400, "BadRequestData")
     response = await client.get("/types", headers={"NGSILD-Tenant": name})
     assert_problem(response, 400, "BadRequestData")
+    assert response.json()["detail"].startswith("NGSILD-Tenant must be 1-48 letters, digits")

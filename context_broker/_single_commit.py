@@ -1,0 +1,52 @@
+"""Bulk writes committed once: a store that journals every commit (the embedded store with
+--sync-on-commit) then journals a batch of entities once instead of once per entity.
+
+Only a bulk write that succeeds whole is committed this way; one with a write error, a
+write conflict or a store without multi-document transactions (a MongoDB without a
+replica set) answers None, and the caller writes entity by entity as before, so each
+entity still fails or succeeds on its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from bson.errors import InvalidDocument
+from pymongo import UpdateOne
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import OperationFailure
+from pymongo.results import BulkWriteResult
+
+__all__ = ["SingleCommitWriter"]
+
+# IllegalOperation: "Transaction numbers are only allowed on a replica set member or mongos".
+_NO_TRANSACTIONS = 20
+
+
+class SingleCommitWriter:
+    """Runs bulk writes of one collection in a transaction while the store allows it."""
+
+    def __init__(self, collection: AsyncCollection[dict[str, Any]]) -> None:
+        self._collection = collection
+        self._supported = True
+
+    async def bulk_write(self, operations: Sequence[UpdateOne]) -> BulkWriteResult | None:
+        """The result of the whole bulk write in one commit, or None if nothing was written."""
+        if not self._supported or len(operations) < 2:
+            return None
+        client = self._collection.database.client
+        try:
+            async with (
+                client.start_session() as session,
+                await session.start_transaction(),
+            ):
+                return await self._collection.bulk_write(
+                    list(operations), ordered=False, session=session
+                )
+        except OperationFailure as error:
+            if error.code == _NO_TRANSACTIONS:
+                self._supported = False
+            return None
+        except (InvalidDocument, OverflowError):
+            return None
