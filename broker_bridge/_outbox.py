@@ -2,11 +2,14 @@
 
 Ingest appends one record per tenant per batch of messages, and acknowledges the
 messages to MQTT only after the append returned; the publisher removes a record only
-after the broker confirmed every fragment of it.
+after the broker confirmed every fragment of it. A publisher in the same process is woken
+by each append instead of polling the store.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -35,6 +38,7 @@ class Outbox:
 
     def __init__(self, database: AsyncDatabase[dict[str, Any]]) -> None:
         self._records = database[COLLECTION]
+        self._appended = asyncio.Event()
 
     async def append(self, batches: dict[str, list[dict[str, Any]]]) -> None:
         """Store each tenant's fragments durably; returns once the store confirmed."""
@@ -49,9 +53,17 @@ class Outbox:
             ],
             ordered=True,
         )
+        self._appended.set()
+
+    async def wait_for_append(self, timeout_s: float) -> None:
+        """Return once this process appended since the last `oldest()`, or after `timeout_s`
+        (records other processes append are only seen by reading)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._appended.wait(), timeout_s)
 
     async def oldest(self, limit: int) -> list[OutboxRecord]:
         """Up to `limit` records, oldest first."""
+        self._appended.clear()
         cursor = self._records.find({}, sort=[("_id", ASCENDING)], limit=limit)
         return [
             OutboxRecord(doc["_id"], doc["tenant"], doc["fragments"], doc["queued"])

@@ -5,6 +5,11 @@ One pass reads the oldest outbox records, merges each tenant's fragments per ent
 leaves the outbox only when the broker confirmed all of it; a broker that is down or
 answers 5xx is retried with exponential backoff and jitter, for as long as it takes.
 
+A pass that found less than a full pass of records is followed by a pause of `linger_s`,
+so that at a steady rate each pass writes many messages' worth of entities at once (the
+store's cost is per entity written, and an entity's messages within a pass are merged);
+an idle publisher sleeps until ingest appends to the outbox.
+
 Copies made by sharing rules are recorded in a ledger; every `withdraw_every_s`, between
 passes, the copies whose source entity its owner deleted are deleted too.
 """
@@ -110,7 +115,8 @@ class Publisher:
         withdraw_every_s: float = 30.0,
         records_per_pass: int = 200,
         entities_per_request: int = 200,
-        idle_poll_s: float = 0.02,
+        linger_s: float = 0.0,
+        idle_poll_s: float = 0.5,
         backoff_base_s: float = 0.2,
         backoff_cap_s: float = 10.0,
     ) -> None:
@@ -124,12 +130,15 @@ class Publisher:
         self._withdraw_every_s = withdraw_every_s
         self._records_per_pass = records_per_pass
         self._chunk = entities_per_request
+        self._linger_s = linger_s
         self._idle_poll_s = idle_poll_s
         self._backoff_base_s = backoff_base_s
         self._backoff_cap_s = backoff_cap_s
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Publish until `stop` is set, sleeping when idle and backing off on failures."""
+        """Publish until `stop` is set: lingering after a partial pass, waiting for an
+        append when idle (or `idle_poll_s`, for other processes' appends), backing off on
+        failures."""
         backoff = Backoff(self._backoff_base_s, self._backoff_cap_s)
         withdrawn_at = time.monotonic()
         while not stop.is_set():
@@ -149,7 +158,16 @@ class Publisher:
                 continue
             backoff.reset()
             if report.records == 0:
-                await sleep_or_stop(stop, self._idle_poll_s)
+                await self._wait_for_append(stop)
+            elif report.records < self._records_per_pass and self._linger_s > 0:
+                await sleep_or_stop(stop, self._linger_s)
+
+    async def _wait_for_append(self, stop: asyncio.Event) -> None:
+        appended = asyncio.ensure_future(self._outbox.wait_for_append(self._idle_poll_s))
+        stopped = asyncio.ensure_future(stop.wait())
+        await asyncio.wait([appended, stopped], return_when=asyncio.FIRST_COMPLETED)
+        appended.cancel()
+        stopped.cancel()
 
     async def publish_once(self) -> PublishReport:
         """One pass over the oldest records; returns what it did."""

@@ -35,6 +35,10 @@ class BridgeSettings(BaseSettings):
     bridge_targets: dict[str, ExternalTarget] = {}
     bridge_records_per_pass: int = 1000
     bridge_entities_per_request: int = 500
+    # After a pass that found less than `bridge_records_per_pass` records, wait this long
+    # before the next: it adds up to this much latency and groups the entity writes of a
+    # steady stream (see docs/ingest.md). 0 publishes each append at once.
+    bridge_linger_s: float = 0.25
     # How often copies whose source its owner deleted are looked for and deleted.
     bridge_withdraw_every_s: float = 30.0
 

@@ -106,6 +106,7 @@ async def open_ingest(
                 withdraw_every_s=bridge.bridge_withdraw_every_s,
                 records_per_pass=bridge.bridge_records_per_pass,
                 entities_per_request=bridge.bridge_entities_per_request,
+                linger_s=bridge.bridge_linger_s,
             )
             yield IngestRuntime(
                 registry, dead_letters, outbox, pipeline, worker, publisher, tenants
