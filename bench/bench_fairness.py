@@ -1,8 +1,10 @@
 """Fairness benchmark: one tenant's ordinary reads, alone and while another tenant runs its
 heaviest allowed queries in a loop.
 
-`python -m bench.bench_fairness [--entities 30000] [--reads 150] [--workers 4] [--quick]`.
-An embedded store runs as a child process; the heavy tenant gets `--entities`
+`python -m bench.bench_fairness [--entities 30000] [--reads 150] [--workers 4] [--quick]
+[--switch-intervals 0,0.5]`. An embedded store runs as a child process, restarted on the
+same data for each of `--switch-intervals` (its interpreter's switch interval in ms; 0:
+Python's own 5 ms; default: the embedded store's); the heavy tenant gets `--entities`
 AirQualityObserved entities and the light one 1,000, seeded straight into the store (as
 bench_query does; with `--store-dir` they are kept and reused). For each configuration
 (`--configurations`; `ungated`: no per-tenant read limit, `gated`: the defaults of
@@ -37,6 +39,7 @@ import httpx
 
 from bench.bench_query import API, broker, seed
 from contesto import EmbeddedStore
+from contesto._embedded import SWITCH_INTERVAL_MS
 
 LIGHT_ENTITIES = 1000
 # A box of about a tenth of Tuscany's bounding box: many candidates, under the bound.
@@ -148,7 +151,7 @@ def report(name: str, alone: Phase, loaded: Phase) -> None:
     heavy_ms = statistics.median(loaded.heavy_latencies) * 1000 if loaded.heavy_latencies else 0
     answers = ", ".join(f"{status}: {n}" for status, n in sorted(loaded.heavy.items()))
     print(
-        f"{name:8} light reads alone p50 {alone.percentile(0.5):7.1f} ms p99 "
+        f"{name:14} light reads alone p50 {alone.percentile(0.5):7.1f} ms p99 "
         f"{alone.percentile(0.99):7.1f} ms ({len(alone.latencies)}) | under load p50 "
         f"{loaded.percentile(0.5):7.1f} ms p99 {loaded.percentile(0.99):7.1f} ms "
         f"({len(loaded.latencies)}, {loaded.refused} refused) | p99 ratio {ratio:5.2f} | "
@@ -169,30 +172,41 @@ def main(argv: list[str] | None = None) -> None:
         default="ungated,gated",
         help=f"comma list of: {', '.join(CONFIGURATIONS)}",
     )
+    parser.add_argument(
+        "--switch-intervals",
+        default=f"{SWITCH_INTERVAL_MS:g}",
+        help="comma list of the store's interpreter switch intervals in ms (0: Python's 5 ms)",
+    )
     parser.add_argument("--quick", action="store_true", help="10,000 entities, 60 reads")
     parser.add_argument("--store-dir", type=Path, help="keep and reuse the seeded store here")
     args = parser.parse_args(argv)
     if args.quick:
         args.entities, args.reads = 10_000, 60
+    intervals = [float(ms) for ms in args.switch_intervals.split(",")]
     with tempfile.TemporaryDirectory(prefix="contesto-bench-fairness-") as tmp:
         data_dir = Path(tmp)
         store_dir = args.store_dir.absolute() if args.store_dir else data_dir / "db"
         suffix = "" if args.store_dir else f"x{secrets.token_hex(2)}"
         heavy_tenant, light_tenant = f"heavy{args.entities}{suffix}", f"light{suffix}"
-        with EmbeddedStore(store_dir, log_path=data_dir / "secantus.log") as store:
-            reuse = args.store_dir is not None
-            asyncio.run(seed(store.url, heavy_tenant, args.entities, reuse=reuse))
-            asyncio.run(seed(store.url, light_tenant, LIGHT_ENTITIES, reuse=reuse))
-            for name in args.configurations.split(","):
-                saved = dict(os.environ)
-                os.environ.update(CONFIGURATIONS[name])
-                try:
-                    with broker(store.url, data_dir) as base:
-                        alone, loaded = asyncio.run(measure(base, heavy_tenant, light_tenant, args))
-                finally:
-                    os.environ.clear()
-                    os.environ.update(saved)
-                report(name, alone, loaded)
+        for round_, interval in enumerate(intervals):
+            with EmbeddedStore(
+                store_dir, log_path=data_dir / "secantus.log", switch_interval_ms=interval or None
+            ) as store:
+                reuse = args.store_dir is not None or round_ > 0
+                asyncio.run(seed(store.url, heavy_tenant, args.entities, reuse=reuse))
+                asyncio.run(seed(store.url, light_tenant, LIGHT_ENTITIES, reuse=reuse))
+                for name in args.configurations.split(","):
+                    saved = dict(os.environ)
+                    os.environ.update(CONFIGURATIONS[name])
+                    try:
+                        with broker(store.url, data_dir) as base:
+                            alone, loaded = asyncio.run(
+                                measure(base, heavy_tenant, light_tenant, args)
+                            )
+                    finally:
+                        os.environ.clear()
+                        os.environ.update(saved)
+                    report(f"{name} {interval:g} ms", alone, loaded)
 
 
 if __name__ == "__main__":

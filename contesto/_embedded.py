@@ -44,6 +44,10 @@ _PORT_RACE_ATTEMPTS = 3
 CREDENTIALS_FILE = "credentials.json"
 URL_FILE = "store-url"
 _USER_EXISTS = 51003
+# The store's threads take the interpreter lock from one another after at most this long
+# (Python's default: 5 ms): short enough that a read waits little behind a running scan.
+SWITCH_INTERVAL_MS = 0.5
+_LAUNCHER = Path(__file__).with_name("_switch_interval.py")
 
 
 class EmbeddedStoreError(RuntimeError):
@@ -63,6 +67,20 @@ def find_executable() -> Path:
     if on_path is None:
         raise EmbeddedStoreError(NOT_INSTALLED)
     return Path(on_path)
+
+
+def python_of(executable: Path) -> list[str] | None:
+    """The interpreter command a Python console script names on its `#!` line, or None
+    when it is not a Python script."""
+    try:
+        with executable.open("rb") as script:
+            first = script.readline(512).decode(errors="replace")
+    except OSError:
+        return None
+    words = first[2:].split() if first.startswith("#!") else []
+    if not any(Path(word).name.startswith("python") for word in words):
+        return None
+    return words
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -109,11 +127,13 @@ class EmbeddedStore(ChildServer):
         stop_timeout_s: float = 10.0,
         executable: Path | None = None,
         journaled: bool = True,
+        switch_interval_ms: float | None = SWITCH_INTERVAL_MS,
     ) -> None:
         self.storage_path = Path(storage_path).absolute()
         self.credentials_path = self.storage_path / CREDENTIALS_FILE
         self.url_path = self.storage_path / URL_FILE
         self.journaled = journaled
+        self.switch_interval_ms = switch_interval_ms
         self._credentials: StoreCredentials | None = None
         self.log_path = (
             Path(log_path).absolute() if log_path else self.storage_path.parent / "secantus.log"
@@ -233,10 +253,18 @@ class EmbeddedStore(ChildServer):
                 f"on {self.host} is already in use"
             )
 
+    def _program(self, executable: Path) -> list[str]:
+        """The store's command up to its options: the store run with a short switch interval
+        when it is a Python program and one is asked for (`switch_interval_ms`)."""
+        python = python_of(executable) if self.switch_interval_ms else None
+        if python is None or self.switch_interval_ms is None:
+            return [str(executable)]
+        return [*python, str(_LAUNCHER), f"{self.switch_interval_ms / 1000:g}", str(executable)]
+
     def _start_on(self, executable: Path, port: int, *, auth: bool) -> None:
         log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         command = [
-            str(executable),
+            *self._program(executable),
             "--host",
             self.host,
             "--port",

@@ -120,6 +120,31 @@ def test_a_store_that_never_answers_is_stopped_after_the_deadline(tmp_path: Path
     assert not store.running
 
 
+def test_a_python_store_runs_with_the_short_switch_interval_under_its_own_name(
+    tmp_path: Path,
+) -> None:
+    seen = tmp_path / "seen"
+    fake = tmp_path / "secantusd-py"
+    fake.write_text(
+        f"#!{sys.executable}\n"
+        "import pathlib, sys\n"
+        f"pathlib.Path({str(seen)!r}).write_text(f'{{sys.getswitchinterval()}} {{sys.argv}}')\n"
+        "sys.exit(3)\n"
+    )
+    fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
+    store = EmbeddedStore(tmp_path / "db", executable=fake, switch_interval_ms=0.25)
+    with pytest.raises(EmbeddedStoreError, match=r"exit code 3"):
+        store.start()
+    interval, argv = seen.read_text().split(" ", 1)
+    assert float(interval) == pytest.approx(0.00025)
+    assert argv.startswith(f"[{str(fake)!r}, '--host', '127.0.0.1', '--port'")
+
+
+def test_the_running_store_is_named_secantusd_in_its_command_line(tmp_path: Path) -> None:
+    with EmbeddedStore(tmp_path / "db") as store:
+        assert b"secantusd" in Path(f"/proc/{store.pid}/cmdline").read_bytes()
+
+
 def _notes_app(mongo_url: str) -> FastAPI:
     """A tiny app on the store, shaped like the broker: its client opens in the lifespan."""
 
