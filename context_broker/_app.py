@@ -22,6 +22,7 @@ from context_broker._hosted_contexts import HostedContexts
 from context_broker._http import _admin, _batch, _contexts, _discovery, _entities, _query
 from context_broker._http._auth import ApiKeyGuard
 from context_broker._http._deps import Deps
+from context_broker._http._openapi import install_api_description
 from context_broker._http._responses import problem_response
 from context_broker._jsonld import ContextResolver
 from context_broker._service import Broker
@@ -67,6 +68,8 @@ def create_app(settings: BrokerSettings) -> FastAPI:
         title="Contesto NGSI-LD context broker",
         summary="ETSI GS CIM 009 API: entities, batch operations, discovery, @context",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     for router in (
         _entities.router,
@@ -78,6 +81,7 @@ def create_app(settings: BrokerSettings) -> FastAPI:
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(_admin.router)
     _install_error_handlers(app)
+    install_api_description(app, key_required=settings.auth_required)
     if settings.auth_required:
         app.add_middleware(ApiKeyGuard)
     return app

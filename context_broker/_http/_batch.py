@@ -9,12 +9,20 @@ from fastapi import APIRouter, Request, Response
 from context_broker._errors import BadRequestData
 from context_broker._http._deps import deps_of
 from context_broker._http._negotiation import body_context, read_json, tenant_of
+from context_broker._http._openapi import (
+    ENTITIES,
+    ENTITY_IDS,
+    WRITE,
+    answer,
+    operation,
+    partly,
+)
 from context_broker._http._params import options_of
 from context_broker._http._responses import json_response
 from context_broker._jsonld import TermMap
 from context_broker._service import BatchKind, BatchResult
 
-router = APIRouter()
+router = APIRouter(tags=["Batch operations"])
 
 
 async def _run(request: Request, kind: BatchKind, option: str | None = None) -> BatchResult:
@@ -53,13 +61,30 @@ def _answer(request: Request, result: BatchResult, success: Any = None) -> Respo
     return Response(status_code=204, headers=headers)
 
 
-@router.post("/entityOperations/create")
+@router.post(
+    "/entityOperations/create",
+    openapi_extra=operation(
+        "Batch Entity Create (clause 6.14.3.1)",
+        body=ENTITIES,
+        errors=WRITE,
+        answers=partly(201),
+    ),
+)
 async def batch_create(request: Request) -> Response:
     result = await _run(request, "create")
     return _answer(request, result, success=result.success)
 
 
-@router.post("/entityOperations/upsert")
+@router.post(
+    "/entityOperations/upsert",
+    openapi_extra=operation(
+        "Batch Entity Upsert (clause 6.15.3.1)",
+        options=("update", "replace"),
+        body=ENTITIES,
+        errors=WRITE,
+        answers=answer(201, "Created: the ids of the new entities") | partly(204),
+    ),
+)
 async def batch_upsert(request: Request) -> Response:
     options = options_of(request, allowed=("update", "replace"))
     if {"update", "replace"} <= options:
@@ -69,18 +94,44 @@ async def batch_upsert(request: Request) -> Response:
     return _answer(request, result, success=created or None)
 
 
-@router.post("/entityOperations/update")
+@router.post(
+    "/entityOperations/update",
+    openapi_extra=operation(
+        "Batch Entity Update (clause 6.16.3.1)",
+        options=("noOverwrite",),
+        body=ENTITIES,
+        errors=WRITE,
+        answers=partly(204),
+    ),
+)
 async def batch_update(request: Request) -> Response:
     options = options_of(request, allowed=("noOverwrite",))
     option = "noOverwrite" if "noOverwrite" in options else None
     return _answer(request, await _run(request, "update", option))
 
 
-@router.post("/entityOperations/merge")
+@router.post(
+    "/entityOperations/merge",
+    openapi_extra=operation(
+        "Batch Entity Merge (clause 6.31.3.1)",
+        body=ENTITIES,
+        errors=WRITE,
+        answers=partly(204),
+    ),
+)
 async def batch_merge(request: Request) -> Response:
     return _answer(request, await _run(request, "merge"))
 
 
-@router.post("/entityOperations/delete")
+@router.post(
+    "/entityOperations/delete",
+    openapi_extra=operation(
+        "Batch Entity Delete (clause 6.17.3.1)",
+        link=False,
+        body=ENTITY_IDS,
+        errors=WRITE,
+        answers=partly(204),
+    ),
+)
 async def batch_delete(request: Request) -> Response:
     return _answer(request, await _run(request, "delete"))

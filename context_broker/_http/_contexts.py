@@ -19,12 +19,13 @@ from context_broker._errors import (
 from context_broker._hosted_contexts import CONTEXTS_PATH
 from context_broker._http._deps import deps_of
 from context_broker._http._negotiation import read_json, tenant_of
+from context_broker._http._openapi import CONTEXT, CREATE, answer, operation
 from context_broker._http._params import bool_param
 from context_broker._http._responses import json_response
 from context_broker._jsonld import ContextResolver
 from context_broker._time import format_datetime
 
-router = APIRouter()
+router = APIRouter(tags=["@context"])
 _KINDS = ("Hosted", "Cached")
 
 
@@ -32,7 +33,16 @@ def _hosted_url(request: Request, local_id: str) -> str:
     return str(request.base_url).rstrip("/") + CONTEXTS_PATH + local_id
 
 
-@router.post("/jsonldContexts")
+@router.post(
+    "/jsonldContexts",
+    openapi_extra=operation(
+        "Add @context (clause 6.29.3.1)",
+        link=False,
+        body=CONTEXT,
+        errors=CREATE,
+        answers=answer(201, "Created: the Location header is the hosted @context's URL"),
+    ),
+)
 async def add_context(request: Request) -> Response:
     deps = deps_of(request)
     document, _ = await read_json(request, deps.settings.max_body_bytes)
@@ -41,7 +51,15 @@ async def add_context(request: Request) -> Response:
     return Response(status_code=201, headers={"Location": url})
 
 
-@router.get("/jsonldContexts")
+@router.get(
+    "/jsonldContexts",
+    openapi_extra=operation(
+        "List @contexts (clause 6.29.3.2)",
+        query=("kind", "details"),
+        link=False,
+        answers=answer(200),
+    ),
+)
 async def list_contexts(request: Request) -> Response:
     deps = deps_of(request)
     kind = request.query_params.get("kind")
@@ -67,7 +85,15 @@ async def list_contexts(request: Request) -> Response:
     return json_response([entry["URL"] for entry in entries])
 
 
-@router.get("/jsonldContexts/{context_id:path}")
+@router.get(
+    "/jsonldContexts/{context_id:path}",
+    openapi_extra=operation(
+        "Serve @context (clause 6.30.3.1)",
+        link=False,
+        errors=(ResourceNotFound,),
+        answers=answer(200, "The @context document (application/ld+json)"),
+    ),
+)
 async def serve_context(context_id: str, request: Request) -> Response:
     deps = deps_of(request)
     if "://" in context_id:
@@ -79,7 +105,16 @@ async def serve_context(context_id: str, request: Request) -> Response:
     return json_response(hosted.document, media_type="application/ld+json")
 
 
-@router.delete("/jsonldContexts/{context_id:path}")
+@router.delete(
+    "/jsonldContexts/{context_id:path}",
+    openapi_extra=operation(
+        "Delete or reload @context (clause 6.30.3.2)",
+        query=("reload",),
+        link=False,
+        errors=(ResourceNotFound, ContextReloadFailed),
+        answers=answer(204),
+    ),
+)
 async def delete_context(context_id: str, request: Request) -> Response:
     deps = deps_of(request)
     tenant = tenant_of(request)

@@ -11,18 +11,28 @@ from fastapi import APIRouter, Request, Response
 from context_broker._errors import ResourceNotFound
 from context_broker._http._deps import deps_of
 from context_broker._http._negotiation import get_call
+from context_broker._http._openapi import FIND, MEDIA_TYPES, READ, answer, operation
 from context_broker._http._params import bool_param
 from context_broker._http._responses import representation
 from context_broker._names import check_name
 
-router = APIRouter()
+router = APIRouter(tags=["Discovery"])
 
 
 def _list_id(kind: str) -> str:
     return f"urn:ngsi-ld:{kind}:{uuid.uuid4().hex}"
 
 
-@router.get("/types")
+@router.get(
+    "/types",
+    openapi_extra=operation(
+        "Retrieve Available Entity Types (clause 6.25.3.1)",
+        query=("details",),
+        errors=READ,
+        answers=answer(200),
+        representations=MEDIA_TYPES,
+    ),
+)
 async def retrieve_types(request: Request) -> Response:
     deps = deps_of(request)
     call = await get_call(request, deps.resolver)
@@ -53,7 +63,15 @@ async def retrieve_types(request: Request) -> Response:
     return representation(call, body)
 
 
-@router.get("/types/{type_name}")
+@router.get(
+    "/types/{type_name}",
+    openapi_extra=operation(
+        "Retrieve Available Entity Type Information (clause 6.26.3.1)",
+        errors=FIND,
+        answers=answer(200),
+        representations=MEDIA_TYPES,
+    ),
+)
 async def retrieve_type(type_name: str, request: Request) -> Response:
     deps = deps_of(request)
     call = await get_call(request, deps.resolver)
@@ -82,7 +100,16 @@ async def retrieve_type(type_name: str, request: Request) -> Response:
     return representation(call, body)
 
 
-@router.get("/attributes")
+@router.get(
+    "/attributes",
+    openapi_extra=operation(
+        "Retrieve Available Attributes (clause 6.27.3.1)",
+        query=("details",),
+        errors=READ,
+        answers=answer(200),
+        representations=MEDIA_TYPES,
+    ),
+)
 async def retrieve_attributes(request: Request) -> Response:
     deps = deps_of(request)
     call = await get_call(request, deps.resolver)
@@ -112,7 +139,15 @@ async def retrieve_attributes(request: Request) -> Response:
     return representation(call, body)
 
 
-@router.get("/attributes/{attr_name}")
+@router.get(
+    "/attributes/{attr_name}",
+    openapi_extra=operation(
+        "Retrieve Available Attribute Information (clause 6.28.3.1)",
+        errors=FIND,
+        answers=answer(200),
+        representations=MEDIA_TYPES,
+    ),
+)
 async def retrieve_attribute(attr_name: str, request: Request) -> Response:
     deps = deps_of(request)
     call = await get_call(request, deps.resolver)

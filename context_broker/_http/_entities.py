@@ -10,6 +10,24 @@ from starlette.convertors import PathConvertor, register_url_convertor
 from context_broker._entities import AttributeOutcome, render_entity
 from context_broker._http._deps import deps_of
 from context_broker._http._negotiation import GEO_JSON, Call, get_call, write_call
+from context_broker._http._openapi import (
+    ATTRIBUTE,
+    CREATE,
+    CREATED,
+    ENTITY,
+    FIND,
+    FRAGMENT,
+    GEO_MEDIA_TYPES,
+    MERGE,
+    QUERY_ENTITIES,
+    QUERY_ERRORS,
+    REMOVE,
+    RETRIEVE_ENTITY,
+    WRITE_ONE,
+    answer,
+    operation,
+    partly,
+)
 from context_broker._http._params import bool_param, name_list, options_of, render_options
 from context_broker._http._query import feature, geometry_property, query_entities_get
 from context_broker._http._responses import json_response, no_content, representation
@@ -23,10 +41,15 @@ class _EntityIdConvertor(PathConvertor):
 
 
 register_url_convertor("entity_id", _EntityIdConvertor())
-router = APIRouter()
+router = APIRouter(tags=["Entities"])
 
 
-@router.post("/entities")
+@router.post(
+    "/entities",
+    openapi_extra=operation(
+        "Create Entity (clause 6.4.3.1)", body=ENTITY, errors=CREATE, answers=CREATED
+    ),
+)
 async def create_entity(request: Request) -> Response:
     deps = deps_of(request)
     call, payload = await write_call(request, deps.resolver, deps.settings.max_body_bytes)
@@ -37,12 +60,30 @@ async def create_entity(request: Request) -> Response:
     return Response(status_code=201, headers=headers)
 
 
-@router.get("/entities")
+@router.get(
+    "/entities",
+    openapi_extra=operation(
+        "Query Entities (clause 6.4.3.2)",
+        query=QUERY_ENTITIES,
+        errors=QUERY_ERRORS,
+        answers=answer(200),
+        representations=GEO_MEDIA_TYPES,
+    ),
+)
 async def query_entities(request: Request) -> Response:
     return await query_entities_get(request)
 
 
-@router.post("/entities/{entity_id:entity_id}/attrs")
+@router.post(
+    "/entities/{entity_id:entity_id}/attrs",
+    openapi_extra=operation(
+        "Append Entity Attributes (clause 6.6.3.1)",
+        options=("noOverwrite",),
+        body=FRAGMENT,
+        errors=WRITE_ONE,
+        answers=partly(204),
+    ),
+)
 async def append_attributes(entity_id: str, request: Request) -> Response:
     deps = deps_of(request)
     options = options_of(request, allowed=("noOverwrite",))
@@ -53,7 +94,15 @@ async def append_attributes(entity_id: str, request: Request) -> Response:
     return _update_result(call, outcome)
 
 
-@router.patch("/entities/{entity_id:entity_id}/attrs")
+@router.patch(
+    "/entities/{entity_id:entity_id}/attrs",
+    openapi_extra=operation(
+        "Update Entity Attributes (clause 6.6.3.2)",
+        body=FRAGMENT,
+        errors=WRITE_ONE,
+        answers=partly(204),
+    ),
+)
 async def update_attributes(entity_id: str, request: Request) -> Response:
     deps = deps_of(request)
     call, payload = await write_call(request, deps.resolver, deps.settings.max_body_bytes)
@@ -61,7 +110,15 @@ async def update_attributes(entity_id: str, request: Request) -> Response:
     return _update_result(call, outcome)
 
 
-@router.patch("/entities/{entity_id:entity_id}/attrs/{attr}")
+@router.patch(
+    "/entities/{entity_id:entity_id}/attrs/{attr}",
+    openapi_extra=operation(
+        "Partial Attribute Update (clause 6.7.3.1)",
+        body=ATTRIBUTE,
+        errors=WRITE_ONE,
+        answers=answer(204),
+    ),
+)
 async def partial_update_attribute(entity_id: str, attr: str, request: Request) -> Response:
     deps = deps_of(request)
     call, payload = await write_call(request, deps.resolver, deps.settings.max_body_bytes)
@@ -69,7 +126,15 @@ async def partial_update_attribute(entity_id: str, attr: str, request: Request) 
     return no_content(call)
 
 
-@router.put("/entities/{entity_id:entity_id}/attrs/{attr}")
+@router.put(
+    "/entities/{entity_id:entity_id}/attrs/{attr}",
+    openapi_extra=operation(
+        "Replace Attribute (clause 6.7.3.3)",
+        body=ATTRIBUTE,
+        errors=WRITE_ONE,
+        answers=answer(204),
+    ),
+)
 async def replace_attribute(entity_id: str, attr: str, request: Request) -> Response:
     deps = deps_of(request)
     call, payload = await write_call(request, deps.resolver, deps.settings.max_body_bytes)
@@ -77,7 +142,15 @@ async def replace_attribute(entity_id: str, attr: str, request: Request) -> Resp
     return no_content(call)
 
 
-@router.delete("/entities/{entity_id:entity_id}/attrs/{attr}")
+@router.delete(
+    "/entities/{entity_id:entity_id}/attrs/{attr}",
+    openapi_extra=operation(
+        "Delete Attribute (clause 6.7.3.2)",
+        query=("datasetId", "deleteAll"),
+        errors=REMOVE,
+        answers=answer(204),
+    ),
+)
 async def delete_attribute(entity_id: str, attr: str, request: Request) -> Response:
     deps = deps_of(request)
     call = await get_call(request, deps.resolver)
@@ -94,7 +167,16 @@ async def delete_attribute(entity_id: str, attr: str, request: Request) -> Respo
 
 # Single-entity routes come after the attribute routes: an entity id may hold "/" (any URI
 # is an id), so "{entity_id:entity_id}" must not swallow ".../attrs/{attr}".
-@router.get("/entities/{entity_id:entity_id}")
+@router.get(
+    "/entities/{entity_id:entity_id}",
+    openapi_extra=operation(
+        "Retrieve Entity (clause 6.5.3.1)",
+        query=RETRIEVE_ENTITY,
+        errors=FIND,
+        answers=answer(200),
+        representations=GEO_MEDIA_TYPES,
+    ),
+)
 async def retrieve_entity(entity_id: str, request: Request) -> Response:
     deps = deps_of(request)
     call = await get_call(request, deps.resolver, geo=True)
@@ -109,7 +191,10 @@ async def retrieve_entity(entity_id: str, request: Request) -> Response:
     return representation(call, render_entity(doc, call.terms, render, shown))
 
 
-@router.delete("/entities/{entity_id:entity_id}")
+@router.delete(
+    "/entities/{entity_id:entity_id}",
+    openapi_extra=operation("Delete Entity (clause 6.5.3.2)", errors=REMOVE, answers=answer(204)),
+)
 async def delete_entity(entity_id: str, request: Request) -> Response:
     deps = deps_of(request)
     call = await get_call(request, deps.resolver)
@@ -117,7 +202,12 @@ async def delete_entity(entity_id: str, request: Request) -> Response:
     return no_content(call)
 
 
-@router.put("/entities/{entity_id:entity_id}")
+@router.put(
+    "/entities/{entity_id:entity_id}",
+    openapi_extra=operation(
+        "Replace Entity (clause 6.5.3.3)", body=ENTITY, errors=WRITE_ONE, answers=answer(204)
+    ),
+)
 async def replace_entity(entity_id: str, request: Request) -> Response:
     deps = deps_of(request)
     call, payload = await write_call(request, deps.resolver, deps.settings.max_body_bytes)
@@ -125,7 +215,12 @@ async def replace_entity(entity_id: str, request: Request) -> Response:
     return no_content(call)
 
 
-@router.patch("/entities/{entity_id:entity_id}")
+@router.patch(
+    "/entities/{entity_id:entity_id}",
+    openapi_extra=operation(
+        "Merge Entity (clause 6.5.3.4)", body=MERGE, errors=WRITE_ONE, answers=answer(204)
+    ),
+)
 async def merge_entity(entity_id: str, request: Request) -> Response:
     deps = deps_of(request)
     call, payload = await write_call(

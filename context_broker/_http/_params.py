@@ -25,6 +25,7 @@ _FORMATS = {
     "concise": "concise",
     "normalized": "normalized",
 }
+REPRESENTATIONS = tuple(_FORMATS)
 
 
 def options_of(request: Request, allowed: Iterable[str] = ()) -> set[str]:

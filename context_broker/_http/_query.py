@@ -12,7 +12,12 @@ import orjson
 from fastapi import APIRouter, Request, Response
 
 from context_broker._entities import geometry_of, render_entity
-from context_broker._errors import BadRequestData, OperationNotSupported
+from context_broker._errors import (
+    BadRequestData,
+    OperationNotSupported,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+)
 from context_broker._http._deps import deps_of
 from context_broker._http._negotiation import (
     GEO_JSON,
@@ -22,6 +27,14 @@ from context_broker._http._negotiation import (
     read_json,
     response_media_type,
     tenant_of,
+)
+from context_broker._http._openapi import (
+    GEO_MEDIA_TYPES,
+    QUERY_ANSWER,
+    QUERY_BODY,
+    QUERY_ERRORS,
+    answer,
+    operation,
 )
 from context_broker._http._params import (
     Projection,
@@ -41,7 +54,7 @@ from context_broker._query import parse_q, parse_scope_q
 from context_broker._query._geo import GeoQuery, parse_geo_query
 from context_broker._service import EntityQuery, QueryPage
 
-router = APIRouter()
+router = APIRouter(tags=["Query"])
 
 # Members of a Query (clause 5.2.23) this broker reads; others are refused, not ignored.
 _QUERY_MEMBERS = frozenset(
@@ -87,7 +100,17 @@ async def query_entities_get(request: Request) -> Response:
     return await _answer(request, call, selection)
 
 
-@router.post("/entityOperations/query")
+@router.post(
+    "/entityOperations/query",
+    openapi_extra=operation(
+        "Query Entities with a Query body (clause 6.23.3.1)",
+        query=("local", *QUERY_ANSWER),
+        body=QUERY_BODY,
+        errors=(*QUERY_ERRORS, UnsupportedMediaType, PayloadTooLarge, OperationNotSupported),
+        answers=answer(200),
+        representations=GEO_MEDIA_TYPES,
+    ),
+)
 async def query_entities_post(request: Request) -> Response:
     """POST /entityOperations/query (clause 6.23.3.1): the selection is a Query body; paging,
     count and representation stay URL parameters."""
