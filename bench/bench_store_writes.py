@@ -25,7 +25,7 @@ from pymongo import MongoClient, UpdateOne
 
 from bench.bench_broker import cpu_seconds
 from contesto import EmbeddedStore
-from context_broker import write_concern
+from store_edge import write_concern
 
 SETTINGS = {
     "unjournaled": (False, False),

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 from ._backoff import Backoff, sleep_or_stop
 from ._copies import CopyLedger, SharedCopy
-from ._outbox import Outbox, OutboxRecord
-from ._publisher import Publisher, PublishReport, RejectedFragment, coalesce
-from ._settings import BridgeSettings, ExternalTarget
+from ._outbox import Outbox, OutboxRecord, OutboxStore
+from ._publisher import Publisher, PublishReport, coalesce
+from ._rejected import OnRejected, RejectedFragment
 from ._sharing import RuleSource, Shares, SharingPolicy
-from ._targets import Target, TargetDirectory
+from ._sharing_stage import Audit, SharingStage
+from ._targets import ExternalTarget, TargetDirectory, TenantClients
 
 __all__ = [
+    "Audit",
     "Backoff",
-    "BridgeSettings",
     "CopyLedger",
     "ExternalTarget",
+    "OnRejected",
     "Outbox",
     "OutboxRecord",
+    "OutboxStore",
     "PublishReport",
     "Publisher",
     "RejectedFragment",
@@ -24,8 +27,9 @@ __all__ = [
     "SharedCopy",
     "Shares",
     "SharingPolicy",
-    "Target",
+    "SharingStage",
     "TargetDirectory",
+    "TenantClients",
     "coalesce",
     "sleep_or_stop",
 ]

@@ -1,7 +1,7 @@
 """The ledger of shared copies: which owner's entity was copied into which tenant.
 
-The publisher records every copy it queues, and withdraws the copies whose source the
-owner deleted (`Publisher.withdraw_deleted_copies`); the ledger is what lets it ask
+The sharing stage records every copy it makes, and withdraws the copies whose source the
+owner deleted (`SharingStage.withdraw_deleted_copies`); the ledger is what lets it ask
 only about entities that were shared, and delete only where copies went.
 """
 
@@ -12,6 +12,8 @@ from typing import Any
 
 from pymongo import UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
+
+from store_edge import store_operation
 
 __all__ = ["CopyLedger", "SharedCopy"]
 
@@ -34,6 +36,7 @@ class CopyLedger:
     def __init__(self, database: AsyncDatabase[dict[str, Any]]) -> None:
         self._copies = database[COLLECTION]
 
+    @store_operation("recording shared copies")
     async def record(self, owner: str, target: str, copies: list[dict[str, Any]]) -> None:
         """Note the copies (fragments with `id` and `type`) queued for `target`."""
         operations = [
@@ -54,6 +57,7 @@ class CopyLedger:
         if operations:
             await self._copies.bulk_write(operations, ordered=False)
 
+    @store_operation("listing shared copies")
     async def by_owner(self) -> dict[str, list[SharedCopy]]:
         """Every recorded copy, by owner."""
         found: dict[str, list[SharedCopy]] = {}
@@ -62,6 +66,7 @@ class CopyLedger:
             found.setdefault(copy.owner, []).append(copy)
         return found
 
+    @store_operation("forgetting shared copies")
     async def forget(self, copies: list[SharedCopy]) -> None:
         if copies:
             keys = [_key(c.owner, c.target, c.entity_id) for c in copies]

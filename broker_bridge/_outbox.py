@@ -12,13 +12,15 @@ import asyncio
 import contextlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from bson import ObjectId
 from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
-__all__ = ["Outbox", "OutboxRecord"]
+from store_edge import store_operation
+
+__all__ = ["Outbox", "OutboxRecord", "OutboxStore"]
 
 COLLECTION = "outbox"
 
@@ -33,13 +35,24 @@ class OutboxRecord:
     queued_at: datetime
 
 
+class OutboxStore(Protocol):
+    """The outbox as ingest and the publisher see it; its errors are `store_edge`'s."""
+
+    async def append(self, batches: dict[str, list[dict[str, Any]]]) -> None: ...
+    async def wait_for_append(self, timeout_s: float) -> None: ...
+    async def oldest(self, limit: int) -> list[OutboxRecord]: ...
+    async def remove(self, records: list[OutboxRecord]) -> None: ...
+    async def size(self) -> int: ...
+
+
 class Outbox:
-    """Append, read oldest-first, and remove what was delivered."""
+    """The `OutboxStore` on MongoDB: append, read oldest-first, remove what was delivered."""
 
     def __init__(self, database: AsyncDatabase[dict[str, Any]]) -> None:
         self._records = database[COLLECTION]
         self._appended = asyncio.Event()
 
+    @store_operation("an outbox append")
     async def append(self, batches: dict[str, list[dict[str, Any]]]) -> None:
         """Store each tenant's fragments durably; returns once the store confirmed."""
         if not batches:
@@ -61,6 +74,7 @@ class Outbox:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._appended.wait(), timeout_s)
 
+    @store_operation("an outbox read")
     async def oldest(self, limit: int) -> list[OutboxRecord]:
         """Up to `limit` records, oldest first."""
         self._appended.clear()
@@ -70,10 +84,12 @@ class Outbox:
             async for doc in cursor
         ]
 
+    @store_operation("an outbox removal")
     async def remove(self, records: list[OutboxRecord]) -> None:
         if records:
             await self._records.delete_many({"_id": {"$in": [r.id for r in records]}})
 
+    @store_operation("the outbox's size")
     async def size(self) -> int:
         """Records waiting (an estimate from the store's metadata: cheap enough to poll)."""
         return await self._records.estimated_document_count()

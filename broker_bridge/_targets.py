@@ -2,40 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
 
-__all__ = ["Target", "TargetDirectory"]
+from pydantic import BaseModel
+
+from ngsild_client import Endpoint, HttpAdapter, NgsiLdClient
+
+__all__ = ["ExternalTarget", "TargetDirectory", "TenantClients"]
 
 
-@dataclass(slots=True, frozen=True)
-class Target:
-    """An NGSI-LD API base URL (ending in /ngsi-ld/v1), the tenant there, and a token.
+class ExternalTarget(BaseModel):
+    """A tenant published to another NGSI-LD broker (Orion-LD, Scorpio, Stellio)."""
 
-    `tenant_header` is `NGSILD-Tenant` for brokers of the current spec; Orion-LD also
-    reads the older `Fiware-Service`.
-    """
-
-    base_url: str
+    url: str
     tenant: str | None = None
     token: str | None = None
     tenant_header: str = "NGSILD-Tenant"
-    headers: dict[str, str] = field(init=False, repr=False, compare=False)
-    upsert_url: str = field(init=False, repr=False, compare=False)
-    entities_url: str = field(init=False, repr=False, compare=False)
-    delete_url: str = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        if self.tenant:
-            headers[self.tenant_header] = self.tenant
-        if self.token:
-            headers["Authorization"] = f"Bearer {self.token}"
-        base = self.base_url.rstrip("/")
-        object.__setattr__(self, "headers", headers)
-        object.__setattr__(self, "upsert_url", f"{base}/entityOperations/upsert")
-        object.__setattr__(self, "entities_url", f"{base}/entities")
-        object.__setattr__(self, "delete_url", f"{base}/entityOperations/delete")
 
 
 class TargetDirectory:
@@ -44,15 +26,44 @@ class TargetDirectory:
     def __init__(
         self,
         default_url: str,
-        overrides: Mapping[str, Target] | None = None,
+        overrides: Mapping[str, Endpoint] | None = None,
         default_token: str | None = None,
     ) -> None:
         self.default_url = default_url
-        self._targets: dict[str, Target] = dict(overrides or {})
+        self._targets: dict[str, Endpoint] = dict(overrides or {})
         self._default_token = default_token
 
-    def __call__(self, tenant: str) -> Target:
+    @classmethod
+    def of(
+        cls,
+        default_url: str,
+        external: Mapping[str, ExternalTarget],
+        default_token: str | None = None,
+    ) -> TargetDirectory:
+        """Our broker at `default_url`, and the `external` targets of some tenants."""
+        overrides = {
+            tenant: Endpoint(t.url, t.tenant or tenant, t.token, t.tenant_header)
+            for tenant, t in external.items()
+        }
+        return cls(default_url, overrides, default_token)
+
+    def __call__(self, tenant: str) -> Endpoint:
         found = self._targets.get(tenant)
         if found is None:
-            found = self._targets[tenant] = Target(self.default_url, tenant, self._default_token)
+            found = self._targets[tenant] = Endpoint(self.default_url, tenant, self._default_token)
+        return found
+
+
+class TenantClients:
+    """The NGSI-LD client of each tenant's target, all over one HTTP adapter."""
+
+    def __init__(self, http: HttpAdapter, targets: Callable[[str], Endpoint]) -> None:
+        self._http = http
+        self._targets = targets
+        self._clients: dict[str, NgsiLdClient] = {}
+
+    def __call__(self, tenant: str) -> NgsiLdClient:
+        found = self._clients.get(tenant)
+        if found is None:
+            found = self._clients[tenant] = NgsiLdClient(self._http, self._targets(tenant))
         return found

@@ -8,12 +8,13 @@ raising `NotSupported(reason)` (an optional feature the broker does not offer).
 from __future__ import annotations
 
 import enum
+import json as jsonlib
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-import httpx
+from ngsild_client import BrokerUnreachable, NgsiLdClient
 
 __all__ = [
     "ERRORS_BASE",
@@ -127,14 +128,14 @@ Tenant = str | None | _Default
 
 
 class ProbeContext:
-    """The HTTP client on `<URL>/ngsi-ld/v1`, the run's ids and what to clean up afterwards.
+    """The NGSI-LD client on `<URL>/ngsi-ld/v1`, the run's ids and what to clean up afterwards.
 
     Every entity id is `urn:ngsi-ld:ConformanceProbe:<run>-<n>` and every entity the checks
     try to create is recorded first, so `cleanup()` deletes exactly those, whatever happened.
     """
 
-    def __init__(self, http: httpx.AsyncClient, run_id: str, tenant: str | None) -> None:
-        self.http = http
+    def __init__(self, client: NgsiLdClient, run_id: str, tenant: str | None) -> None:
+        self.client = client
         self.run_id = run_id
         self.tenant = tenant
         self._counter = 0
@@ -188,27 +189,21 @@ class ProbeContext:
         if json is not None:
             sent["Content-Type"] = "application/json"
         sent.update(headers or {})
-        response = await self.http.request(
-            method,
-            path.lstrip("/"),
-            json=json,
-            content=content,
-            params=dict(params) if params else None,
-            headers=sent,
+        if json is not None:
+            content = jsonlib.dumps(
+                json, ensure_ascii=False, separators=(",", ":"), allow_nan=False
+            ).encode("utf-8")
+        answer = await self.client.request(
+            method, path, params=params, headers=sent, content=content
         )
-        text = response.text
+        text = answer.text
         try:
-            body: Any = response.json() if text else None
+            body: Any = jsonlib.loads(text) if text else None
         except ValueError:
             body = None
-        query = f"?{response.request.url.query.decode()}" if response.request.url.query else ""
+        query = f"?{answer.query}" if answer.query else ""
         return Reply(
-            method,
-            "/" + path.lstrip("/") + query,
-            response.status_code,
-            {key.lower(): value for key, value in response.headers.items()},
-            body,
-            text,
+            method, "/" + path.lstrip("/") + query, answer.status, answer.headers, body, text
         )
 
     async def create(self, entity: Mapping[str, Any], *, tenant: Tenant = DEFAULT) -> Reply:
@@ -234,7 +229,7 @@ class ProbeContext:
                 reply = await self.request(
                     "DELETE", f"entities/{quote(entity_id, safe='')}", tenant=tenant
                 )
-            except httpx.HTTPError as exc:
+            except BrokerUnreachable as exc:
                 problems.append(f"{entity_id}: {exc!r}")
                 continue
             if reply.status not in (204, 404):
@@ -242,7 +237,7 @@ class ProbeContext:
         for path in contexts:
             try:
                 await self.request("DELETE", path)
-            except httpx.HTTPError as exc:
+            except BrokerUnreachable as exc:
                 problems.append(f"{path}: {exc!r}")
         return problems
 

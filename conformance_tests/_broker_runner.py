@@ -9,8 +9,6 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import httpx
-
 from conformance_tests._broker_checks_batch import BATCH_CHECKS
 from conformance_tests._broker_checks_entities import ATTRIBUTE_CHECKS, ENTITY_CHECKS
 from conformance_tests._broker_checks_http import CONTEXT_CHECKS, ERROR_CHECKS, TENANT_CHECKS
@@ -23,6 +21,7 @@ from conformance_tests._broker_framework import (
     Outcome,
     ProbeContext,
 )
+from ngsild_client import BrokerUnreachable, Endpoint, HttpAdapter, NgsiLdClient
 
 __all__ = ["CHECKS", "GROUPS", "GroupCounts", "SuiteResult", "run_suite", "select_checks"]
 
@@ -98,7 +97,7 @@ async def _run_one(check: Check, ctx: ProbeContext) -> CheckResult:
         outcome, reason = Outcome.FAIL, str(exc)
     except NotSupported as exc:
         outcome, reason = Outcome.NOT_SUPPORTED, str(exc)
-    except httpx.HTTPError as exc:
+    except BrokerUnreachable as exc:
         outcome, reason = Outcome.FAIL, f"expected an HTTP answer; got {exc!r}"
     except Exception as exc:  # an answer of a shape the check could not read is a failure
         outcome, reason = Outcome.FAIL, f"expected an answer of the spec's shape; got {exc!r}"
@@ -126,18 +125,17 @@ async def run_suite(
     checks = select_checks(groups)
     run = run_id or secrets.token_hex(4)
     chosen_tenant = (tenant or f"conformance-{run}") if use_tenant else None
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    base = url.rstrip("/") + API_PATH
+    endpoint = Endpoint(url.rstrip("/") + API_PATH, token=token)
     started_at = datetime.now(UTC)
     start = time.monotonic()
     results: list[CheckResult] = []
     problems: list[str] = []
-    async with httpx.AsyncClient(base_url=base, headers=headers, timeout=timeout_s) as http:
-        ctx = ProbeContext(http, run, chosen_tenant)
+    async with HttpAdapter(timeout_s=timeout_s) as http:
+        ctx = ProbeContext(NgsiLdClient(http, endpoint), run, chosen_tenant)
         # The anchor makes the tenant exist, so reads that come first see it (clause 5.5.10).
         anchor = {"id": f"urn:ngsi-ld:ConformanceProbe:{run}-0", "type": ctx.entity_type + "Anchor"}
         try:
-            with contextlib.suppress(httpx.HTTPError):  # then each check reports it
+            with contextlib.suppress(BrokerUnreachable):  # then each check reports it
                 await ctx.request("POST", "entities", json=anchor)
             for check in checks:
                 if progress is not None:

@@ -13,17 +13,16 @@ from typing import Annotated, Any, TypeVar
 
 import orjson
 import typer
-from pymongo.errors import PyMongoError
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from broker_bridge import BridgeSettings
 from contesto._demo import DEMO_DEVICES, DEMO_GROUPS, simulated_messages
 from contesto._ingest import IngestRuntime, open_ingest, serve_ingest
-from sensor_ingest import IngestSettings, MqttError, MqttOptions, RegistryUnavailable
+from sensor_ingest import IngestSettings, MqttError, MqttOptions
 from sensor_ingest._mqtt import MqttPublisher
 from sensor_ingest._mqtt_acl import group_user
+from store_edge import StoreError
 
 __all__ = ["dead_letter_app", "ingest", "simulate"]
 
@@ -55,18 +54,18 @@ def ingest(
     Several workers may run side by side. Ctrl-C or SIGTERM stops it; what it did not
     acknowledge, MQTT delivers again.
     """
-    settings, bridge = IngestSettings(), BridgeSettings()
+    settings = IngestSettings()
     if demo:
-        asyncio.run(_provision_demo(settings, bridge))
+        asyncio.run(_provision_demo(settings))
     try:
-        serve_ingest(settings, bridge, provisioning=(host, port), say=typer.echo)
+        serve_ingest(settings, provisioning=(host, port), say=typer.echo)
     except MqttError as exc:
         typer.secho(f"contesto ingest: {exc}", err=True, fg=typer.colors.RED)
         raise typer.Exit(1) from None
 
 
-async def _provision_demo(settings: IngestSettings, bridge: BridgeSettings) -> None:
-    async with open_ingest(settings, bridge) as runtime:
+async def _provision_demo(settings: IngestSettings) -> None:
+    async with open_ingest(settings) as runtime:
         for group in DEMO_GROUPS:
             await runtime.registry.put_group(group)
         for device in DEMO_DEVICES:
@@ -148,12 +147,12 @@ def _with_runtime(action: Callable[[IngestRuntime], Awaitable[T]]) -> T:
         raise typer.Exit(1)
 
     async def main() -> T:
-        async with open_ingest(IngestSettings(), BridgeSettings()) as runtime:
+        async with open_ingest(IngestSettings()) as runtime:
             return await action(runtime)
 
     try:
         return asyncio.run(main())
-    except (PyMongoError, RegistryUnavailable) as exc:
+    except StoreError as exc:
         typer.secho(f"cannot reach the store: {exc}", err=True, fg=typer.colors.RED)
         raise typer.Exit(1) from None
 

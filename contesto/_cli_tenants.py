@@ -7,21 +7,20 @@ HTTP API (`/admin/tenants`, OpenAPI at /docs) does the same over the network.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
-import httpx
 import orjson
 import typer
 from bson import json_util
 from pymongo import AsyncMongoClient
-from pymongo.errors import PyMongoError
 from rich.console import Console
 from rich.table import Table
 
-from datamodels import CatalogueError, load_catalogue
+from datamodels import CatalogueError, PersonalData, load_catalogue
+from ngsild_client import Endpoint, HttpAdapter, NgsiLdClient, NgsiLdClientError, Refused
 from regional_tenants import (
     REGION_TENANT,
     InvalidTenantName,
@@ -37,6 +36,7 @@ from regional_tenants import (
     platform_database,
     tenant_database,
 )
+from store_edge import StoreError, connect, translated
 
 __all__ = ["audit", "tenants_app"]
 
@@ -76,21 +76,20 @@ Work = Callable[[AsyncMongoClient[dict[str, Any]], TenantRegistry], Awaitable[T]
 
 def _run(url: str, prefix: str, work: Work[T]) -> T:
     async def main() -> T:
-        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-            url, tz_aware=True, serverSelectionTimeoutMS=15000
-        )
+        client = connect(url)
         try:
             registry = TenantRegistry(
                 client[platform_database(prefix)], directory=MongoTenantDirectory(client, prefix)
             )
             await registry.ensure_indexes()
-            return await work(client, registry)
+            async with translated("a tenants command"):
+                return await work(client, registry)
         finally:
             await client.close()
 
     try:
         return asyncio.run(main())
-    except PyMongoError as exc:
+    except StoreError as exc:
         typer.secho(f"cannot reach the store: {exc}", err=True, fg=typer.colors.RED)
         raise typer.Exit(1) from None
 
@@ -402,14 +401,7 @@ def purge_command(
     except CatalogueError as exc:
         typer.secho(str(exc), err=True, fg=typer.colors.RED)
         raise typer.Exit(2) from None
-    headers = {"NGSILD-Tenant": tenant, "Accept": "application/json"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    purged: dict[str, int] = {}
-    with httpx.Client(base_url=broker_url, headers=headers, timeout=60) as http:
-        for name, rule in found.personal.items():
-            cutoff = datetime.now(UTC) - timedelta(days=rule.retention_days)
-            purged[name] = _purge_attribute(http, found.base, name, cutoff)
+    purged = asyncio.run(_purge(Endpoint(broker_url, tenant, token), found.base, found.personal))
 
     async def work(_client: object, registry: TenantRegistry) -> None:
         await registry.audit(tenant, ACTOR, "gdpr.purged", {"profile": profile, **purged})
@@ -419,30 +411,40 @@ def purge_command(
         typer.echo(f"{name}: removed from {count} entities")
 
 
-def _purge_attribute(http: httpx.Client, entity_type: str, name: str, cutoff: datetime) -> int:
+async def _purge(
+    endpoint: Endpoint, entity_type: str, personal: Mapping[str, PersonalData]
+) -> dict[str, int]:
+    purged: dict[str, int] = {}
+    async with HttpAdapter(timeout_s=60) as http:
+        client = NgsiLdClient(http, endpoint)
+        for name, rule in personal.items():
+            cutoff = datetime.now(UTC) - timedelta(days=rule.retention_days)
+            purged[name] = await _purge_attribute(client, entity_type, name, cutoff)
+    return purged
+
+
+async def _purge_attribute(
+    client: NgsiLdClient, entity_type: str, name: str, cutoff: datetime
+) -> int:
     stamp = cutoff.strftime("%Y-%m-%dT%H:%M:%SZ")
+    params = {"type": entity_type, "q": f"{name}.observedAt<{stamp}", "attrs": name}
     removed = 0
     while True:
-        page = http.get(
-            "/entities",
-            params={
-                "type": entity_type,
-                "q": f"{name}.observedAt<{stamp}",
-                "attrs": name,
-                "limit": "500",
-            },
-        )
-        if page.status_code == 404:
-            return removed
-        if page.status_code != 200:
-            typer.secho(f"the broker answered {page.status_code}: {page.text}", err=True)
-            raise typer.Exit(1)
-        entities = page.json()
+        try:
+            entities = await client.query_entities({**params, "limit": "500"})
+        except NgsiLdClientError as exc:
+            why = (
+                f"the broker answered {exc.status}: {exc.text}" if isinstance(exc, Refused) else exc
+            )
+            typer.secho(str(why), err=True)
+            raise typer.Exit(1) from None
         if not entities:
             return removed
         for entity in entities:
-            answer = http.delete(f"/entities/{entity['id']}/attrs/{name}")
-            if answer.status_code not in (204, 404):
-                typer.secho(f"cannot purge {entity['id']}: {answer.text}", err=True)
-                raise typer.Exit(1)
+            try:
+                await client.delete_attribute(entity["id"], name)
+            except NgsiLdClientError as exc:
+                why = exc.text if isinstance(exc, Refused) else exc
+                typer.secho(f"cannot purge {entity['id']}: {why}", err=True)
+                raise typer.Exit(1) from None
             removed += 1

@@ -14,20 +14,25 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import uvicorn
 from fastapi import FastAPI
-from pymongo import AsyncMongoClient
 
-from broker_bridge import BridgeSettings, CopyLedger, Outbox, Publisher, SharingPolicy
+from broker_bridge import (
+    CopyLedger,
+    Outbox,
+    Publisher,
+    SharingPolicy,
+    SharingStage,
+    TenantClients,
+)
 from contesto._mqtt_access import (
     INGEST_USER,
     MqttAccessFiles,
     keep_access_in_step,
     reload_mosquitto,
 )
-from context_broker import write_concern
-from regional_tenants import TenantRegistry
+from ngsild_client import HttpAdapter
+from regional_tenants import TenantRegistry, platform_database
 from sensor_ingest import (
     DeadLetters,
     DeviceRegistry,
@@ -37,6 +42,7 @@ from sensor_ingest import (
     ProvisioningAccess,
     iot_agent_router,
 )
+from store_edge import connect
 
 __all__ = ["IngestRuntime", "open_ingest", "run_ingest"]
 
@@ -53,35 +59,22 @@ class IngestRuntime:
     pipeline: Pipeline
     worker: IngestWorker
     publisher: Publisher
+    sharing: SharingStage
     tenants: TenantRegistry
 
 
-def mongo_client(url: str, *, journaled: bool = True) -> AsyncMongoClient[dict[str, Any]]:
-    """A client that tolerates a busy embedded store (long queries block its heartbeats);
-    its writes are acknowledged once journaled, as the broker's are."""
-    return AsyncMongoClient(
-        url,
-        tz_aware=True,
-        serverSelectionTimeoutMS=15000,
-        connectTimeoutMS=20000,
-        **write_concern(url, journaled=journaled),
-    )
-
-
 @contextlib.asynccontextmanager
-async def open_ingest(
-    ingest: IngestSettings, bridge: BridgeSettings
-) -> AsyncIterator[IngestRuntime]:
+async def open_ingest(ingest: IngestSettings) -> AsyncIterator[IngestRuntime]:
     """Connect to the store and build the worker and the publisher (not yet running)."""
-    client = mongo_client(ingest.mongo_url, journaled=not ingest.store_unjournaled_writes_risk_loss)
+    client = connect(ingest.mongo_url, journaled=not ingest.store_unjournaled_writes_risk_loss)
     try:
         database = client[ingest.pipeline_database]
         registry = DeviceRegistry(database)
         dead_letters = DeadLetters(database)
         await registry.ensure_indexes()
         await dead_letters.ensure_indexes()
-        outbox = Outbox(client[bridge.pipeline_database])
-        tenants = TenantRegistry(client[f"{bridge.database_prefix}__platform"])
+        outbox = Outbox(database)
+        tenants = TenantRegistry(client[platform_database(ingest.database_prefix)])
         pipeline = Pipeline(
             registry, outbox, dead_letters, max_message_bytes=ingest.ingest_max_message_bytes
         )
@@ -93,23 +86,26 @@ async def open_ingest(
             batch_size=ingest.ingest_batch_size,
             batch_wait_s=ingest.ingest_batch_wait_s,
         )
-        limits = httpx.Limits(max_connections=16, max_keepalive_connections=16)
-        async with httpx.AsyncClient(timeout=30.0, limits=limits) as http:
+        async with HttpAdapter(timeout_s=30.0, max_connections=16) as http:
+            clients = TenantClients(http, ingest.targets())
+            sharing = SharingStage(
+                SharingPolicy(tenants),
+                clients,
+                ledger=CopyLedger(database),
+                audit=_bridge_audit(tenants),
+                withdraw_every_s=ingest.bridge_withdraw_every_s,
+            )
             publisher = Publisher(
                 outbox,
-                http,
-                bridge.directory(),
+                clients,
                 dead_letters.add_refused_by_broker,
-                sharing=SharingPolicy(tenants),
-                ledger=CopyLedger(client[bridge.pipeline_database]),
-                audit=_bridge_audit(tenants),
-                withdraw_every_s=bridge.bridge_withdraw_every_s,
-                records_per_pass=bridge.bridge_records_per_pass,
-                entities_per_request=bridge.bridge_entities_per_request,
-                linger_s=bridge.bridge_linger_s,
+                sharing=sharing,
+                records_per_pass=ingest.bridge_records_per_pass,
+                entities_per_request=ingest.bridge_entities_per_request,
+                linger_s=ingest.bridge_linger_s,
             )
             yield IngestRuntime(
-                registry, dead_letters, outbox, pipeline, worker, publisher, tenants
+                registry, dead_letters, outbox, pipeline, worker, publisher, sharing, tenants
             )
     finally:
         await client.close()
@@ -156,14 +152,13 @@ def provisioning_app(registry: DeviceRegistry, access: ProvisioningAccess | None
 
 async def run_ingest(
     ingest: IngestSettings,
-    bridge: BridgeSettings,
     stop: asyncio.Event,
     *,
     provisioning: tuple[str, int] | None = None,
     on_ready: Callable[[IngestRuntime], None] | None = None,
 ) -> None:
     """Run worker, publisher and (if given host and port) the provisioning API until `stop`."""
-    async with open_ingest(ingest, bridge) as runtime:
+    async with open_ingest(ingest) as runtime:
         tasks = [
             asyncio.create_task(runtime.worker.run(stop), name="ingest-worker"),
             asyncio.create_task(runtime.publisher.run(stop), name="bridge-publisher"),
@@ -209,7 +204,6 @@ async def run_ingest(
 
 def serve_ingest(
     ingest: IngestSettings,
-    bridge: BridgeSettings,
     *,
     provisioning: tuple[str, int] | None,
     say: Callable[[str], None],
@@ -227,12 +221,12 @@ def serve_ingest(
             lines = [
                 "Contesto ingest is up.",
                 f"  MQTT         {options.host}:{options.port} (MQTT {options.protocol})",
-                f"  publishes to {bridge.broker_url}",
+                f"  publishes to {ingest.broker_url}",
             ]
             if provisioning is not None:
                 lines.append(f"  provisioning http://{provisioning[0]}:{provisioning[1]}/iot")
             say("\n".join(lines))
 
-        await run_ingest(ingest, bridge, stop, provisioning=provisioning, on_ready=ready)
+        await run_ingest(ingest, stop, provisioning=provisioning, on_ready=ready)
 
     asyncio.run(main())

@@ -19,11 +19,10 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from subprocess import SubprocessError
 
-from pymongo.errors import PyMongoError
-
 from broker_bridge import sleep_or_stop
-from sensor_ingest import RegistryUnavailable, ServiceGroup
+from sensor_ingest import ServiceGroup
 from sensor_ingest._mqtt_acl import mosquitto_access
+from store_edge import StoreError
 
 __all__ = [
     "INGEST_USER",
@@ -125,8 +124,7 @@ async def keep_access_in_step(
         try:
             changed = await asyncio.to_thread(files.write, await groups())
         except (
-            PyMongoError,
-            RegistryUnavailable,
+            StoreError,
             MqttAccessError,
             OSError,
             SubprocessError,

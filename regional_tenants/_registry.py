@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
+
+from store_edge import Index, ensure_indexes, store_operation
 
 from ._directory import TenantDirectory
 from ._keys import ApiKeyRecord
@@ -61,11 +62,12 @@ class TenantRegistry:
         )
 
     async def ensure_indexes(self) -> None:
-        await self._db[_AUDIT].create_index([("tenant", ASCENDING), ("at", DESCENDING)])
-        await self._db[_KEYS].create_index([("tenant", ASCENDING)])
+        await ensure_indexes(self._db[_AUDIT], [Index((("tenant", 1), ("at", -1)))])
+        await ensure_indexes(self._db[_KEYS], [Index((("tenant", 1),))])
 
     # -- tenants -----------------------------------------------------------------------
 
+    @store_operation("writing a tenant")
     async def put_tenant(self, tenant: Tenant) -> bool:
         """Create or update a tenant's record; True when it is new."""
         regional = tenant.to_dict()
@@ -77,14 +79,17 @@ class TenantRegistry:
         )
         return result.upserted_id is not None
 
+    @store_operation("reading a tenant")
     async def get_tenant(self, slug: str) -> Tenant | None:
         doc = await self._db[_TENANTS].find_one({"_id": slug, "regional": {"$exists": True}})
         return None if doc is None else _tenant_from(doc)
 
+    @store_operation("listing tenants")
     async def list_tenants(self) -> list[Tenant]:
         cursor = self._db[_TENANTS].find({"regional": {"$exists": True}}, sort=[("_id", 1)])
         return [_tenant_from(doc) async for doc in cursor]
 
+    @store_operation("removing a tenant")
     async def remove_tenant(self, slug: str) -> bool:
         """Delete the tenant through the directory (its data too), then its keys and rules;
         False when it did not exist."""
@@ -96,6 +101,7 @@ class TenantRegistry:
 
     # -- API keys ----------------------------------------------------------------------
 
+    @store_operation("storing an API key")
     async def put_key(self, record: ApiKeyRecord) -> None:
         document = record.to_dict()
         await self._db[_KEYS].replace_one(
@@ -103,6 +109,7 @@ class TenantRegistry:
         )
         self._keys.pop(record.key_id, None)
 
+    @store_operation("reading an API key")
     async def key(self, key_id: str) -> ApiKeyRecord | None:
         now = time.monotonic()
         cached = self._keys.get(key_id)
@@ -119,10 +126,12 @@ class TenantRegistry:
         self._keys[key_id] = (now + self._ttl, record)
         return record
 
+    @store_operation("listing API keys")
     async def keys_of(self, tenant: str) -> list[ApiKeyRecord]:
         cursor = self._db[_KEYS].find({"tenant": tenant}, {"_id": 0})
         return [ApiKeyRecord.from_dict(doc) async for doc in cursor]
 
+    @store_operation("revoking an API key")
     async def revoke_key(self, key_id: str) -> bool:
         result = await self._db[_KEYS].delete_one({"_id": key_id})
         self._keys.pop(key_id, None)
@@ -130,6 +139,7 @@ class TenantRegistry:
 
     # -- sharing rules -----------------------------------------------------------------
 
+    @store_operation("storing a sharing rule")
     async def put_rule(self, owner: str, rule: SharingRule) -> None:
         await self._db[_RULES].replace_one(
             {"_id": f"{owner}/{rule.name}"},
@@ -137,10 +147,12 @@ class TenantRegistry:
             upsert=True,
         )
 
+    @store_operation("reading sharing rules")
     async def rules_of(self, owner: str) -> list[SharingRule]:
         cursor = self._db[_RULES].find({"owner": owner})
         return [SharingRule.from_dict(doc["rule"]) async for doc in cursor]
 
+    @store_operation("reading sharing rules")
     async def all_rules(self) -> dict[str, list[SharingRule]]:
         rules: dict[str, list[SharingRule]] = {}
         async for doc in self._db[_RULES].find({}):
@@ -149,6 +161,7 @@ class TenantRegistry:
 
     # -- audit log ---------------------------------------------------------------------
 
+    @store_operation("writing the audit log")
     async def audit(
         self, tenant: str, actor: str, action: str, detail: dict[str, Any] | None = None
     ) -> None:
@@ -163,6 +176,7 @@ class TenantRegistry:
             }
         )
 
+    @store_operation("reading the audit log")
     async def audit_log(self, tenant: str, *, limit: int = 100) -> list[AuditEntry]:
         cursor = self._db[_AUDIT].find({"tenant": tenant}, sort=[("at", -1)], limit=limit)
         return [

@@ -19,6 +19,7 @@ from pymongo import DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
 from broker_bridge import RejectedFragment
+from store_edge import Index, ensure_indexes, store_operation
 
 from ._messages import InboundMessage, Rejection
 
@@ -81,8 +82,9 @@ class DeadLetters:
         self._keep_bytes = keep_bytes
 
     async def ensure_indexes(self) -> None:
-        await self._letters.create_index([("tenant", 1), ("dead", -1)])
+        await ensure_indexes(self._letters, [Index((("tenant", 1), ("dead", -1)))])
 
+    @store_operation("storing dead letters")
     async def add(
         self,
         refused: list[tuple[InboundMessage, Rejection, str | None]],
@@ -131,6 +133,7 @@ class DeadLetters:
             fragments=[r.fragment for r in refused],
         )
 
+    @store_operation("listing dead letters")
     async def recent(
         self, *, tenant: str | None = None, reason: str | None = None, limit: int = 50
     ) -> list[DeadLetter]:
@@ -143,9 +146,11 @@ class DeadLetters:
         cursor = self._letters.find(query, sort=[("dead", DESCENDING)], limit=limit)
         return [_letter(doc) async for doc in cursor]
 
+    @store_operation("counting dead letters")
     async def count(self, *, tenant: str | None = None) -> int:
         return await self._letters.count_documents({} if tenant is None else {"tenant": tenant})
 
+    @store_operation("reading a dead letter")
     async def get(self, letter_id: str) -> DeadLetter | None:
         try:
             key = ObjectId(letter_id)
@@ -154,6 +159,7 @@ class DeadLetters:
         doc = await self._letters.find_one({"_id": key})
         return None if doc is None else _letter(doc)
 
+    @store_operation("removing dead letters")
     async def remove(self, letter_ids: list[str]) -> int:
         keys = [ObjectId(i) for i in letter_ids if ObjectId.is_valid(i)]
         if not keys:

@@ -14,11 +14,9 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from bson.errors import InvalidDocument
-from pymongo.errors import BulkWriteError, DocumentTooLarge, OperationFailure
-
-from broker_bridge import Outbox, coalesce
+from broker_bridge import OutboxStore, coalesce
 from datamodels import Catalogue, CatalogueError, Validator, load_catalogue
+from store_edge import RecordRefused
 
 from ._dead_letters import DeadLetters
 from ._decode import decode
@@ -31,10 +29,6 @@ __all__ = ["DEFAULT_MAX_MESSAGE_BYTES", "BatchOutcome", "DeviceResolver", "Pipel
 log = logging.getLogger("sensor_ingest.pipeline")
 
 DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024
-# Store errors caused by a record itself, not by the store's state: retrying cannot help.
-# 10334 BSONObjectTooLarge, 17419/17420 a document or batch over the size limit.
-_RECORD_FAULTS = (DocumentTooLarge, InvalidDocument)
-_RECORD_FAULT_CODES = frozenset({10334, 17419, 17420})
 
 _REQUIRED_RULES = frozenset({"schema.required", "profile.required"})
 
@@ -78,7 +72,7 @@ class Pipeline:
     def __init__(
         self,
         devices: DeviceResolver,
-        outbox: Outbox,
+        outbox: OutboxStore,
         dead_letters: DeadLetters,
         catalogue: Catalogue | None = None,
         *,
@@ -101,9 +95,7 @@ class Pipeline:
         outcome = await self.process(messages)
         try:
             await self.store(outcome)
-        except (*_RECORD_FAULTS, OperationFailure) as exc:
-            if not _is_record_fault(exc):
-                raise
+        except RecordRefused as exc:
             log.warning("the store refused a record of a batch (%.200s); storing one by one", exc)
         else:
             return outcome
@@ -115,9 +107,7 @@ class Pipeline:
             outcome = await self.process([message])
             try:
                 await self.store(outcome)
-            except (*_RECORD_FAULTS, OperationFailure) as exc:
-                if not _is_record_fault(exc):
-                    raise
+            except RecordRefused as exc:
                 tenant = next(iter(outcome.fragments), None)
                 outcome = BatchOutcome()
                 outcome.refuse(message, _unstorable(exc), tenant)
@@ -231,23 +221,10 @@ class Pipeline:
         return found
 
 
-def _is_record_fault(exc: Exception) -> bool:
-    """Whether the store refused a record for what it holds (retrying cannot help)."""
-    if isinstance(exc, _RECORD_FAULTS):
-        return True
-    if isinstance(exc, BulkWriteError):
-        codes = {error.get("code") for error in exc.details.get("writeErrors", [])}
-        return bool(codes) and codes <= _RECORD_FAULT_CODES
-    return isinstance(exc, OperationFailure) and exc.code in _RECORD_FAULT_CODES
-
-
-def _unstorable(exc: Exception) -> Rejection:
-    reason = str(exc)
-    if isinstance(exc, BulkWriteError) and exc.details.get("writeErrors"):
-        reason = str(exc.details["writeErrors"][0].get("errmsg", reason))
+def _unstorable(exc: RecordRefused) -> Rejection:
     return Rejection(
         "unstorable",
-        f"the store refused what this message became: {reason[:200]}",
+        f"the store refused what this message became: {exc.reason[:200]}",
         "$",
         "send smaller messages, with fewer or shorter attributes",
     )

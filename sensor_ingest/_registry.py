@@ -19,7 +19,16 @@ from bson.errors import InvalidDocument
 from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import ConnectionFailure, DuplicateKeyError, PyMongoError
+from pymongo.errors import DuplicateKeyError
+
+from store_edge import (
+    DuplicateRecord,
+    Index,
+    StoreError,
+    StoreUnavailable,
+    ensure_indexes,
+    translated,
+)
 
 from ._devices import (
     AttributeMapping,
@@ -57,23 +66,30 @@ class AmbiguousDevice(RegistryError):
     """A device id the tenant uses in several groups, named without its group."""
 
 
-class RegistryUnavailable(RegistryError):
+class RegistryUnavailable(RegistryError, StoreUnavailable):
     """The store cannot be reached (for now): the operation may be retried."""
 
 
 @asynccontextmanager
 async def _translated(what: str) -> AsyncIterator[None]:
     try:
-        yield
-    except DuplicateKeyError as error:
-        raise RegistryConflict(f"{what} already exists") from error
-    except ConnectionFailure as error:
+        async with translated(what):
+            yield
+    except RegistryError:
+        raise
+    except DuplicateRecord as error:
+        raise RegistryConflict(f"{what} already exists") from error.__cause__
+    except StoreUnavailable as error:
         raise RegistryUnavailable(
-            f"the device registry's store is not reachable ({what}): {error}"
-        ) from error
-    except PyMongoError as error:
-        raise RegistryError(f"the device registry's store refused {what}: {error}") from error
-    except (InvalidDocument, OverflowError) as error:
+            f"the device registry's store is not reachable ({what}): {error.__cause__}"
+        ) from error.__cause__
+    except StoreError as error:
+        if isinstance(error.__cause__, InvalidDocument):
+            raise RegistryError(f"{what} cannot be stored: {error.__cause__}") from error.__cause__
+        raise RegistryError(
+            f"the device registry's store refused {what}: {error.__cause__}"
+        ) from error.__cause__
+    except OverflowError as error:
         raise RegistryError(f"{what} cannot be stored: {error}") from error
 
 
@@ -104,15 +120,17 @@ class DeviceRegistry:
     async def ensure_indexes(self) -> None:
         """The uniqueness rules and the tenant-scoped listings' indexes (idempotent)."""
         async with _translated("indexes"):
-            await self.groups.create_index(
-                [("format", ASCENDING), ("group", ASCENDING)], unique=True
+            await ensure_indexes(
+                self.groups,
+                [Index((("format", 1), ("group", 1)), unique=True), Index((("tenant", 1),))],
             )
-            await self.groups.create_index([("tenant", ASCENDING)])
-            await self.devices.create_index(
-                [("format", ASCENDING), ("group", ASCENDING), ("device_id", ASCENDING)],
-                unique=True,
+            await ensure_indexes(
+                self.devices,
+                [
+                    Index((("format", 1), ("group", 1), ("device_id", 1)), unique=True),
+                    Index((("tenant", 1), ("device_id", 1))),
+                ],
             )
-            await self.devices.create_index([("tenant", ASCENDING), ("device_id", ASCENDING)])
 
     # ---------------------------------------------------------------- service groups
 

@@ -1,4 +1,5 @@
-"""Settings of an ingest worker (env prefix CONTESTO_)."""
+"""Settings of the ingest deployable: worker, outbox publisher, provisioning API (env prefix
+CONTESTO_)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,19 @@ from typing import Literal
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from broker_bridge import ExternalTarget, TargetDirectory
+
 from ._mqtt import MqttOptions
 from ._pipeline import DEFAULT_MAX_MESSAGE_BYTES
 
 
 class IngestSettings(BaseSettings):
-    """Where the worker reads MQTT and keeps its registry, outbox and dead letters."""
+    """Where the worker reads MQTT and keeps its registry, outbox and dead letters, and where
+    the publisher sends each tenant's fragments.
+
+    `bridge_targets` (JSON in CONTESTO_BRIDGE_TARGETS) maps a tenant to an external
+    broker, e.g. {"livorno": {"url": "https://orion.example/ngsi-ld/v1", "token": "..."}}.
+    """
 
     model_config = SettingsConfigDict(env_prefix="CONTESTO_", extra="ignore")
 
@@ -44,6 +52,19 @@ class IngestSettings(BaseSettings):
     # provisions only onboarded tenants.
     auth_required: bool = False
     auto_create_tenants: bool = True
+    # The broker's database prefix: its platform database holds tenants and sharing rules.
+    database_prefix: str = "ctx"
+    broker_url: str = "http://127.0.0.1:1026/ngsi-ld/v1"
+    broker_token: str | None = None
+    bridge_targets: dict[str, ExternalTarget] = {}
+    bridge_records_per_pass: int = 1000
+    bridge_entities_per_request: int = 500
+    # After a pass that found less than `bridge_records_per_pass` records, wait this long
+    # before the next: it adds up to this much latency and groups the entity writes of a
+    # steady stream (see docs/ingest.md). 0 publishes each append at once.
+    bridge_linger_s: float = 0.25
+    # How often copies whose source its owner deleted are looked for and deleted.
+    bridge_withdraw_every_s: float = 30.0
 
     def mqtt_options(self) -> MqttOptions:
         return MqttOptions(
@@ -56,3 +77,7 @@ class IngestSettings(BaseSettings):
             shared_group=self.mqtt_shared_group,
             receive_maximum=self.mqtt_receive_maximum,
         )
+
+    def targets(self) -> TargetDirectory:
+        """Where each tenant's fragments go."""
+        return TargetDirectory.of(self.broker_url, self.bridge_targets, self.broker_token)

@@ -13,14 +13,12 @@ import logging
 import time
 from dataclasses import dataclass
 
-from pymongo.errors import PyMongoError
-
-from broker_bridge import Backoff, Outbox, sleep_or_stop
+from broker_bridge import Backoff, OutboxStore, sleep_or_stop
+from store_edge import StoreError
 
 from ._decode import TOPIC_FILTERS
 from ._mqtt import Delivery, MqttFeed, MqttOptions
 from ._pipeline import BatchOutcome, Pipeline
-from ._registry import RegistryUnavailable
 
 __all__ = ["IngestCounters", "IngestWorker"]
 
@@ -46,7 +44,7 @@ class IngestWorker:
         self,
         options: MqttOptions,
         pipeline: Pipeline,
-        outbox: Outbox,
+        outbox: OutboxStore,
         *,
         outbox_limit: int = 2000,
         batch_size: int = 1000,
@@ -88,7 +86,7 @@ class IngestWorker:
         while True:
             try:
                 outcome = await self._pipeline.handle(messages)
-            except (PyMongoError, RegistryUnavailable) as exc:
+            except StoreError as exc:
                 delay = backoff.next_delay()
                 log.warning("cannot process a batch (%.300s); retrying in %.1f s", exc, delay)
             else:
@@ -104,7 +102,7 @@ class IngestWorker:
         while not stop.is_set():
             try:
                 waiting = await self._outbox.size()
-            except PyMongoError:
+            except StoreError:
                 return
             if waiting <= self._outbox_limit:
                 break

@@ -14,10 +14,10 @@ import httpx
 import pytest
 from _servers import ThreadedServer
 
-from contesto._ingest import mongo_client
 from context_broker import BrokerSettings, create_app
 from regional_tenants import REGION_TENANT, TenantRegistry, issue_key, onboard
 from regional_tenants._tenants import Tenant
+from store_edge import connect
 
 pytestmark = pytest.mark.integration
 
@@ -49,7 +49,7 @@ def regional_url(regional_settings: BrokerSettings) -> Iterator[str]:
 @pytest.fixture(scope="module")
 async def region(regional_settings: BrokerSettings, regional_url: str) -> AsyncIterator[Region]:
     """The regional tenant and a region-admin key, as `contesto tenants bootstrap` makes them."""
-    client = mongo_client(regional_settings.mongo_url)
+    client = connect(regional_settings.mongo_url)
     try:
         registry = TenantRegistry(client[f"{regional_settings.database_prefix}__platform"])
         await onboard(

@@ -11,7 +11,6 @@ from typing import Any
 
 import httpx
 
-from broker_bridge import BridgeSettings
 from contesto._ingest import IngestRuntime, run_ingest
 from sensor_ingest import AttributeMapping, IngestSettings, ServiceGroup, StaticAttribute
 from sensor_ingest._dead_letters import DeadLetter
@@ -20,13 +19,9 @@ NGSI_LD = "/ngsi-ld/v1"
 FIRENZE = {"type": "Point", "coordinates": [11.2556, 43.7696]}
 
 
-def bridge_settings(store_url: str, broker_url: str, database: str, prefix: str) -> BridgeSettings:
-    return BridgeSettings(
-        mongo_url=store_url,
-        pipeline_database=database,
-        broker_url=broker_url + NGSI_LD,
-        database_prefix=prefix,
-    )
+def publishing_to(ingest: IngestSettings, broker_url: str, prefix: str) -> IngestSettings:
+    """`ingest`, publishing to the broker API at `broker_url` with database prefix `prefix`."""
+    return ingest.model_copy(update={"broker_url": broker_url + NGSI_LD, "database_prefix": prefix})
 
 
 def air_group(tenant: str, key: str) -> ServiceGroup:
@@ -42,13 +37,11 @@ def air_group(tenant: str, key: str) -> ServiceGroup:
 
 
 @asynccontextmanager
-async def running_ingest(
-    ingest: IngestSettings, bridge: BridgeSettings
-) -> AsyncIterator[IngestRuntime]:
+async def running_ingest(ingest: IngestSettings) -> AsyncIterator[IngestRuntime]:
     """Worker and publisher until the block ends; fails if they are not ready in 30 s."""
     stop = asyncio.Event()
     ready: asyncio.Future[IngestRuntime] = asyncio.get_running_loop().create_future()
-    task = asyncio.create_task(run_ingest(ingest, bridge, stop, on_ready=ready.set_result))
+    task = asyncio.create_task(run_ingest(ingest, stop, on_ready=ready.set_result))
     try:
         waiting: list[asyncio.Future[Any]] = [ready, task]
         done, _ = await asyncio.wait(waiting, timeout=30, return_when="FIRST_COMPLETED")

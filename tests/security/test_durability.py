@@ -20,9 +20,9 @@ from pymongo import MongoClient
 from broker_bridge import Outbox
 from contesto import EmbeddedStore
 from contesto._embedded import free_port
-from contesto._ingest import mongo_client
 from contesto._settings import StackSettings
 from context_broker import BrokerSettings, create_app
+from store_edge import connect
 
 pytestmark = pytest.mark.integration
 
@@ -72,7 +72,7 @@ async def _write_kill_restart(
     stop = asyncio.Event()
     posted: set[int] = set()
     appended: set[int] = set()
-    ingest_client = mongo_client(store.url, journaled=journaled)
+    ingest_client = connect(store.url, journaled=journaled)
     try:
         async with httpx.AsyncClient(base_url=api_url + "/ngsi-ld/v1", timeout=20.0) as api:
             tasks = [

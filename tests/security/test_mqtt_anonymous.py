@@ -12,8 +12,8 @@ import orjson
 import pytest
 from conftest_mqtt import (
     air_group,
-    bridge_settings,
     get_entity,
+    publishing_to,
     running_ingest,
     suffix,
     wait_for_entity,
@@ -91,8 +91,8 @@ async def test_an_anonymous_client_neither_writes_into_prato_nor_reads_everythin
             mqtt_access_dir=access,
             mqtt_broker_pid_file=pid_file,
         )
-        bridge = bridge_settings(store_url, broker_url, database, broker_settings.database_prefix)
-        async with running_ingest(ingest, bridge) as runtime:
+        ingest = publishing_to(ingest, broker_url, broker_settings.database_prefix)
+        async with running_ingest(ingest) as runtime:
             prato = air_group("prato", f"po-{suffix()}")
             await runtime.registry.put_group(prato)
             await runtime.registry.put_group(replace(prato, format="ttn-v3", group="po-lora"))

@@ -11,7 +11,7 @@ import orjson
 import pytest
 from conftest_mqtt import (
     air_group,
-    bridge_settings,
+    publishing_to,
     running_ingest,
     suffix,
     wait_for_dead_letter,
@@ -46,9 +46,9 @@ async def test_an_oversized_message_is_dead_lettered_and_the_rest_arrives(
 ) -> None:
     database = f"poison_{suffix()}"
     ingest = _settings(store_url, mqtt_port, database, cap=64 * 1024)
-    bridge = bridge_settings(store_url, broker_url, database, broker_settings.database_prefix)
+    ingest = publishing_to(ingest, broker_url, broker_settings.database_prefix)
     attacker, victim = f"att{suffix()}", f"vic{suffix()}"
-    async with running_ingest(ingest, bridge) as runtime:
+    async with running_ingest(ingest) as runtime:
         await runtime.registry.put_group(air_group(attacker, f"key-{attacker}"))
         await runtime.registry.put_group(air_group(victim, f"key-{victim}"))
         poison = b'{"t": "' + b"x" * POISON_BYTES + b'"}'
@@ -81,9 +81,9 @@ async def test_a_record_the_store_cannot_hold_is_dead_lettered_alone(
     the batch is stored message by message and only that one is turned away."""
     database = f"unstorable_{suffix()}"
     ingest = _settings(store_url, mqtt_port, database, cap=POISON_BYTES + 1024)
-    bridge = bridge_settings(store_url, broker_url, database, broker_settings.database_prefix)
+    ingest = publishing_to(ingest, broker_url, broker_settings.database_prefix)
     attacker, victim = f"att{suffix()}", f"vic{suffix()}"
-    async with running_ingest(ingest, bridge) as runtime:
+    async with running_ingest(ingest) as runtime:
         await runtime.registry.put_group(air_group(attacker, f"key-{attacker}"))
         await runtime.registry.put_group(air_group(victim, f"key-{victim}"))
         poison = b'{"t": "' + b"x" * POISON_BYTES + b'"}'

@@ -19,10 +19,10 @@ import httpx
 import pytest
 from _servers import QuietHandler, ThreadedServer, serving
 
-from contesto._ingest import mongo_client
 from context_broker import BrokerSettings, create_app
 from regional_tenants import REGION_TENANT, TenantRegistry, issue_key, onboard
 from regional_tenants._tenants import Tenant
+from store_edge import connect
 
 pytestmark = pytest.mark.integration
 
@@ -48,7 +48,7 @@ def _auth(key: str, tenant: str | None = None) -> dict[str, str]:
 async def region(store_url: str) -> AsyncIterator[Region]:
     """Region, Prato, Livorno and Pisa onboarded with admin keys; Pisa will be suspended."""
     prefix = f"t{secrets.token_hex(4)}"
-    client = mongo_client(store_url)
+    client = connect(store_url)
     try:
         registry = TenantRegistry(client[f"{prefix}__platform"])
         region = Tenant(REGION_TENANT, "region", "Regione Toscana", datetime.now(UTC))

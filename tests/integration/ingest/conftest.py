@@ -12,7 +12,6 @@ from typing import Any
 import httpx
 import pytest
 
-from broker_bridge import BridgeSettings
 from contesto._ingest import IngestRuntime, run_ingest
 from context_broker import BrokerSettings
 from sensor_ingest import IngestSettings
@@ -27,7 +26,6 @@ class Ingest:
 
     runtime: IngestRuntime
     settings: IngestSettings
-    bridge: BridgeSettings
     tenant: str
     broker_url: str
 
@@ -77,31 +75,24 @@ class Ingest:
 
 def ingest_settings(
     store_url: str, mqtt_port: int, broker_url: str, database: str, prefix: str = "ctx"
-) -> tuple[IngestSettings, BridgeSettings]:
+) -> IngestSettings:
     suffix = secrets.token_hex(4)
-    ingest = IngestSettings(
+    return IngestSettings(
         mongo_url=store_url,
         pipeline_database=database,
         mqtt_port=mqtt_port,
         mqtt_client_id=f"ingest-{suffix}",
         mqtt_shared_group=f"g{suffix}",
-    )
-    bridge = BridgeSettings(
-        mongo_url=store_url,
-        pipeline_database=database,
         broker_url=broker_url + NGSI_LD,
         database_prefix=prefix,
     )
-    return ingest, bridge
 
 
 @asynccontextmanager
-async def running_ingest(
-    ingest: IngestSettings, bridge: BridgeSettings
-) -> AsyncIterator[IngestRuntime]:
+async def running_ingest(ingest: IngestSettings) -> AsyncIterator[IngestRuntime]:
     stop = asyncio.Event()
     ready: asyncio.Future[IngestRuntime] = asyncio.get_running_loop().create_future()
-    task = asyncio.create_task(run_ingest(ingest, bridge, stop, on_ready=ready.set_result))
+    task = asyncio.create_task(run_ingest(ingest, stop, on_ready=ready.set_result))
     try:
         done, _ = await asyncio.wait([ready, task], timeout=30, return_when="FIRST_COMPLETED")
         if task in done:
@@ -118,8 +109,8 @@ async def ingest(
     store_url: str, mqtt_port: int, broker_url: str, broker_settings: BrokerSettings
 ) -> AsyncIterator[Ingest]:
     database = f"ingest_{secrets.token_hex(4)}"
-    settings, bridge = ingest_settings(
+    settings = ingest_settings(
         store_url, mqtt_port, broker_url, database, broker_settings.database_prefix
     )
-    async with running_ingest(settings, bridge) as runtime:
-        yield Ingest(runtime, settings, bridge, f"e2e{secrets.token_hex(4)}", broker_url)
+    async with running_ingest(settings) as runtime:
+        yield Ingest(runtime, settings, f"e2e{secrets.token_hex(4)}", broker_url)

@@ -144,14 +144,14 @@ async def test_a_device_message_becomes_an_entity_through_amqtt(
     amqtt: AmqttBroker, store_url: str, broker_url: str
 ) -> None:
     database = f"ingest_{secrets.token_hex(4)}"
-    settings, bridge = ingest_settings(store_url, amqtt.port, broker_url, database)
+    settings = ingest_settings(store_url, amqtt.port, broker_url, database)
     username, password = amqtt.credentials
     settings = settings.model_copy(
         update={"mqtt_protocol": "3.1.1", "mqtt_username": username, "mqtt_password": password}
     )
     tenant = f"amqtt{secrets.token_hex(4)}"
-    async with running_ingest(settings, bridge) as runtime:
-        ingest = Ingest(runtime, settings, bridge, tenant, broker_url)
+    async with running_ingest(settings) as runtime:
+        ingest = Ingest(runtime, settings, tenant, broker_url)
         await runtime.registry.put_group(
             ServiceGroup(
                 tenant=tenant,
@@ -206,12 +206,12 @@ async def _simulate_through_amqtt(store_url: str, broker_url: str, tmp_path: Pat
     database = f"ingest_{secrets.token_hex(4)}"
     started = datetime.now(UTC)
     with local.broker:
-        settings, bridge = ingest_settings(store_url, local.broker.port, broker_url, database)
+        settings = ingest_settings(store_url, local.broker.port, broker_url, database)
         username, password = local.credentials
         settings = settings.model_copy(
             update={"mqtt_protocol": "3.1.1", "mqtt_username": username, "mqtt_password": password}
         )
-        async with running_ingest(settings, bridge) as runtime:
+        async with running_ingest(settings) as runtime:
             for group in DEMO_GROUPS:
                 await runtime.registry.put_group(group)
             for device in DEMO_DEVICES:
@@ -220,7 +220,7 @@ async def _simulate_through_amqtt(store_url: str, broker_url: str, tmp_path: Pat
             port = ["--mqtt-port", str(local.broker.port)]
             result = await asyncio.to_thread(CliRunner().invoke, app, [*simulate, *port])
             assert result.exit_code == 0, result.output
-            ingest = Ingest(runtime, settings, bridge, "firenze", broker_url)
+            ingest = Ingest(runtime, settings, "firenze", broker_url)
             firenze = await _fresh(ingest, "firenze", "AirQualityObserved:aq-fi-signoria", started)
             prato = await _fresh(ingest, "prato", "ParkingSpot:spot-po-002", started)
             letters = await runtime.dead_letters.recent()

@@ -26,11 +26,11 @@ from conftest import NGSI_LD, ingest_settings, running_ingest
 
 from contesto import EmbeddedStore
 from contesto._embedded import free_port
-from contesto._ingest import mongo_client
 from contesto._settings import StackSettings
 from context_broker import BrokerSettings, create_app
 from sensor_ingest import AttributeMapping, DeviceRegistry, ServiceGroup
 from sensor_ingest._mqtt import MqttOptions, MqttPublisher
+from store_edge import connect
 
 pytestmark = pytest.mark.integration
 
@@ -96,7 +96,7 @@ def _expected() -> dict[str, int]:
 
 async def _stored_entities(store_url: str, database: str) -> int:
     """How many entities the tenant's database holds, read from the store itself."""
-    client = mongo_client(store_url)
+    client = connect(store_url)
     try:
         return await client[database].entities.count_documents({})
     finally:
@@ -110,11 +110,9 @@ async def test_every_message_arrives_once_although_the_broker_api_goes_down(
     api = ThreadedServer(create_app(broker_settings), port=api_port)
     api.start()
     tenant, key = f"fault{secrets.token_hex(4)}", f"key-{secrets.token_hex(4)}"
-    settings, bridge = ingest_settings(
-        store_url, mqtt_port, api.url, f"ingest_{secrets.token_hex(4)}"
-    )
+    settings = ingest_settings(store_url, mqtt_port, api.url, f"ingest_{secrets.token_hex(4)}")
     try:
-        async with running_ingest(settings, bridge) as runtime:
+        async with running_ingest(settings) as runtime:
             await runtime.registry.put_group(_group(tenant, key))
             await asyncio.to_thread(_publish, mqtt_port, key, range(1500))
             api.stop()
@@ -176,7 +174,7 @@ async def test_every_message_arrives_once_although_the_ingest_worker_is_killed(
     tmp_path: Path,
 ) -> None:
     tenant, key = f"fault{secrets.token_hex(4)}", f"key-{secrets.token_hex(4)}"
-    client = mongo_client(store_url)
+    client = connect(store_url)
     try:
         registry = DeviceRegistry(client[ingest_process_env["CONTESTO_PIPELINE_DATABASE"]])
         await registry.ensure_indexes()
@@ -211,8 +209,8 @@ async def test_every_message_arrives_once_although_the_store_is_killed(
     broker_settings = BrokerSettings(mongo_url=store.url, database_prefix="storekill")
     try:
         with ThreadedServer(create_app(broker_settings)) as api:
-            settings, bridge = ingest_settings(store.url, mqtt_port, api.url, "ingest_storekill")
-            async with running_ingest(settings, bridge) as runtime:
+            settings = ingest_settings(store.url, mqtt_port, api.url, "ingest_storekill")
+            async with running_ingest(settings) as runtime:
                 await runtime.registry.put_group(_group(tenant, key))
                 await asyncio.to_thread(_publish, mqtt_port, key, range(2000))
                 counters = runtime.worker.counters
@@ -237,11 +235,11 @@ async def test_a_full_outbox_slows_consumption_and_nothing_is_dropped(
 ) -> None:
     api_port = free_port()
     tenant, key = f"full{secrets.token_hex(4)}", f"key-{secrets.token_hex(4)}"
-    settings, bridge = ingest_settings(
+    settings = ingest_settings(
         store_url, mqtt_port, f"http://127.0.0.1:{api_port}", f"ingest_{secrets.token_hex(4)}"
     )
     settings = settings.model_copy(update={"outbox_limit": 1, "ingest_batch_size": 10})
-    async with running_ingest(settings, bridge) as runtime:
+    async with running_ingest(settings) as runtime:
         await runtime.registry.put_group(_group(tenant, key))
         for start in range(0, 200, 10):
             await asyncio.to_thread(_publish, mqtt_port, key, range(start, start + 10))

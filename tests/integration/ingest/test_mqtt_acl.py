@@ -10,17 +10,17 @@ import pytest
 from typer.testing import CliRunner
 
 from contesto._cli import app
-from contesto._ingest import mongo_client
 from contesto._mqtt_broker import MosquittoBroker
 from sensor_ingest import DeviceRegistry, ServiceGroup
 from sensor_ingest._mqtt import MqttError, MqttFeed, MqttOptions, MqttPublisher
+from store_edge import connect
 
 pytestmark = pytest.mark.integration
 
 
 async def test_each_group_publishes_only_on_its_own_topics(store_url: str, tmp_path: Path) -> None:
     database = f"acl_{secrets.token_hex(4)}"
-    client = mongo_client(store_url)
+    client = connect(store_url)
     try:
         registry = DeviceRegistry(client[database])
         await registry.ensure_indexes()

@@ -12,7 +12,8 @@ import httpx
 import pytest
 from pymongo import AsyncMongoClient
 
-from broker_bridge import Outbox, Publisher, RejectedFragment, TargetDirectory
+from broker_bridge import Outbox, Publisher, RejectedFragment, TargetDirectory, TenantClients
+from ngsild_client import HttpAdapter
 
 pytestmark = pytest.mark.integration
 
@@ -58,11 +59,13 @@ async def test_an_idle_publisher_delivers_each_append_without_polling(
         rejected.extend(fragments)
 
     stop = asyncio.Event()
-    async with httpx.AsyncClient(base_url=broker_url + NGSI_LD, timeout=30) as http:
+    async with (
+        httpx.AsyncClient(base_url=broker_url + NGSI_LD, timeout=30) as http,
+        HttpAdapter() as adapter,
+    ):
         publisher = Publisher(
             outbox,
-            http,
-            TargetDirectory(broker_url + NGSI_LD, {}, None),
+            TenantClients(adapter, TargetDirectory(broker_url + NGSI_LD, {}, None)),
             keep,
             linger_s=linger_s,
             idle_poll_s=NEVER_S,

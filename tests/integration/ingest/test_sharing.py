@@ -11,10 +11,10 @@ import orjson
 import pytest
 from conftest import Ingest, ingest_settings, running_ingest
 
-from contesto._ingest import mongo_client
 from context_broker import BrokerSettings
 from regional_tenants import COMUNI_IT_LIES_IN, SharingRule, TenantRegistry
 from sensor_ingest import AttributeMapping, ServiceGroup
+from store_edge import connect
 
 pytestmark = pytest.mark.integration
 
@@ -23,7 +23,7 @@ BOLOGNA = {"type": "Point", "coordinates": [11.3426, 44.4949]}
 
 
 async def _provision(ingest: Ingest, settings: BrokerSettings, owner: str) -> str:
-    client = mongo_client(settings.mongo_url)
+    client = connect(settings.mongo_url)
     try:
         registry = TenantRegistry(client[f"{settings.database_prefix}__platform"])
         await registry.put_rule(
@@ -129,7 +129,7 @@ async def test_shares_are_in_both_audit_logs(
     with ingest.publisher() as mqtt:
         mqtt.publish(f"/json/{key}/leak-audit/attrs", _alert(FIRENZE))
     await ingest.wait_for_entity("urn:ngsi-ld:Alert:leak-audit", tenant="firenze")
-    client = mongo_client(broker_settings.mongo_url)
+    client = connect(broker_settings.mongo_url)
     try:
         registry = TenantRegistry(client[f"{broker_settings.database_prefix}__platform"])
         for _ in range(50):
@@ -151,18 +151,18 @@ async def test_a_copy_is_withdrawn_once_its_owner_deletes_the_source(
 ) -> None:
     """The leak is fixed and the utility deletes its alert: within a round of the bridge,
     Firenze's copy goes too, while the copy of an alert that still stands stays."""
-    settings, bridge = ingest_settings(
+    settings = ingest_settings(
         store_url,
         mqtt_port,
         broker_url,
         f"ingest_{secrets.token_hex(4)}",
         broker_settings.database_prefix,
     )
-    bridge = bridge.model_copy(update={"bridge_withdraw_every_s": 0.2})
+    settings = settings.model_copy(update={"bridge_withdraw_every_s": 0.2})
     owner = f"gas{secrets.token_hex(3)}"
     fixed, standing = (f"urn:ngsi-ld:Alert:leak-{secrets.token_hex(3)}" for _ in range(2))
-    async with running_ingest(settings, bridge) as runtime:
-        ingest = Ingest(runtime, settings, bridge, owner, broker_url)
+    async with running_ingest(settings) as runtime:
+        ingest = Ingest(runtime, settings, owner, broker_url)
         key = await _provision(ingest, broker_settings, owner)
         with ingest.publisher() as mqtt:
             for entity_id in (fixed, standing):
@@ -181,9 +181,9 @@ async def test_a_copy_is_withdrawn_once_its_owner_deletes_the_source(
                 await asyncio.sleep(0.1)
         assert copy.status_code == 404, "the copy of a deleted alert was not withdrawn in 10 s"
         await ingest.wait_for_entity(standing, tenant="firenze", timeout_s=1)
-        assert await runtime.publisher.withdraw_deleted_copies() == 0
+        assert await runtime.sharing.withdraw_deleted_copies() == 0
 
-    client = mongo_client(broker_settings.mongo_url)
+    client = connect(broker_settings.mongo_url)
     try:
         registry = TenantRegistry(client[f"{broker_settings.database_prefix}__platform"])
         owner_log = await registry.audit_log(owner, limit=1000)

@@ -1,0 +1,28 @@
+"""The pipeline side's store edge: connect with the tuned timeouts and the journaled write
+concern, translate driver errors into the project's own, create indexes."""
+
+from __future__ import annotations
+
+from ._connect import connect, write_concern
+from ._errors import (
+    DuplicateRecord,
+    RecordRefused,
+    StoreError,
+    StoreUnavailable,
+    store_operation,
+    translated,
+)
+from ._indexes import Index, ensure_indexes
+
+__all__ = [
+    "DuplicateRecord",
+    "Index",
+    "RecordRefused",
+    "StoreError",
+    "StoreUnavailable",
+    "connect",
+    "ensure_indexes",
+    "store_operation",
+    "translated",
+    "write_concern",
+]
