@@ -60,6 +60,10 @@ class Up:
         env = {
             name: value for name, value in os.environ.items() if not name.startswith("CONTESTO_")
         }
+        # The MQTT and provisioning ports too: another stack on this machine may hold
+        # the defaults.
+        env["CONTESTO_MQTT_PORT"] = str(_free_port())
+        env["CONTESTO_PROVISIONING_PORT"] = str(_free_port())
         command = [_contesto(), "up", "--port", str(port), "--data-dir", str(self.data_dir)]
         self.process = subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=self._out, stderr=subprocess.STDOUT, env=env
