@@ -674,6 +674,8 @@ def contesto_up(store_url: str, data_dir: Path, log_level: str) -> Iterator[Up]:
     port = free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith("CONTESTO_")}
     env |= {"CONTESTO_MONGO_URL": store_url, "CONTESTO_LOG_LEVEL": log_level}
+    # Its MQTT and provisioning ports too: another stack on the machine must not stop it.
+    env |= {"CONTESTO_MQTT_PORT": str(free_port()), "CONTESTO_PROVISIONING_PORT": str(free_port())}
     log_path = data_dir / "contesto-up.log"
     command = [*_contesto(), "up", "--port", str(port), "--data-dir", str(data_dir)]
     with log_path.open("w+b") as log:

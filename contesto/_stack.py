@@ -59,8 +59,12 @@ def run_stack(settings: StackSettings, say: Callable[[str], None]) -> None:
             # uvicorn handles the signals while it serves and re-raises them after its
             # shutdown; ours ask the server to exit, which is a no-op once it has.
             with _signal_handlers(_exit_handler(server)):
+                # The loop uvicorn is configured for (uvloop when installed), as `uvicorn.run`
+                # would choose it; `asyncio.run` would always take the slower default loop.
+                loop_factory = server.config.get_loop_factory()
                 try:
-                    asyncio.run(_serve(server, http_socket, lambda: say(banner)))
+                    with asyncio.Runner(loop_factory=loop_factory) as runner:
+                        runner.run(_serve(server, http_socket, lambda: say(banner)))
                 except SystemExit as exc:  # uvicorn exits this way when the app fails to start
                     raise StackError("the broker did not start: see the error above") from exc
     except KeyboardInterrupt:

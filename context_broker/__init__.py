@@ -2,6 +2,5 @@
 
 from context_broker._app import create_app
 from context_broker._settings import BrokerSettings
-from context_broker._store import write_concern
 
-__all__ = ["BrokerSettings", "create_app", "write_concern"]
+__all__ = ["BrokerSettings", "create_app"]

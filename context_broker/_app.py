@@ -19,15 +19,26 @@ from context_broker._errors import (
     ResourceNotFound,
 )
 from context_broker._hosted_contexts import HostedContexts
-from context_broker._http import _admin, _batch, _contexts, _discovery, _entities, _query
+from context_broker._http import (
+    _admin,
+    _batch,
+    _contexts,
+    _discovery,
+    _entities,
+    _query,
+    _subscriptions,
+)
 from context_broker._http._auth import ApiKeyGuard
 from context_broker._http._deps import Deps
+from context_broker._http._hot_path import HotPath
 from context_broker._http._openapi import install_api_description
+from context_broker._http._params import parse_type_selection
 from context_broker._http._responses import problem_response
 from context_broker._jsonld import ContextResolver
 from context_broker._service import Broker
 from context_broker._settings import BrokerSettings
 from context_broker._store import Store
+from context_broker._subscriptions import Subscriptions
 from regional_tenants import TenantRegistry
 
 API_PREFIX = "/ngsi-ld/v1"
@@ -59,6 +70,9 @@ def create_app(settings: BrokerSettings) -> FastAPI:
             )
             app.state.deps = Deps(settings, Broker(store), resolver, contexts)
             app.state.tenant_registry = TenantRegistry(store.platform, directory=store.directory)
+            app.state.subscriptions = Subscriptions(
+                store, parse_type_selection, allow_private=settings.private_endpoints_allowed()
+            )
             yield
         finally:
             await fetcher.aclose()
@@ -77,11 +91,14 @@ def create_app(settings: BrokerSettings) -> FastAPI:
         _batch.router,
         _discovery.router,
         _contexts.router,
+        _subscriptions.router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(_admin.router)
     _install_error_handlers(app)
     install_api_description(app, key_required=settings.auth_required)
+    # Inside the key guard and the error handler for unexpected errors, like the routes.
+    app.add_middleware(HotPath)
     if settings.auth_required:
         app.add_middleware(ApiKeyGuard)
     return app

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from context_broker._attributes import (
+    REPLACEABLE_MEMBERS,
     VALUE_MEMBER,
     VALUE_MEMBERS,
     RenderOptions,
@@ -182,6 +183,80 @@ def _index_geometry(doc: Document, encoded: str) -> None:
             entries.pop(encoded, None)
         if not entries:
             del doc[member]
+
+
+@dataclass(slots=True, frozen=True)
+class FieldUpdate:
+    """A change of existing default attribute instances as one update of stored fields (the
+    hot path of attribute updates): the attributes the entity must have (of the given kind,
+    when one is given), the fields set and removed, the instances written (for the
+    GeoProperty indexes)."""
+
+    required: tuple[tuple[str, str | None], ...]
+    set_fields: dict[str, Any]
+    unset_fields: tuple[str, ...]
+    written: Document
+
+
+def attributes_update(fragment: Fragment, now: datetime) -> FieldUpdate | None:
+    """Update Attributes (clause 5.6.2) as a field update, when the fragment only replaces
+    default instances and changes no type; else None (the operation reads and writes back)."""
+    if fragment.types is not None or not fragment.attrs:
+        return None
+    if not all(
+        len(instances) == 1 and "datasetId" not in instances[0]
+        for instances in fragment.attrs.values()
+    ):
+        return None
+    set_fields: dict[str, Any] = {"modifiedAt": now}
+    unset: list[str] = []
+    for encoded, (instance,) in fragment.attrs.items():
+        for member, value in instance.items():
+            if member != "createdAt":
+                set_fields[f"attrs.{encoded}.{member}"] = value
+        keys = grid_keys(instance)
+        for member in GRID_MEMBERS:
+            if member in keys:
+                set_fields[f"{member}.{encoded}"] = keys[member]
+            else:
+                unset.append(f"{member}.{encoded}")
+        unset.extend(
+            f"attrs.{encoded}.{member}" for member in REPLACEABLE_MEMBERS if member not in instance
+        )
+    required = tuple((encoded, None) for encoded in fragment.attrs)
+    written = {"attrs": {encoded: instances[0] for encoded, instances in fragment.attrs.items()}}
+    return FieldUpdate(required, set_fields, tuple(unset), written)
+
+
+def partial_attribute_update(
+    payload: dict[str, Any], attr: str, encoded: str, terms: TermMap, now: datetime
+) -> FieldUpdate | None:
+    """Partial Attribute Update (clause 5.6.4) as a field update, when the payload names its
+    kind or value member and deletes no sub-attribute; else None."""
+    if "datasetId" in payload:
+        return None
+    if "type" not in payload and not any(member in payload for member in VALUE_MEMBERS):
+        return None
+    instance = parse_instance(payload, attr, terms, now)
+    if any(is_null_instance(sub) for sub in instance.get("sub", {}).values()):
+        return None
+    set_fields: dict[str, Any] = {"modifiedAt": now}
+    for member, value in instance.items():
+        if member == "sub":
+            for sub_field, sub_instance in value.items():
+                set_fields[f"attrs.{encoded}.sub.{sub_field}"] = sub_instance
+        elif member != "createdAt":
+            set_fields[f"attrs.{encoded}.{member}"] = value
+    unset: list[str] = []
+    keys = grid_keys(instance)
+    for member in GRID_MEMBERS if keys else ():
+        if member in keys:
+            set_fields[f"{member}.{encoded}"] = keys[member]
+        else:
+            unset.append(f"{member}.{encoded}")
+    kind = str(instance["type"])
+    written = {"attrs": {encoded: {"type": kind}}}
+    return FieldUpdate(((encoded, kind),), set_fields, tuple(unset), written)
 
 
 def _replace_instance(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:

@@ -20,6 +20,9 @@ class BrokerSettings(BaseSettings):
     store_unjournaled_writes_risk_loss: bool = False
     # The regional profile: every request needs an API key of its tenant (see _http/_auth.py).
     auth_required: bool = False
+    # Whether subscriptions may notify loopback, private or link-local addresses; unset:
+    # allowed in the dev profile, refused in the regional one (auth_required).
+    subscription_private_endpoints: bool | None = None
     max_body_bytes: int = 2 * 1024 * 1024
     context_fetch_timeout_s: float = 3.0
     # Hosts, addresses or CIDRs (comma-separated) the broker may fetch @contexts from although
@@ -39,6 +42,12 @@ class BrokerSettings(BaseSettings):
     tenant_read_wait_ms: int = Field(default=10_000, ge=1)
     # Reads of all tenants in the store at once, served to the tenants in turn; 0: no limit.
     store_read_slots: int = Field(default=0, ge=0)
+
+    def private_endpoints_allowed(self) -> bool:
+        """Whether subscription endpoints may be non-public addresses."""
+        if self.subscription_private_endpoints is not None:
+            return self.subscription_private_endpoints
+        return not self.auth_required
 
     def query_budget(self) -> QueryBudget:
         return QueryBudget(

@@ -8,7 +8,6 @@ the tenant registry and the hosted @contexts.
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -29,6 +28,7 @@ from pymongo.errors import (
 )
 
 from context_broker._budget import QueryBudget, StoreTurns, TenantGate
+from context_broker._entities import FieldUpdate
 from context_broker._errors import (
     AlreadyExists,
     BadRequestData,
@@ -39,13 +39,16 @@ from context_broker._errors import (
     TooManyResults,
 )
 from context_broker._names import encode_field
+from context_broker._query._pages import Bucket, total
+from context_broker._query._plan import ID_ORDER, SortSpec
+from context_broker._query._store_traits import QUERY_TRAITS, StoreTraits
 from context_broker._single_commit import SingleCommitWriter
+from context_broker._type_pages import Change, TypeRanges, stored_types, type_changes
 from regional_tenants import MongoTenantDirectory, platform_database, tenant_database
+from store_edge import write_concern
 
 Document = dict[str, Any]
 Filter = dict[str, Any]
-SortSpec = tuple[tuple[str, int], ...]
-ID_ORDER: SortSpec = (("_id", ASCENDING),)
 MAX_VALUE_INDEXES = 24
 """On-demand indexes of attribute members that queries compare, per tenant."""
 _INDEX_NOT_FOUND = 27
@@ -88,6 +91,7 @@ class EntityRepository:
         self._ms = self.budget.time_ms
         self.entities: AsyncCollection[Document] = database["entities"]
         self._single_commit = SingleCommitWriter(self.entities)
+        self._ranges = TypeRanges(database, self.entities)
         self._geo_indexed: set[str] | None = None
         self._value_indexed: set[str] | None = None
 
@@ -108,6 +112,11 @@ class EntityRepository:
                     "(type, q, a smaller area) or ask without count"
                 ) from None
 
+    @property
+    def max_documents(self) -> int:
+        """The most entities one read may bring into the broker."""
+        return self.budget.max_documents
+
     def check_documents(self, found: int, what: str) -> None:
         """Refuse a read that would hold more than the bound of documents in the broker."""
         if found > self.budget.max_documents:
@@ -121,6 +130,23 @@ class EntityRepository:
             await self.entities.create_index([("type", ASCENDING)])
             await self.entities.create_index([("modifiedAt", ASCENDING)])
             await self.entities.create_index([("an", ASCENDING)])
+            # A type's id range (a page of it) is read through this index alone.
+            await self.entities.create_index([("type", ASCENDING), ("_id", ASCENDING)])
+            await self._ranges.prepare()
+
+    async def type_ranges(self, type_iri: str) -> list[Bucket]:
+        """The type's id ranges in id order and how many entities each holds."""
+        async with self._reading("entities"):
+            return await self._ranges.of(type_iri)
+
+    async def type_count(self, type_iri: str) -> int:
+        """How many entities have the type, from its id ranges' counts."""
+        return total(await self.type_ranges(type_iri))
+
+    async def _count_types(self, changes: Iterable[Change]) -> None:
+        """Keep the types' id ranges in step with entities written or deleted."""
+        async with translated("entity store"):
+            await self._ranges.count(changes)
 
     async def ensure_geo_indexes(self, docs: Iterable[Document]) -> None:
         """Keep the geo indexes of every GeoProperty name the documents use."""
@@ -171,6 +197,7 @@ class EntityRepository:
         await self.ensure_geo_indexes([doc])
         async with translated(f"entity {doc['_id']}"):
             await self.entities.insert_one(doc)
+        await self._count_types(type_changes(doc["_id"], (), doc["type"]))
 
     async def get(self, entity_id: str, names: Sequence[str] | None = None) -> Document | None:
         projection = None if names is None else _projection(names)
@@ -183,27 +210,24 @@ class EntityRepository:
         """Write a changed document if nobody else wrote it since it was read."""
         await self.ensure_geo_indexes([doc])
         async with translated(f"entity {doc['_id']}"):
-            result = await self.entities.replace_one(
-                {"_id": doc["_id"], "v": expected_version}, doc
+            before = await self.entities.find_one_and_replace(
+                {"_id": doc["_id"], "v": expected_version}, doc, {"type": 1}
             )
-        return result.matched_count == 1
+        if before is None:
+            return False
+        await self._count_types(type_changes(doc["_id"], before["type"], doc["type"]))
+        return True
 
-    async def update_existing(
-        self,
-        entity_id: str,
-        required_fields: Sequence[tuple[str, str | None]],
-        set_fields: Mapping[str, Any],
-        unset_fields: Sequence[str] = (),
-        geo_docs: Sequence[Document] = (),
-    ) -> bool:
+    async def update_existing(self, entity_id: str, change: FieldUpdate) -> bool:
         """One-round-trip update of default attribute instances the entity must already have
-        (of the given kind, when one is given): the hot path of attribute updates."""
-        await self.ensure_geo_indexes(geo_docs)
-        update: dict[str, Any] = {"$set": dict(set_fields), "$inc": {"v": 1}}
-        if unset_fields:
-            update["$unset"] = dict.fromkeys(unset_fields, "")
+        (of the given kind, when one is given): the hot path of attribute updates. False
+        when the entity lacks one of them."""
+        await self.ensure_geo_indexes([change.written])
+        update: dict[str, Any] = {"$set": dict(change.set_fields), "$inc": {"v": 1}}
+        if change.unset_fields:
+            update["$unset"] = dict.fromkeys(change.unset_fields, "")
         query: dict[str, Any] = {"_id": entity_id}
-        for field, kind in required_fields:
+        for field, kind in change.required:
             query[f"attrs.{field}.type"] = {"$exists": True} if kind is None else kind
         async with translated(f"entity {entity_id}"):
             result = await self.entities.update_one(query, update)
@@ -211,8 +235,11 @@ class EntityRepository:
 
     async def delete(self, entity_id: str) -> bool:
         async with translated(f"entity {entity_id}"):
-            result = await self.entities.delete_one({"_id": entity_id})
-        return result.deleted_count == 1
+            deleted = await self.entities.find_one_and_delete({"_id": entity_id}, {"type": 1})
+        if deleted is None:
+            return False
+        await self._count_types(type_changes(entity_id, deleted["type"], ()))
+        return True
 
     async def existing_ids(self, ids: Sequence[str]) -> set[str]:
         async with self._reading("entities"):
@@ -292,10 +319,11 @@ class EntityRepository:
     async def insert_many(self, docs: Sequence[Document]) -> dict[int, NgsiLdError]:
         """Insert what can be inserted; return the errors by position."""
         await self.ensure_geo_indexes(docs)
+        errors: dict[int, NgsiLdError] = {}
         try:
             await self.entities.insert_many(list(docs), ordered=False)
         except BulkWriteError as error:
-            return {
+            errors = {
                 item["index"]: _write_error(item, docs[item["index"]]["_id"])
                 for item in error.details["writeErrors"]
             }
@@ -303,7 +331,13 @@ class EntityRepository:
             raise store_error(error, "entities") from error
         except (InvalidDocument, OverflowError) as error:
             raise BadRequestData(f"entities cannot be stored: {error}") from error
-        return {}
+        await self._count_types(
+            change
+            for index, doc in enumerate(docs)
+            if index not in errors
+            for change in type_changes(doc["_id"], (), doc["type"])
+        )
+        return errors
 
     async def upsert_many(
         self, docs: Sequence[Document], *, replace: bool
@@ -316,6 +350,28 @@ class EntityRepository:
         committed once; one with errors is written entity by entity, for each one's answer.
         """
         await self.ensure_geo_indexes(docs)
+        before = await self._types_of([doc["_id"] for doc in docs])
+        created, errors = await self._upsert(docs, replace=replace)
+        changes: list[Change] = []
+        for index, doc in enumerate(docs):
+            entity_id = doc["_id"]
+            if index in errors:
+                continue
+            old = set() if entity_id in created else stored_types(before.get(entity_id))
+            new = stored_types(doc["type"]) | (set() if replace else old)
+            changes += type_changes(entity_id, old, new)
+        await self._count_types(changes)
+        return created, errors
+
+    async def _types_of(self, ids: Sequence[str]) -> dict[str, list[str]]:
+        """The stored types of those of the entities that exist."""
+        async with translated("entities"):
+            cursor = self.entities.find({"_id": {"$in": list(ids)}}, {"type": 1})
+            return {doc["_id"]: doc["type"] async for doc in cursor}
+
+    async def _upsert(
+        self, docs: Sequence[Document], *, replace: bool
+    ) -> tuple[set[str], dict[int, NgsiLdError]]:
         operations = [_upsert_operation(doc, replace=replace) for doc in docs]
         whole = await self._single_commit.bulk_write(operations)
         if whole is not None:
@@ -336,8 +392,14 @@ class EntityRepository:
         return {docs[i]["_id"] for i in upserted}, {}
 
     async def delete_many(self, ids: Sequence[str]) -> None:
+        """Delete the entities, one by one: each deletion names the types it takes away."""
+        changes: list[Change] = []
         async with translated("entities"):
-            await self.entities.delete_many({"_id": {"$in": list(ids)}})
+            for entity_id in ids:
+                deleted = await self.entities.find_one_and_delete({"_id": entity_id}, {"type": 1})
+                if deleted is not None:
+                    changes += type_changes(entity_id, deleted["type"], ())
+        await self._count_types(changes)
 
     async def _find(
         self,
@@ -364,11 +426,11 @@ class EntityRepository:
         self,
         queries: Sequence[Mapping[str, Any]],
         *,
-        names: Sequence[str] | None = None,
-        sort: SortSpec = ID_ORDER,
-        skip: int = 0,
-        limit: int = 20,
-        collation: str | None = None,
+        names: Sequence[str] | None,
+        sort: SortSpec,
+        skip: int,
+        limit: int,
+        collation: str | None,
     ) -> list[Document]:
         """One page of the entities matching any of `queries`, each run on its own so that
         each can use an index; several merge on `sort`, which must name scalar fields every
@@ -398,7 +460,7 @@ class EntityRepository:
             return await self.entities.count_documents(query, maxTimeMS=self._ms)
 
     async def count_any(
-        self, queries: Sequence[Mapping[str, Any]], *, collation: str | None = None
+        self, queries: Sequence[Mapping[str, Any]], *, collation: str | None
     ) -> int:
         """How many entities match any of `queries`."""
         locale = None if collation is None else {"locale": collation}
@@ -538,25 +600,11 @@ def _upsert_operation(doc: Document, *, replace: bool) -> UpdateOne:
     return UpdateOne({"_id": doc["_id"]}, update, upsert=True)
 
 
-_URL_SETS_W = re.compile(r"[?&]w=", re.IGNORECASE)
-
-
-def write_concern(url: str, *, journaled: bool = True) -> dict[str, Any]:
-    """Client options under which the store acknowledges a write only once it is journaled.
-
-    `w="majority"` unless the URL names its own `w`: on a replica set a write that only the
-    primary holds is rolled back when another member takes over; on a single server
-    (and the embedded store) majority is that server. `journaled=False` is the opt-in
-    CONTESTO_STORE_UNJOURNALED_WRITES_RISK_LOSS: a crash loses recent acknowledged writes.
-    """
-    options: dict[str, Any] = {"journal": journaled}
-    if not _URL_SETS_W.search(url):
-        options["w"] = "majority" if journaled else 1
-    return options
-
-
 class Store:
     """The store client, the tenant directory and each tenant's repository."""
+
+    traits: StoreTraits = QUERY_TRAITS
+    """How queries are shaped for the store (`_query/_store_traits.py`)."""
 
     def __init__(
         self,
@@ -604,11 +652,15 @@ class Store:
     def _forget(self, tenant: str) -> None:
         self._known.pop(tenant, None)
 
-    async def repository(self, tenant: str | None, *, for_write: bool) -> EntityRepository:
-        """The tenant's repository; unknown tenants are created on writes when allowed."""
+    async def repository(
+        self, tenant: str | None, *, create_if_missing: bool = False
+    ) -> EntityRepository:
+        """The tenant's repository. An unknown tenant is created when `create_if_missing`
+        and the directory allows it (the first write of creation operations), else it is
+        NonexistentTenant."""
         if tenant is not None:
             async with translated("tenant registry"):
-                if for_write:
+                if create_if_missing:
                     present = await self.directory.create_if_allowed(tenant)
                 else:
                     present = await self.directory.exists(tenant)

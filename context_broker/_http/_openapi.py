@@ -140,6 +140,7 @@ PATH_PARAMETERS: dict[str, str] = {
     "type_name": "The entity type's name (a term of the @context, or a URI).",
     "attr_name": "The attribute's name (a term of the @context, or a URI).",
     "context_id": "A hosted @context's local id, or a cached @context's URL.",
+    "subscription_id": "The subscription's id (a URI).",
 }
 
 _QUERY_SELECTION = (
@@ -260,6 +261,28 @@ QUERY_BODY = Body(
     "A Query (clause 5.2.23): entities, q, attrs, pick, omit, geoQ, scopeQ, lang.",
     {**_OBJECT, "required": ["type"]},
     _QUERY_EXAMPLE,
+)
+SUBSCRIPTION = Body(
+    "A Subscription (clause 5.2.12): entities and/or watchedAttributes, notificationTrigger, "
+    "q, geoQ, scopeQ, isActive, expiresAt, throttling, notification with its endpoint.",
+    {**_OBJECT, "required": ["type", "notification"]},
+    {
+        "type": "Subscription",
+        "entities": [{"type": "AirQualityObserved"}],
+        "watchedAttributes": ["no2"],
+        "q": "no2>40",
+        "notification": {
+            "attributes": ["no2"],
+            "format": "keyValues",
+            "endpoint": {"uri": "https://alerts.example.org/no2", "accept": "application/json"},
+        },
+    },
+)
+SUBSCRIPTION_FRAGMENT = Body(
+    "Members of a Subscription to replace (those of notification one by one); null removes "
+    "an optional member.",
+    _OBJECT,
+    {"isActive": False},
 )
 CONTEXT = Body(
     "A JSON-LD @context document to host.",

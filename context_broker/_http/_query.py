@@ -52,7 +52,7 @@ from context_broker._jsonld import TermMap
 from context_broker._names import check_name
 from context_broker._query import parse_q, parse_scope_q
 from context_broker._query._geo import GeoQuery, parse_geo_query
-from context_broker._service import EntityQuery, QueryPage
+from context_broker._service import EntityQuery
 
 router = APIRouter(tags=["Query"])
 
@@ -240,12 +240,12 @@ async def _answer(request: Request, call: Call, selection: Selection) -> Respons
             for doc in page.docs
         ]
     response = representation(call, body, headers=headers)
-    for link in _page_links(request, page, limit, offset):
+    for link in page_links(request, page.more, limit, offset):
         response.headers.append("Link", link)
     return response
 
 
-def _page_links(request: Request, page: QueryPage, limit: int, offset: int) -> list[str]:
+def page_links(request: Request, more: bool, limit: int, offset: int) -> list[str]:
     """Link headers to the previous and next pages (clause 6.3.10), other parameters kept."""
     if limit == 0:
         return []
@@ -253,7 +253,7 @@ def _page_links(request: Request, page: QueryPage, limit: int, offset: int) -> l
     links = []
     if offset > 0:
         links.append(_page_link(request, kept, limit, max(0, offset - limit), "prev"))
-    if page.more:
+    if more:
         links.append(_page_link(request, kept, limit, offset + limit, "next"))
     return links
 

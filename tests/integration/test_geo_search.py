@@ -12,9 +12,11 @@ import pytest
 from shapely.geometry import shape
 
 from context_broker._entities import build_document
-from context_broker._geo_search import geo_search
 from context_broker._jsonld import core_term_map
+from context_broker._plan_executor import execute
 from context_broker._query._geo import GeoQuery, distance_m
+from context_broker._query._plan import EntityQuery, plan
+from context_broker._query._store_traits import QUERY_TRAITS
 from context_broker._store import EntityRepository, Store
 from context_broker._time import utc_now
 
@@ -55,7 +57,7 @@ GEOMETRIES = _geometries()
 @pytest.fixture(scope="module")
 async def repo(store_url: str) -> AsyncIterator[EntityRepository]:
     store = Store.connect(store_url, f"geo{secrets.token_hex(3)}", auto_create=True)
-    repository = await store.repository(None, for_write=True)
+    repository = await store.repository(None, create_if_missing=True)
     terms = core_term_map()
     docs = [
         build_document(
@@ -75,6 +77,21 @@ async def repo(store_url: str) -> AsyncIterator[EntityRepository]:
     await store.close()
 
 
+async def geo_search(
+    repo: EntityRepository,
+    query: GeoQuery,
+    *,
+    types: tuple[tuple[str, ...], ...] = (),
+    offset: int,
+    limit: int,
+    count: bool,
+) -> tuple[list[dict[str, Any]], int | None]:
+    """The planned geo-query run by the store adapter: one page and the count."""
+    selection = EntityQuery(geo=query, types=types, offset=offset, limit=limit, count=count)
+    page = await execute(repo, plan(selection, QUERY_TRAITS))
+    return page.docs, page.total
+
+
 def _brute_force(query: GeoQuery) -> list[str]:
     hits = [
         (key, f"urn:ngsi-ld:Thing:{n:04d}")
@@ -85,7 +102,7 @@ def _brute_force(query: GeoQuery) -> list[str]:
 
 
 async def _search(repo: EntityRepository, query: GeoQuery) -> list[str]:
-    docs, total = await geo_search(repo, {}, query, offset=0, limit=10_000, count=True)
+    docs, total = await geo_search(repo, query, offset=0, limit=10_000, count=True)
     assert total == len(docs)
     return [doc["_id"] for doc in docs]
 
@@ -125,7 +142,7 @@ async def test_paging_and_count_cover_the_whole_result(repo: EntityRepository) -
     expected = _brute_force(query)
     pages: list[str] = []
     for offset in range(0, len(expected) + 7, 7):
-        docs, total = await geo_search(repo, {}, query, offset=offset, limit=7, count=True)
+        docs, total = await geo_search(repo, query, offset=offset, limit=7, count=True)
         assert total == len(expected)
         pages.extend(doc["_id"] for doc in docs)
     assert pages == expected
@@ -165,7 +182,7 @@ async def test_the_type_selection_applies_to_every_candidate(store_url: str) -> 
     """Types are tested in the broker, on each candidate's projected type list: single
     types, alternatives (`A,B`) and entities that must have several types (`A;B`)."""
     store = Store.connect(store_url, f"geotypes{secrets.token_hex(3)}", auto_create=True)
-    repository = await store.repository(None, for_write=True)
+    repository = await store.repository(None, create_if_missing=True)
     terms = core_term_map()
     spot, device, sensor = (terms.expand(name) for name in ("ParkingSpot", "Device", "Sensor"))
     typed = {"spot": ["ParkingSpot"], "device": ["Device"], "both": ["Device", "Sensor"]}
@@ -188,7 +205,7 @@ async def test_the_type_selection_applies_to_every_candidate(store_url: str) -> 
 
         async def ids(types: tuple[tuple[str, ...], ...]) -> list[str]:
             found, total = await geo_search(
-                repository, {}, query, types=types, offset=0, limit=10, count=True
+                repository, query, types=types, offset=0, limit=10, count=True
             )
             assert total == len(found)
             return sorted(doc["_id"].rsplit(":", 1)[1] for doc in found)

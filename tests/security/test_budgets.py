@@ -65,6 +65,7 @@ def seeded(store_url: str) -> Iterator[tuple[str, str, str]]:
             ]
             for key in ("type", "modifiedAt", "an", *grid):
                 entities.create_index(key)
+            entities.create_index([("type", 1), ("_id", 1)])  # a type's id ranges
             entities.insert_many(docs)
         yield prefix, big, small
     finally:

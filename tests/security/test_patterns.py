@@ -8,13 +8,16 @@ import asyncio
 import secrets
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 import httpx
 import pytest
 from _servers import ThreadedServer
 
-from context_broker import BrokerSettings, _pattern_search, create_app
+from context_broker import BrokerSettings, create_app
+from context_broker._query._store_traits import QUERY_TRAITS
+from context_broker._store import Store
 
 pytestmark = pytest.mark.integration
 
@@ -192,7 +195,7 @@ async def test_too_many_candidates_is_a_clear_refusal(broker_settings: BrokerSet
 async def test_too_many_matches_for_the_store_to_order_is_a_clear_refusal(
     attacked: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_pattern_search, "MAX_ORDERED_BY_STORE", 1)
+    monkeypatch.setattr(Store, "traits", replace(QUERY_TRAITS, max_ordered_by_ids=1))
     params = {"type": "R", "q": "name~=a", "orderBy": "name"}
     refused = await attacked.get("/entities", params=params)
     assert refused.status_code == 403, refused.text

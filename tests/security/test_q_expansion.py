@@ -14,7 +14,8 @@ import pytest
 
 from context_broker._errors import BadRequestData
 from context_broker._query import parse_q
-from context_broker._service import EntityQuery, query_filters
+from context_broker._query._plan import EntityQuery, plan
+from context_broker._query._store_traits import QUERY_TRAITS
 
 ERRORS = "https://uri.etsi.org/ngsi-ld/errors/"
 SIXTY_TERMS = ";".join(f"x{i}>0" for i in range(60))
@@ -89,7 +90,7 @@ def test_many_alternatives_are_counted_before_they_are_built() -> None:
     tracemalloc.start()
     try:
         started = time.perf_counter()
-        filters = query_filters(EntityQuery(q=q))
+        filters = plan(EntityQuery(q=q), QUERY_TRAITS).lookups
         elapsed = time.perf_counter() - started
         _, peak = tracemalloc.get_traced_memory()
     finally:

@@ -45,7 +45,7 @@ async def test_every_ngsi_ld_route_describes_its_parameters_body_and_answers(
     openapi: dict[str, Any],
 ) -> None:
     operations = list(_operations(openapi))
-    assert len(operations) == 25
+    assert len(operations) == 30
     for path, method, operation in operations:
         where = (method, path)
         declared = {(p["in"], p["name"]): p for p in operation["parameters"]}
@@ -104,6 +104,13 @@ async def test_the_described_query_parameters_are_the_ones_the_broker_reads(
     fragment = {"temperature": prop(22)}
     query = {"type": "Query", "entities": [{"type": "Room"}]}
     one = f"/entities/{entity_id}"
+    sub_id = f"urn:ngsi-ld:Subscription:{entity_id.rsplit(':', 1)[1]}"
+    subscription = {
+        "id": sub_id,
+        "type": "Subscription",
+        "watchedAttributes": ["temperature"],
+        "notification": {"endpoint": {"uri": "http://127.0.0.1:9/n"}},
+    }
     calls: list[tuple[str, str, str, Any]] = [
         ("post", "/entities", "/entities", body),
         ("get", "/entities", "/entities?type=Room", None),
@@ -130,6 +137,11 @@ async def test_the_described_query_parameters_are_the_ones_the_broker_reads(
         ("get", "/jsonldContexts", "/jsonldContexts", None),
         ("get", "/jsonldContexts/{context_id}", "/jsonldContexts/unknown", None),
         ("delete", "/jsonldContexts/{context_id}", "/jsonldContexts/unknown", None),
+        ("post", "/subscriptions", "/subscriptions", subscription),
+        ("get", "/subscriptions", "/subscriptions", None),
+        ("get", "/subscriptions/{subscription_id}", f"/subscriptions/{sub_id}", None),
+        ("patch", "/subscriptions/{subscription_id}", f"/subscriptions/{sub_id}", {"q": "a>1"}),
+        ("delete", "/subscriptions/{subscription_id}", f"/subscriptions/{sub_id}", None),
     ]
     routes = {(method, path) for path, method, _ in _operations(openapi)}
     assert {(method, API + path) for method, path, _, _ in calls} == routes

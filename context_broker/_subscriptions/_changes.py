@@ -1,0 +1,39 @@
+"""What the broker tells the subscription side after each acknowledged write: the seam
+between the NGSI-LD operations and notification delivery."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+Document = dict[str, Any]
+
+
+@dataclass(slots=True, frozen=True)
+class EntityChange:
+    """One entity's change, as stored documents: `before` None for a creation, `after` None
+    for a deletion. When the write did not read the entity (the one-round-trip attribute
+    update), `before` is None and `updated` names the attributes the write set."""
+
+    tenant: str | None
+    entity_id: str
+    before: Document | None
+    after: Document | None
+    updated: frozenset[str] = field(default_factory=frozenset)
+
+
+class ChangeSink(Protocol):
+    """Receives the changes of every acknowledged write, in the order they were made."""
+
+    async def entities_changed(self, changes: Sequence[EntityChange]) -> None: ...
+
+
+class NoChanges:
+    """The sink of a broker without subscriptions delivery: changes go nowhere."""
+
+    async def entities_changed(self, changes: Sequence[EntityChange]) -> None:
+        return None
+
+
+NO_CHANGES: ChangeSink = NoChanges()
