@@ -97,11 +97,18 @@ class EntityRepository:
 
     @asynccontextmanager
     async def _reading(self, what: str) -> AsyncIterator[None]:
-        """One read of this tenant's entities: a slot of the tenant's gate, the time budget,
-        errors translated. Each read sends the budget as maxTimeMS (`self._ms`), and the
-        store answers "exceeded time limit" in time; the broker's own wait, a little longer
-        so that the connection survives an ordinary expiry, bounds a store that does not."""
-        async with self._gate.slot(), translated(what):
+        """One read of this tenant's entities: a slot of the tenant's gate, then the time
+        budget (`_budgeted`)."""
+        async with self._gate.slot(), self._budgeted(what):
+            yield
+
+    @asynccontextmanager
+    async def _budgeted(self, what: str) -> AsyncIterator[None]:
+        """The time budget of one read, errors translated. Each read sends the budget as
+        maxTimeMS (`self._ms`), and the store answers "exceeded time limit" in time; the
+        broker's own wait, a little longer so that the connection survives an ordinary
+        expiry, bounds a store that does not."""
+        async with translated(what):
             try:
                 async with asyncio.timeout(self.budget.wait_s):
                     yield
@@ -201,7 +208,9 @@ class EntityRepository:
 
     async def get(self, entity_id: str, names: Sequence[str] | None = None) -> Document | None:
         projection = None if names is None else _projection(names)
-        async with self._reading(f"entity {entity_id}"):
+        # A read by id costs the store one document: it takes no slot of the tenant's gate,
+        # which is there for reads whose cost grows with the tenant.
+        async with self._budgeted(f"entity {entity_id}"):
             return await self.entities.find_one(
                 {"_id": entity_id}, projection, max_time_ms=self._ms
             )

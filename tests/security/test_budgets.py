@@ -157,6 +157,24 @@ async def test_a_tenant_with_its_slots_taken_waits_alone(
     assert "too many concurrent reads" in busy[0].json()["detail"]
 
 
+async def test_a_read_by_id_answers_while_the_tenants_slot_is_taken(
+    store_url: str, seeded: tuple[str, str, str]
+) -> None:
+    """A read by id costs one document: it needs no slot of the gate, so a tenant's own
+    heavy queries neither delay it nor make it 503."""
+    prefix, big, _ = seeded
+    headers = {"NGSILD-Tenant": big}
+    with _serve(store_url, prefix, tenant_read_slots=1, tenant_read_queue=0) as server:
+        async with httpx.AsyncClient(base_url=server.url + "/ngsi-ld/v1", timeout=30) as http:
+            heavy = asyncio.create_task(http.get("/entities", params=HEAVY, headers=headers))
+            await asyncio.sleep(0.05)
+            ids = [f"urn:ngsi-ld:AirQualityObserved:b{i:05d}" for i in range(5)]
+            reads = [await http.get(f"/entities/{id_}", headers=headers) for id_ in ids]
+            held = await heavy
+    assert held.status_code == 200, held.text
+    assert [read.status_code for read in reads] == [200] * 5
+
+
 async def test_the_gate_queues_within_a_tenant_and_refuses_past_its_queue() -> None:
     gate = TenantGate(slots=1, queue=1, wait_s=5)
     other = TenantGate(slots=1, queue=1, wait_s=5)
