@@ -6,7 +6,7 @@ stored documents or outcomes; the HTTP layer turns those into representations.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
@@ -14,6 +14,7 @@ from context_broker._attributes import parse_attribute
 from context_broker._entities import (
     AttributeOutcome,
     Document,
+    FieldUpdate,
     Fragment,
     append_attributes,
     attributes_update,
@@ -45,7 +46,12 @@ from context_broker._query._plan import (
     plan,
 )
 from context_broker._store import EntityRepository, Store
-from context_broker._subscriptions._changes import NO_CHANGES, ChangeSink, EntityChange
+from context_broker._subscriptions._changes import (
+    NO_CHANGES,
+    ChangeSink,
+    EntityChange,
+    NoChanges,
+)
 from context_broker._time import utc_now
 
 __all__ = [
@@ -81,6 +87,16 @@ class Broker:
         # Told of each acknowledged write, for subscriptions (`_subscriptions/_changes.py`).
         self.changes = changes
 
+    @property
+    def _listening(self) -> bool:
+        """Whether a sink listens: only then do writes read the versions they do not need."""
+        return not isinstance(self.changes, NoChanges)
+
+    async def _report(self, changes: Sequence[EntityChange]) -> None:
+        """Tell the sink of acknowledged changes, if anyone listens."""
+        if self._listening and changes:
+            await self.changes.entities_changed(changes)
+
     async def _repo(
         self, tenant: str | None, *, create_if_missing: bool = False
     ) -> EntityRepository:
@@ -88,21 +104,40 @@ class Broker:
 
     async def _modify(
         self,
+        tenant: str | None,
         repo: EntityRepository,
         entity_id: str,
         change: Callable[[Document], tuple[Document, T]],
     ) -> T:
         """Read, change in memory, write back if nobody wrote in between; retry otherwise.
-        `change` returns the document to write and the operation's outcome."""
+        `change` returns the document to write and the operation's outcome. The change is
+        reported with the document the write replaced, as the store returns it."""
         for _ in range(_RETRIES):
             doc = await repo.get(entity_id)
             if doc is None:
                 raise ResourceNotFound(f"entity {entity_id} does not exist")
             version = doc.get("v", 0)
             written, result = change(doc)
-            if await repo.replace(written, version):
+            before = await repo.replace(written, version, whole=self._listening)
+            if before is not None:
+                await self._report([EntityChange(tenant, entity_id, before, written)])
                 return result
         raise StoreUnavailable(f"entity {entity_id} is being changed by others; try again")
+
+    async def _update_existing(
+        self, tenant: str | None, repo: EntityRepository, entity_id: str, change: FieldUpdate
+    ) -> bool:
+        """The one-round-trip attribute update (`EntityRepository.update_existing`); when
+        anyone listens, it also reads the entity before and after, to report the change."""
+        if not self._listening:
+            return await repo.update_existing(entity_id, change)
+        versions = await repo.update_existing_read(entity_id, change)
+        if versions is None:
+            return False
+        before, after = versions
+        if after is not None:  # else a deletion came in between, and reports itself
+            await self._report([EntityChange(tenant, entity_id, before, after)])
+        return True
 
     # --- clause 5.6: entities -------------------------------------------------------------
 
@@ -110,7 +145,7 @@ class Broker:
         doc = build_document(payload, terms, utc_now())
         repo = await self._repo(tenant, create_if_missing=True)
         await repo.insert(doc)
-        await self.changes.entities_changed([EntityChange(tenant, doc["_id"], None, doc)])
+        await self._report([EntityChange(tenant, doc["_id"], None, doc)])
         return str(doc["_id"])
 
     async def retrieve_entity(
@@ -126,8 +161,10 @@ class Broker:
     async def delete_entity(self, tenant: str | None, entity_id: str) -> None:
         check_uri(entity_id, "entity id")
         repo = await self._repo(tenant)
-        if not await repo.delete(entity_id):
+        deleted = await repo.delete(entity_id, whole=self._listening)
+        if deleted is None:
             raise ResourceNotFound(f"entity {entity_id} does not exist")
+        await self._report([EntityChange(tenant, entity_id, deleted, None)])
 
     async def replace_entity(
         self, tenant: str | None, entity_id: str, payload: object, terms: TermMap
@@ -137,7 +174,7 @@ class Broker:
         new_doc = build_document(payload, terms, utc_now())
         repo = await self._repo(tenant)
         await self._modify(
-            repo, entity_id, lambda doc: (replace_entity(doc, new_doc, utc_now()), None)
+            tenant, repo, entity_id, lambda doc: (replace_entity(doc, new_doc, utc_now()), None)
         )
 
     async def merge_entity(
@@ -147,7 +184,7 @@ class Broker:
         fragment = _fragment_for(payload, entity_id, terms, allow_null=True)
         repo = await self._repo(tenant)
         await self._modify(
-            repo, entity_id, _in_place(lambda doc: merge_entity(doc, fragment, utc_now()))
+            tenant, repo, entity_id, _in_place(lambda doc: merge_entity(doc, fragment, utc_now()))
         )
 
     async def append_attributes(
@@ -163,6 +200,7 @@ class Broker:
         fragment = _fragment_for(payload, entity_id, terms)
         repo = await self._repo(tenant)
         return await self._modify(
+            tenant,
             repo,
             entity_id,
             _in_place(
@@ -177,10 +215,13 @@ class Broker:
         fragment = _fragment_for(payload, entity_id, terms)
         repo = await self._repo(tenant)
         fast = attributes_update(fragment, utc_now())
-        if fast is not None and await repo.update_existing(entity_id, fast):
+        if fast is not None and await self._update_existing(tenant, repo, entity_id, fast):
             return AttributeOutcome(updated=[decode_field(encoded) for encoded in fragment.attrs])
         return await self._modify(
-            repo, entity_id, _in_place(lambda doc: update_attributes(doc, fragment, utc_now()))
+            tenant,
+            repo,
+            entity_id,
+            _in_place(lambda doc: update_attributes(doc, fragment, utc_now())),
         )
 
     async def partial_update_attribute(
@@ -195,9 +236,10 @@ class Broker:
         repo = await self._repo(tenant)
         if isinstance(payload, dict):
             fast = partial_attribute_update(payload, attr, encoded, terms, utc_now())
-            if fast is not None and await repo.update_existing(entity_id, fast):
+            if fast is not None and await self._update_existing(tenant, repo, entity_id, fast):
                 return
         await self._modify(
+            tenant,
             repo,
             entity_id,
             _in_place(
@@ -217,6 +259,7 @@ class Broker:
         instances = parse_attribute(payload, attr, terms, utc_now())
         repo = await self._repo(tenant)
         await self._modify(
+            tenant,
             repo,
             entity_id,
             _in_place(lambda doc: replace_attribute(doc, attr, encoded, instances, utc_now())),
@@ -237,6 +280,7 @@ class Broker:
             check_uri(dataset_id, "datasetId")
         repo = await self._repo(tenant)
         await self._modify(
+            tenant,
             repo,
             entity_id,
             _in_place(
@@ -279,11 +323,12 @@ class Broker:
             if kind == "create":
                 failures = await repo.insert_many(docs) if docs else {}
                 created = {doc["_id"] for i, doc in enumerate(docs) if i not in failures}
+                before: dict[str, Document] = {}
             else:
-                created, failures = (
-                    await repo.upsert_many(docs, replace=option != "update")
+                created, failures, before = (
+                    await repo.upsert_many(docs, replace=option != "update", whole=self._listening)
                     if docs
-                    else (set(), {})
+                    else (set(), {}, {})
                 )
             for index, doc in enumerate(docs):
                 if index in failures:
@@ -291,6 +336,8 @@ class Broker:
                 else:
                     result.success.append(doc["_id"])
             result.created = set(created)
+            written = [doc for index, doc in enumerate(docs) if index not in failures]
+            await self._report_written(tenant, repo, kind, written, before)
             return result
         for entity_id, payload, terms in parsed:
             try:
@@ -324,8 +371,34 @@ class Broker:
                     (entity_id, ResourceNotFound(f"entity {entity_id} does not exist"))
                 )
         if existing:
-            await repo.delete_many(sorted(existing))
+            deleted = await repo.delete_many(sorted(existing), whole=self._listening)
+            await self._report([EntityChange(tenant, doc["_id"], doc, None) for doc in deleted])
         return result
+
+    async def _report_written(
+        self,
+        tenant: str | None,
+        repo: EntityRepository,
+        kind: BatchKind,
+        written: Sequence[Document],
+        before: Mapping[str, Document],
+    ) -> None:
+        """Report the entities a batch create or upsert wrote: a created entity as built, an
+        upserted one as read back after the write (the store merged it with what it held)."""
+        if not self._listening or not written:
+            return
+        if kind == "create":
+            await self._report([EntityChange(tenant, doc["_id"], None, doc) for doc in written])
+            return
+        ids = [doc["_id"] for doc in written]
+        after = await repo.get_many(ids)
+        await self._report(
+            [
+                EntityChange(tenant, entity_id, before.get(entity_id), after[entity_id])
+                for entity_id in ids
+                if entity_id in after  # else a deletion came in between, and reports itself
+            ]
+        )
 
     # --- clause 5.7: query and discovery ---------------------------------------------------
 

@@ -215,40 +215,57 @@ class EntityRepository:
                 {"_id": entity_id}, projection, max_time_ms=self._ms
             )
 
-    async def replace(self, doc: Document, expected_version: int) -> bool:
-        """Write a changed document if nobody else wrote it since it was read."""
+    async def replace(
+        self, doc: Document, expected_version: int, *, whole: bool = False
+    ) -> Document | None:
+        """Write a changed document if nobody else wrote it since it was read. Returns the
+        document it replaced (its types only, unless `whole`), None when another write came
+        in between and nothing was written."""
         await self.ensure_geo_indexes([doc])
         async with translated(f"entity {doc['_id']}"):
-            before = await self.entities.find_one_and_replace(
-                {"_id": doc["_id"], "v": expected_version}, doc, {"type": 1}
+            before: Document | None = await self.entities.find_one_and_replace(
+                {"_id": doc["_id"], "v": expected_version}, doc, None if whole else {"type": 1}
             )
         if before is None:
-            return False
+            return None
         await self._count_types(type_changes(doc["_id"], before["type"], doc["type"]))
-        return True
+        return before
 
     async def update_existing(self, entity_id: str, change: FieldUpdate) -> bool:
         """One-round-trip update of default attribute instances the entity must already have
         (of the given kind, when one is given): the hot path of attribute updates. False
         when the entity lacks one of them."""
         await self.ensure_geo_indexes([change.written])
-        update: dict[str, Any] = {"$set": dict(change.set_fields), "$inc": {"v": 1}}
-        if change.unset_fields:
-            update["$unset"] = dict.fromkeys(change.unset_fields, "")
-        query: dict[str, Any] = {"_id": entity_id}
-        for field, kind in change.required:
-            query[f"attrs.{field}.type"] = {"$exists": True} if kind is None else kind
+        query, update = _existing_update(entity_id, change)
         async with translated(f"entity {entity_id}"):
             result = await self.entities.update_one(query, update)
         return result.matched_count == 1
 
-    async def delete(self, entity_id: str) -> bool:
+    async def update_existing_read(
+        self, entity_id: str, change: FieldUpdate
+    ) -> tuple[Document, Document | None] | None:
+        """`update_existing`, answering the entity's whole stored document before the update
+        and as read right after it (None if it was deleted in between); None when the
+        entity lacks one of the attributes and nothing was written. Costs a read more."""
+        await self.ensure_geo_indexes([change.written])
+        query, update = _existing_update(entity_id, change)
         async with translated(f"entity {entity_id}"):
-            deleted = await self.entities.find_one_and_delete({"_id": entity_id}, {"type": 1})
+            before: Document | None = await self.entities.find_one_and_update(query, update)
+        if before is None:
+            return None
+        return before, await self.get(entity_id)
+
+    async def delete(self, entity_id: str, *, whole: bool = False) -> Document | None:
+        """Delete the entity; return the document deleted (its types only, unless `whole`),
+        None when there was none."""
+        async with translated(f"entity {entity_id}"):
+            deleted: Document | None = await self.entities.find_one_and_delete(
+                {"_id": entity_id}, None if whole else {"type": 1}
+            )
         if deleted is None:
-            return False
+            return None
         await self._count_types(type_changes(entity_id, deleted["type"], ()))
-        return True
+        return deleted
 
     async def existing_ids(self, ids: Sequence[str]) -> set[str]:
         async with self._reading("entities"):
@@ -349,34 +366,37 @@ class EntityRepository:
         return errors
 
     async def upsert_many(
-        self, docs: Sequence[Document], *, replace: bool
-    ) -> tuple[set[str], dict[int, NgsiLdError]]:
+        self, docs: Sequence[Document], *, replace: bool, whole: bool = False
+    ) -> tuple[set[str], dict[int, NgsiLdError], dict[str, Document]]:
         """Create or update many entities in one bulk write; return the ids created and errors.
 
         `replace`: the entity's attributes become those given; else they are added/replaced
         one by one. createdAt of existing entities and attributes survives either way only at
         entity level (attributes given are written anew). A batch that succeeds whole is
         committed once; one with errors is written entity by entity, for each one's answer.
+        Also returns the entities that existed, by id, as read before the write (their types
+        only, unless `whole`).
         """
         await self.ensure_geo_indexes(docs)
-        before = await self._types_of([doc["_id"] for doc in docs])
+        before = await self._stored([doc["_id"] for doc in docs], whole=whole)
         created, errors = await self._upsert(docs, replace=replace)
         changes: list[Change] = []
         for index, doc in enumerate(docs):
             entity_id = doc["_id"]
             if index in errors:
                 continue
-            old = set() if entity_id in created else stored_types(before.get(entity_id))
+            stored = before.get(entity_id)
+            old = set() if entity_id in created or stored is None else stored_types(stored["type"])
             new = stored_types(doc["type"]) | (set() if replace else old)
             changes += type_changes(entity_id, old, new)
         await self._count_types(changes)
-        return created, errors
+        return created, errors, before
 
-    async def _types_of(self, ids: Sequence[str]) -> dict[str, list[str]]:
-        """The stored types of those of the entities that exist."""
+    async def _stored(self, ids: Sequence[str], *, whole: bool) -> dict[str, Document]:
+        """Those of the entities that exist, by id: their types, or whole when `whole`."""
         async with translated("entities"):
-            cursor = self.entities.find({"_id": {"$in": list(ids)}}, {"type": 1})
-            return {doc["_id"]: doc["type"] async for doc in cursor}
+            cursor = self.entities.find({"_id": {"$in": list(ids)}}, None if whole else {"type": 1})
+            return {doc["_id"]: doc async for doc in cursor}
 
     async def _upsert(
         self, docs: Sequence[Document], *, replace: bool
@@ -400,15 +420,21 @@ class EntityRepository:
         upserted = result.upserted_ids or {}
         return {docs[i]["_id"] for i in upserted}, {}
 
-    async def delete_many(self, ids: Sequence[str]) -> None:
-        """Delete the entities, one by one: each deletion names the types it takes away."""
+    async def delete_many(self, ids: Sequence[str], *, whole: bool = False) -> list[Document]:
+        """Delete the entities, one by one: each deletion names the types it takes away.
+        Returns the documents deleted, in the order of `ids` (their types only, unless
+        `whole`)."""
         changes: list[Change] = []
+        gone: list[Document] = []
+        projection = None if whole else {"type": 1}
         async with translated("entities"):
             for entity_id in ids:
-                deleted = await self.entities.find_one_and_delete({"_id": entity_id}, {"type": 1})
+                deleted = await self.entities.find_one_and_delete({"_id": entity_id}, projection)
                 if deleted is not None:
+                    gone.append(deleted)
                     changes += type_changes(entity_id, deleted["type"], ())
         await self._count_types(changes)
+        return gone
 
     async def _find(
         self,
@@ -567,6 +593,17 @@ def _kind_projection(names: Sequence[str]) -> dict[str, int]:
         projection[f"attrs.{field}.type"] = 1
         projection[f"ds.{field}.type"] = 1
     return projection
+
+
+def _existing_update(entity_id: str, change: FieldUpdate) -> tuple[Filter, dict[str, Any]]:
+    """The filter and update of `EntityRepository.update_existing`."""
+    update: dict[str, Any] = {"$set": dict(change.set_fields), "$inc": {"v": 1}}
+    if change.unset_fields:
+        update["$unset"] = dict.fromkeys(change.unset_fields, "")
+    query: Filter = {"_id": entity_id}
+    for field, kind in change.required:
+        query[f"attrs.{field}.type"] = {"$exists": True} if kind is None else kind
+    return query, update
 
 
 def _write_error(item: Mapping[str, Any], entity_id: str) -> NgsiLdError:

@@ -4,7 +4,7 @@ between the NGSI-LD operations and notification delivery."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 Document = dict[str, Any]
@@ -13,14 +13,12 @@ Document = dict[str, Any]
 @dataclass(slots=True, frozen=True)
 class EntityChange:
     """One entity's change, as stored documents: `before` None for a creation, `after` None
-    for a deletion. When the write did not read the entity (the one-round-trip attribute
-    update), `before` is None and `updated` names the attributes the write set."""
+    for a deletion. `Change.between` (`_matching.py`) tells what changed."""
 
     tenant: str | None
     entity_id: str
     before: Document | None
     after: Document | None
-    updated: frozenset[str] = field(default_factory=frozenset)
 
 
 class ChangeSink(Protocol):
