@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
 from context_broker._context_fetch import FetchAllowList, HttpContextFetcher
+from context_broker._delivery import NotificationQueue, QueueingSink
 from context_broker._errors import (
     BadRequestData,
     InternalError,
@@ -38,7 +39,7 @@ from context_broker._jsonld import ContextResolver
 from context_broker._service import Broker
 from context_broker._settings import BrokerSettings
 from context_broker._store import Store
-from context_broker._subscriptions import Subscriptions
+from context_broker._subscriptions import LiveSubscriptions, Subscriptions
 from regional_tenants import TenantRegistry
 
 API_PREFIX = "/ngsi-ld/v1"
@@ -68,10 +69,17 @@ def create_app(settings: BrokerSettings) -> FastAPI:
             resolver = ContextResolver(
                 fetcher, cache_entries=settings.context_cache_entries, hosted=contexts.lookup
             )
-            app.state.deps = Deps(settings, Broker(store), resolver, contexts)
+            live = LiveSubscriptions(store, settings.subscription_refresh_ms / 1000)
+            queue = NotificationQueue(store.platform)
+            await queue.prepare()
+            broker = Broker(store, QueueingSink(live, queue, resolver.resolve))
+            app.state.deps = Deps(settings, broker, resolver, contexts)
             app.state.tenant_registry = TenantRegistry(store.platform, directory=store.directory)
             app.state.subscriptions = Subscriptions(
-                store, parse_type_selection, allow_private=settings.private_endpoints_allowed()
+                store,
+                parse_type_selection,
+                allow_private=settings.private_endpoints_allowed(),
+                live=live,
             )
             yield
         finally:

@@ -87,14 +87,14 @@ class Broker:
         # Told of each acknowledged write, for subscriptions (`_subscriptions/_changes.py`).
         self.changes = changes
 
-    @property
-    def _listening(self) -> bool:
-        """Whether a sink listens: only then do writes read the versions they do not need."""
-        return not isinstance(self.changes, NoChanges)
+    async def _listening(self, tenant: str | None) -> bool:
+        """Whether the sink wants the tenant's changes: only then do writes read the versions
+        they do not need themselves."""
+        return not isinstance(self.changes, NoChanges) and await self.changes.listens(tenant)
 
     async def _report(self, changes: Sequence[EntityChange]) -> None:
-        """Tell the sink of acknowledged changes, if anyone listens."""
-        if self._listening and changes:
+        """Tell the sink of acknowledged changes (read while it listened)."""
+        if changes:
             await self.changes.entities_changed(changes)
 
     async def _repo(
@@ -112,15 +112,17 @@ class Broker:
         """Read, change in memory, write back if nobody wrote in between; retry otherwise.
         `change` returns the document to write and the operation's outcome. The change is
         reported with the document the write replaced, as the store returns it."""
+        listening = await self._listening(tenant)
         for _ in range(_RETRIES):
             doc = await repo.get(entity_id)
             if doc is None:
                 raise ResourceNotFound(f"entity {entity_id} does not exist")
             version = doc.get("v", 0)
             written, result = change(doc)
-            before = await repo.replace(written, version, whole=self._listening)
+            before = await repo.replace(written, version, whole=listening)
             if before is not None:
-                await self._report([EntityChange(tenant, entity_id, before, written)])
+                if listening:
+                    await self._report([EntityChange(tenant, entity_id, before, written)])
                 return result
         raise StoreUnavailable(f"entity {entity_id} is being changed by others; try again")
 
@@ -129,7 +131,7 @@ class Broker:
     ) -> bool:
         """The one-round-trip attribute update (`EntityRepository.update_existing`); when
         anyone listens, it also reads the entity before and after, to report the change."""
-        if not self._listening:
+        if not await self._listening(tenant):
             return await repo.update_existing(entity_id, change)
         versions = await repo.update_existing_read(entity_id, change)
         if versions is None:
@@ -145,7 +147,8 @@ class Broker:
         doc = build_document(payload, terms, utc_now())
         repo = await self._repo(tenant, create_if_missing=True)
         await repo.insert(doc)
-        await self._report([EntityChange(tenant, doc["_id"], None, doc)])
+        if await self._listening(tenant):
+            await self._report([EntityChange(tenant, doc["_id"], None, doc)])
         return str(doc["_id"])
 
     async def retrieve_entity(
@@ -161,10 +164,12 @@ class Broker:
     async def delete_entity(self, tenant: str | None, entity_id: str) -> None:
         check_uri(entity_id, "entity id")
         repo = await self._repo(tenant)
-        deleted = await repo.delete(entity_id, whole=self._listening)
+        listening = await self._listening(tenant)
+        deleted = await repo.delete(entity_id, whole=listening)
         if deleted is None:
             raise ResourceNotFound(f"entity {entity_id} does not exist")
-        await self._report([EntityChange(tenant, entity_id, deleted, None)])
+        if listening:
+            await self._report([EntityChange(tenant, entity_id, deleted, None)])
 
     async def replace_entity(
         self, tenant: str | None, entity_id: str, payload: object, terms: TermMap
@@ -312,6 +317,7 @@ class Broker:
             except NgsiLdError as error:
                 result.errors.append((_raw_id(payload), error))
         repo = await self._repo(tenant, create_if_missing=True)
+        listening = await self._listening(tenant)
         if kind in ("create", "upsert"):
             docs: list[Document] = []
             for entity_id, payload, terms in parsed:
@@ -326,7 +332,7 @@ class Broker:
                 before: dict[str, Document] = {}
             else:
                 created, failures, before = (
-                    await repo.upsert_many(docs, replace=option != "update", whole=self._listening)
+                    await repo.upsert_many(docs, replace=option != "update", whole=listening)
                     if docs
                     else (set(), {}, {})
                 )
@@ -337,7 +343,8 @@ class Broker:
                     result.success.append(doc["_id"])
             result.created = set(created)
             written = [doc for index, doc in enumerate(docs) if index not in failures]
-            await self._report_written(tenant, repo, kind, written, before)
+            if listening:
+                await self._report_written(tenant, repo, kind, written, before)
             return result
         for entity_id, payload, terms in parsed:
             try:
@@ -371,8 +378,10 @@ class Broker:
                     (entity_id, ResourceNotFound(f"entity {entity_id} does not exist"))
                 )
         if existing:
-            deleted = await repo.delete_many(sorted(existing), whole=self._listening)
-            await self._report([EntityChange(tenant, doc["_id"], doc, None) for doc in deleted])
+            listening = await self._listening(tenant)
+            deleted = await repo.delete_many(sorted(existing), whole=listening)
+            if listening:
+                await self._report([EntityChange(tenant, doc["_id"], doc, None) for doc in deleted])
         return result
 
     async def _report_written(
@@ -384,8 +393,9 @@ class Broker:
         before: Mapping[str, Document],
     ) -> None:
         """Report the entities a batch create or upsert wrote: a created entity as built, an
-        upserted one as read back after the write (the store merged it with what it held)."""
-        if not self._listening or not written:
+        upserted one as read back after the write (the store merged it with what it held).
+        Called only while the sink listens."""
+        if not written:
             return
         if kind == "create":
             await self._report([EntityChange(tenant, doc["_id"], None, doc) for doc in written])

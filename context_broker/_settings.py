@@ -23,6 +23,9 @@ class BrokerSettings(BaseSettings):
     # Whether subscriptions may notify loopback, private or link-local addresses; unset:
     # allowed in the dev profile, refused in the regional one (auth_required).
     subscription_private_endpoints: bool | None = None
+    # How stale a process's view of a tenant's subscriptions may be; a subscription write
+    # answers after this time, so every process matches it for writes that follow.
+    subscription_refresh_ms: int = Field(default=100, ge=0, le=5_000)
     max_body_bytes: int = 2 * 1024 * 1024
     context_fetch_timeout_s: float = 3.0
     # Hosts, addresses or CIDRs (comma-separated) the broker may fetch @contexts from although

@@ -7,6 +7,7 @@ Notification documents, `_changes` is the seam the broker's writes report throug
 """
 
 from context_broker._subscriptions._changes import NO_CHANGES, ChangeSink, EntityChange
+from context_broker._subscriptions._live import LiveSubscriptions
 from context_broker._subscriptions._matching import Change, Match, SubscriptionIndex
 from context_broker._subscriptions._model import (
     parse_subscription,
@@ -22,6 +23,7 @@ __all__ = [
     "Change",
     "ChangeSink",
     "EntityChange",
+    "LiveSubscriptions",
     "Match",
     "Notification",
     "SubscriptionIndex",

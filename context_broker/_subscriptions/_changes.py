@@ -24,11 +24,19 @@ class EntityChange:
 class ChangeSink(Protocol):
     """Receives the changes of every acknowledged write, in the order they were made."""
 
+    async def listens(self, tenant: str | None) -> bool:
+        """Whether the tenant's changes are wanted: only then do writes read the entities
+        before and after them."""
+        ...
+
     async def entities_changed(self, changes: Sequence[EntityChange]) -> None: ...
 
 
 class NoChanges:
     """The sink of a broker without subscriptions delivery: changes go nowhere."""
+
+    async def listens(self, tenant: str | None) -> bool:
+        return False
 
     async def entities_changed(self, changes: Sequence[EntityChange]) -> None:
         return None

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import orjson
 
 from context_broker._errors import BadRequestData
-from context_broker._jsonld import TermMap
+from context_broker._jsonld import ContextValue, TermMap
 from context_broker._names import check_name, check_uri
 from context_broker._query import AttrPath, Comparison, Exists, Pattern, Query, ValueList
 from context_broker._query._geo import GeoQuery, parse_geo_query
@@ -270,9 +270,10 @@ def geo_query_of(stored: Mapping[str, Any]) -> GeoQuery:
     return found
 
 
-def context_of(doc: Document) -> object:
+def context_of(doc: Document) -> ContextValue | None:
     """The @context the subscription was made with (its notifications use it)."""
-    return orjson.loads(doc["context"])
+    context: ContextValue | None = orjson.loads(doc["context"])
+    return context
 
 
 # --- members ------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from context_broker._jsonld import TermMap
 from context_broker._names import check_uri
 from context_broker._store import Store
 from context_broker._subscriptions._endpoints import check_endpoint_address
+from context_broker._subscriptions._live import LiveSubscriptions
 from context_broker._subscriptions._model import (
     Document,
     TypeParser,
@@ -31,10 +32,20 @@ class SubscriptionPage:
 class Subscriptions:
     """Create, retrieve, query, update and delete subscriptions (clauses 5.8.1-5.8.5)."""
 
-    def __init__(self, store: Store, types: TypeParser, *, allow_private: bool) -> None:
+    def __init__(
+        self,
+        store: Store,
+        types: TypeParser,
+        *,
+        allow_private: bool,
+        live: LiveSubscriptions | None = None,
+    ) -> None:
         self.store = store
         self.types = types
         self.allow_private = allow_private
+        # The matching side, told of each write; the operations answer once every process
+        # has seen it (`_live.py`).
+        self.live = live
 
     async def _repo(
         self, tenant: str | None, *, create_if_missing: bool = False
@@ -47,6 +58,7 @@ class Subscriptions:
         await self._check_endpoint(doc)
         repo = await self._repo(tenant, create_if_missing=True)
         await repo.insert(doc)  # a duplicate id is AlreadyExists (409)
+        await self._published(tenant, repo)
         return str(doc["_id"])
 
     async def retrieve_subscription(self, tenant: str | None, subscription_id: str) -> Document:
@@ -79,6 +91,7 @@ class Subscriptions:
             if doc["notification"]["endpoint"] != stored["notification"]["endpoint"]:
                 await self._check_endpoint(doc)
             if await repo.replace(doc, stored.get("v", 0)):
+                await self._published(tenant, repo)
                 return
         raise StoreUnavailable(f"subscription {subscription_id} is being changed by others")
 
@@ -87,6 +100,14 @@ class Subscriptions:
         repo = await self._repo(tenant)
         if not await repo.delete(subscription_id):
             raise ResourceNotFound(f"subscription {subscription_id} does not exist")
+        await self._published(tenant, repo)
+
+    async def _published(self, tenant: str | None, repo: SubscriptionRepository) -> None:
+        """Move the tenant's subscription version, and wait until every process saw it."""
+        await repo.bump_version()
+        if self.live is not None:
+            self.live.forget(tenant)
+            await self.live.settled()
 
     async def _check_endpoint(self, doc: Document) -> None:
         uri = doc["notification"]["endpoint"]["uri"]

@@ -20,6 +20,7 @@ class SubscriptionRepository:
 
     def __init__(self, database: AsyncDatabase[Document], time_ms: int) -> None:
         self.subscriptions: AsyncCollection[Document] = database["subscriptions"]
+        self.versions: AsyncCollection[Document] = database["subscription_version"]
         self._ms = time_ms
 
     async def insert(self, doc: Document) -> None:
@@ -59,6 +60,22 @@ class SubscriptionRepository:
         async with translated("subscriptions"):
             return await self.subscriptions.count_documents({}, maxTimeMS=self._ms)
 
+    async def bump_version(self) -> None:
+        """Tell every process that this tenant's subscriptions changed (`_live.py`)."""
+        async with translated("subscription version"):
+            await self.versions.update_one({"_id": _VERSION}, {"$inc": {"v": 1}}, upsert=True)
+
+    async def version(self) -> int:
+        async with translated("subscription version"):
+            found = await self.versions.find_one({"_id": _VERSION})
+        return int(found["v"]) if found is not None else 0
+
+    async def record_delivery(self, subscription_id: str, outcome: Mapping[str, Any]) -> None:
+        """Add a notifier's outcomes to the subscription's `sent` status: `$inc` counts
+        and `$max` times, so notifiers in several processes add up."""
+        async with translated(f"subscription {subscription_id}"):
+            await self.subscriptions.update_one({"_id": subscription_id}, dict(outcome))
+
     async def all(self, query: Mapping[str, Any] | None = None) -> list[Document]:
         """Every subscription (to build the tenant's matching index)."""
         async with translated("subscriptions"):
@@ -66,6 +83,7 @@ class SubscriptionRepository:
             return await cursor.to_list()
 
 
+_VERSION = "subscriptions"
 _OPTIONAL = (
     "subscriptionName",
     "description",

@@ -30,6 +30,9 @@ class RecordingSink:
     def __init__(self) -> None:
         self.changes: list[EntityChange] = []
 
+    async def listens(self, tenant: str | None) -> bool:
+        return True
+
     async def entities_changed(self, changes: Sequence[EntityChange]) -> None:
         self.changes.extend(changes)
 
