@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
+from conformance_tests._broker_receiver import NotificationReceiver
 from ngsild_client import BrokerUnreachable, NgsiLdClient
 
 __all__ = [
@@ -130,16 +131,33 @@ Tenant = str | None | _Default
 class ProbeContext:
     """The NGSI-LD client on `<URL>/ngsi-ld/v1`, the run's ids and what to clean up afterwards.
 
-    Every entity id is `urn:ngsi-ld:ConformanceProbe:<run>-<n>` and every entity the checks
-    try to create is recorded first, so `cleanup()` deletes exactly those, whatever happened.
+    Every entity id is `urn:ngsi-ld:ConformanceProbe:<run>-<n>`, every subscription id
+    `urn:ngsi-ld:Subscription:ConformanceProbe:<run>-<n>`, and everything the checks try to
+    create is recorded first, so `cleanup()` deletes exactly those, whatever happened.
+    `receiver` (when the run has one) is where the broker sends the notifications the
+    subscription checks wait for, at most `notify_wait_s` each; `receiver_error` says why
+    a run that wanted one has none.
     """
 
-    def __init__(self, client: NgsiLdClient, run_id: str, tenant: str | None) -> None:
+    def __init__(
+        self,
+        client: NgsiLdClient,
+        run_id: str,
+        tenant: str | None,
+        *,
+        receiver: NotificationReceiver | None = None,
+        notify_wait_s: float = 10.0,
+        receiver_error: str = "",
+    ) -> None:
         self.client = client
         self.run_id = run_id
         self.tenant = tenant
+        self.receiver = receiver
+        self.notify_wait_s = notify_wait_s
+        self.receiver_error = receiver_error
         self._counter = 0
         self._entities: list[tuple[str | None, str]] = []
+        self._subscriptions: list[str] = []
         self._contexts: list[str] = []
 
     @property
@@ -155,6 +173,10 @@ class ProbeContext:
         self._counter += 1
         return f"urn:ngsi-ld:ConformanceProbe:{self.run_id}-{self._counter}"
 
+    def new_subscription_id(self) -> str:
+        self._counter += 1
+        return f"urn:ngsi-ld:Subscription:ConformanceProbe:{self.run_id}-{self._counter}"
+
     def entity(self, entity_id: str | None = None, **attrs: Any) -> dict[str, Any]:
         """A normalized entity of this run's type; keyword values become Properties."""
         body: dict[str, Any] = {"id": entity_id or self.new_id(), "type": self.entity_type}
@@ -164,6 +186,9 @@ class ProbeContext:
 
     def track(self, entity_id: str, tenant: Tenant = DEFAULT) -> None:
         self._entities.append((self._tenant(tenant), entity_id))
+
+    def track_subscription(self, subscription_id: str) -> None:
+        self._subscriptions.append(subscription_id)
 
     def track_context(self, path: str) -> None:
         self._contexts.append(path)
@@ -222,8 +247,18 @@ class ProbeContext:
     async def cleanup(self) -> list[str]:
         """Delete what the checks created since the last clean-up; problems, never exceptions."""
         problems: list[str] = []
+        subscriptions, self._subscriptions = self._subscriptions, []
         entities, self._entities = self._entities, []
         contexts, self._contexts = self._contexts, []
+        for subscription_id in dict.fromkeys(subscriptions):  # first: no notice of the rest
+            path = f"subscriptions/{quote(subscription_id, safe='')}"
+            try:
+                reply = await self.request("DELETE", path)
+            except BrokerUnreachable as exc:
+                problems.append(f"{subscription_id}: {exc!r}")
+                continue
+            if reply.status not in (204, 404):
+                problems.append(f"{subscription_id}: {reply.describe()}")
         for tenant, entity_id in dict.fromkeys(entities):
             try:
                 reply = await self.request(

@@ -13,6 +13,10 @@ from conformance_tests._broker_checks_batch import BATCH_CHECKS
 from conformance_tests._broker_checks_entities import ATTRIBUTE_CHECKS, ENTITY_CHECKS
 from conformance_tests._broker_checks_http import CONTEXT_CHECKS, ERROR_CHECKS, TENANT_CHECKS
 from conformance_tests._broker_checks_query import QUERY_CHECKS
+from conformance_tests._broker_checks_subscriptions import (
+    NOTIFICATION_CHECKS,
+    SUBSCRIPTION_CHECKS,
+)
 from conformance_tests._broker_framework import (
     Check,
     CheckFailed,
@@ -21,6 +25,7 @@ from conformance_tests._broker_framework import (
     Outcome,
     ProbeContext,
 )
+from conformance_tests._broker_receiver import NotificationReceiver
 from ngsild_client import BrokerUnreachable, Endpoint, HttpAdapter, NgsiLdClient
 
 __all__ = ["CHECKS", "GROUPS", "GroupCounts", "SuiteResult", "run_suite", "select_checks"]
@@ -33,9 +38,12 @@ CHECKS: tuple[Check, ...] = (
     *CONTEXT_CHECKS,
     *ERROR_CHECKS,
     *TENANT_CHECKS,
+    *SUBSCRIPTION_CHECKS,
+    *NOTIFICATION_CHECKS,
 )
 GROUPS: tuple[str, ...] = tuple(dict.fromkeys(check.group for check in CHECKS))
 API_PATH = "/ngsi-ld/v1/"
+NOTIFICATION_GROUP = "notification"
 
 Progress = Callable[[Check, CheckResult | None], None]
 
@@ -115,14 +123,58 @@ async def run_suite(
     progress: Progress | None = None,
     timeout_s: float = 30.0,
     run_id: str | None = None,
+    notify_host: str = "127.0.0.1",
+    notify_port: int = 0,
+    notify_wait_s: float = 10.0,
 ) -> SuiteResult:
     """Run the checks of `groups` (all by default) against the broker at `url`, one at a time.
 
     Entities go to tenant `tenant` (default `conformance-<run>`), or to the default tenant
     with `use_tenant=False`. `progress(check, None)` is called before a check and
-    `progress(check, result)` after it. Everything the checks created is deleted.
+    `progress(check, result)` after it. Everything the checks created is deleted. When
+    notification checks run, the suite listens on `notify_host:notify_port` (0: any free
+    port) for the broker's notifications, waiting `notify_wait_s` at most for each.
     """
     checks = select_checks(groups)
+    async with contextlib.AsyncExitStack() as stack:
+        receiver: NotificationReceiver | None = None
+        receiver_error = ""
+        if any(check.group == NOTIFICATION_GROUP for check in checks):
+            try:
+                receiver = await stack.enter_async_context(
+                    NotificationReceiver(notify_host, notify_port)
+                )
+            except OSError as exc:
+                receiver_error = f"cannot listen on {notify_host}:{notify_port}: {exc}"
+        return await _run_checks(
+            url,
+            checks,
+            tenant=tenant,
+            use_tenant=use_tenant,
+            token=token,
+            progress=progress,
+            timeout_s=timeout_s,
+            run_id=run_id,
+            receiver=receiver,
+            receiver_error=receiver_error,
+            notify_wait_s=notify_wait_s,
+        )
+
+
+async def _run_checks(
+    url: str,
+    checks: list[Check],
+    *,
+    tenant: str | None,
+    use_tenant: bool,
+    token: str | None,
+    progress: Progress | None,
+    timeout_s: float,
+    run_id: str | None,
+    receiver: NotificationReceiver | None,
+    receiver_error: str,
+    notify_wait_s: float,
+) -> SuiteResult:
     run = run_id or secrets.token_hex(4)
     chosen_tenant = (tenant or f"conformance-{run}") if use_tenant else None
     endpoint = Endpoint(url.rstrip("/") + API_PATH, token=token)
@@ -131,7 +183,14 @@ async def run_suite(
     results: list[CheckResult] = []
     problems: list[str] = []
     async with HttpAdapter(timeout_s=timeout_s) as http:
-        ctx = ProbeContext(NgsiLdClient(http, endpoint), run, chosen_tenant)
+        ctx = ProbeContext(
+            NgsiLdClient(http, endpoint),
+            run,
+            chosen_tenant,
+            receiver=receiver,
+            notify_wait_s=notify_wait_s,
+            receiver_error=receiver_error,
+        )
         # The anchor makes the tenant exist, so reads that come first see it (clause 5.5.10).
         anchor = {"id": f"urn:ngsi-ld:ConformanceProbe:{run}-0", "type": ctx.entity_type + "Anchor"}
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -45,18 +46,39 @@ def broker(
         Path | None, typer.Option("--markdown", help="Write the one-line Markdown summary.")
     ] = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for each answer.")] = 30.0,
+    notify_host: Annotated[
+        str,
+        typer.Option(
+            help="Address the notification checks listen on and give the broker as endpoint: "
+            "for a remote broker, an address of this machine that the broker can reach."
+        ),
+    ] = "127.0.0.1",
+    notify_port: Annotated[
+        int,
+        typer.Option(min=0, max=65535, help="Port to listen on for notifications (0: any free)."),
+    ] = 0,
+    notify_wait_s: Annotated[
+        float,
+        typer.Option(min=0.1, help="Seconds to wait for each expected notification."),
+    ] = 10.0,
 ) -> None:
     """Check an NGSI-LD broker against ETSI GS CIM 009 V1.8; exit 1 when any check fails.
 
-    The probe entities (urn:ngsi-ld:ConformanceProbe:<run>-<n>) live in their own tenant and
-    are deleted after each check; nothing else is touched.
+    The probe entities (urn:ngsi-ld:ConformanceProbe:<run>-<n>) and subscriptions
+    (urn:ngsi-ld:Subscription:ConformanceProbe:<run>-<n>) live in their own tenant and are
+    deleted after each check; nothing else is touched. The notification checks listen on
+    --notify-host:--notify-port for the broker's notifications: a remote broker needs a
+    host it can reach (and a port its firewall lets through).
     """
     console = Console()
     try:
         checks = select_checks(group)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--group") from None
-    result = _run_with_progress(console, url, checks, group, tenant, no_tenant, token, timeout)
+    notify = _Notify(notify_host, notify_port, notify_wait_s)
+    result = _run_with_progress(
+        console, url, checks, group, tenant, no_tenant, token, timeout, notify
+    )
     _print_summary(console, result)
     for path, text in (
         (json_path, to_json(result)),
@@ -70,6 +92,15 @@ def broker(
         raise typer.Exit(1)
 
 
+@dataclass(slots=True, frozen=True)
+class _Notify:
+    """Where the suite listens for notifications, and how long it waits for each."""
+
+    host: str
+    port: int
+    wait_s: float
+
+
 def _run_with_progress(
     console: Console,
     url: str,
@@ -79,6 +110,7 @@ def _run_with_progress(
     no_tenant: bool,
     token: str | None,
     timeout: float,
+    notify: _Notify,
 ) -> SuiteResult:
     with Progress(
         TextColumn("[bold]{task.description}"),
@@ -105,6 +137,9 @@ def _run_with_progress(
                 groups=groups,
                 progress=progress,
                 timeout_s=timeout,
+                notify_host=notify.host,
+                notify_port=notify.port,
+                notify_wait_s=notify.wait_s,
             )
         )
 

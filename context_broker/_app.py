@@ -11,7 +11,15 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
 from context_broker._context_fetch import FetchAllowList, HttpContextFetcher
-from context_broker._delivery import NotificationQueue, QueueingSink
+from context_broker._delivery import (
+    HttpSender,
+    MqttSender,
+    NotificationQueue,
+    Notifier,
+    NotifierOptions,
+    PeriodicSweep,
+    QueueingSink,
+)
 from context_broker._errors import (
     BadRequestData,
     InternalError,
@@ -64,6 +72,7 @@ def create_app(settings: BrokerSettings) -> FastAPI:
             FetchAllowList.parse(settings.context_fetch_allow),
         )
         contexts = HostedContexts(store)
+        notifier: Notifier | None = None
         try:
             await contexts.load()
             resolver = ContextResolver(
@@ -72,7 +81,12 @@ def create_app(settings: BrokerSettings) -> FastAPI:
             live = LiveSubscriptions(store, settings.subscription_refresh_ms / 1000)
             queue = NotificationQueue(store.platform)
             await queue.prepare()
-            broker = Broker(store, QueueingSink(live, queue, resolver.resolve))
+            sink = QueueingSink(live, queue, resolver.resolve)
+            broker = Broker(store, sink)
+            if settings.notifier_enabled:
+                notifier = _notifier(settings, broker, queue, resolver)
+                sink.on_queued = notifier.wake
+                await notifier.start()
             app.state.deps = Deps(settings, broker, resolver, contexts)
             app.state.tenant_registry = TenantRegistry(store.platform, directory=store.directory)
             app.state.subscriptions = Subscriptions(
@@ -83,6 +97,8 @@ def create_app(settings: BrokerSettings) -> FastAPI:
             )
             yield
         finally:
+            if notifier is not None:
+                await notifier.stop()
             await fetcher.aclose()
             await store.close()
 
@@ -110,6 +126,33 @@ def create_app(settings: BrokerSettings) -> FastAPI:
     if settings.auth_required:
         app.add_middleware(ApiKeyGuard)
     return app
+
+
+def _notifier(
+    settings: BrokerSettings, broker: Broker, queue: NotificationQueue, resolver: ContextResolver
+) -> Notifier:
+    """The notifier of this process: HTTP and MQTT senders, periodic subscriptions."""
+    http = HttpSender(settings.notification_timeout_s)
+    mqtt = MqttSender(settings.notification_timeout_s)
+    options = NotifierOptions(
+        poll_s=settings.notification_poll_ms / 1000,
+        lease_s=settings.notification_lease_s,
+        timeout_s=settings.notification_timeout_s,
+        retry_base_s=settings.notification_retry_base_s,
+        max_attempts=settings.notification_max_attempts,
+        endpoint_in_flight=settings.notification_endpoint_in_flight,
+        endpoint_backlog=settings.notification_endpoint_backlog,
+    )
+    periodic = PeriodicSweep(broker, queue, resolver.resolve, settings.query_max_limit)
+    notifier = Notifier(
+        broker.store,
+        queue,
+        {"http": http, "https": http, "mqtt": mqtt, "mqtts": mqtt},
+        options,
+        periodic,
+    )
+    periodic.on_queued = notifier.wake
+    return notifier
 
 
 def _install_error_handlers(app: FastAPI) -> None:

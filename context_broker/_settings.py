@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from context_broker._budget import QueryBudget
@@ -26,6 +26,22 @@ class BrokerSettings(BaseSettings):
     # How stale a process's view of a tenant's subscriptions may be; a subscription write
     # answers after this time, so every process matches it for writes that follow.
     subscription_refresh_ms: int = Field(default=100, ge=0, le=5_000)
+    # Each API process runs a notifier that sends the queued notifications (HTTP, MQTT).
+    notifier_enabled: bool = True
+    # How often a notifier looks for notifications queued elsewhere or due for a retry.
+    notification_poll_ms: int = Field(default=250, ge=10, le=60_000)
+    # How long a claimed notification is this notifier's alone before others may claim it.
+    notification_lease_s: float = Field(default=30.0, ge=1.0)
+    # The time an endpoint has to take a notification (connect, answer, MQTT acknowledge).
+    notification_timeout_s: float = Field(default=5.0, gt=0)
+    # The first retry comes within this time, each next within twice that (at most 5 min).
+    notification_retry_base_s: float = Field(default=1.0, gt=0)
+    # Attempts at one notification before it is given up and counted as failed.
+    notification_max_attempts: int = Field(default=6, ge=1)
+    # Notifications being sent to one endpoint at once, per process.
+    notification_endpoint_in_flight: int = Field(default=4, ge=1)
+    # Notifications claimed for one endpoint and not yet sent, per process (then it is left out).
+    notification_endpoint_backlog: int = Field(default=256, ge=1)
     max_body_bytes: int = 2 * 1024 * 1024
     context_fetch_timeout_s: float = 3.0
     # Hosts, addresses or CIDRs (comma-separated) the broker may fetch @contexts from although
@@ -45,6 +61,16 @@ class BrokerSettings(BaseSettings):
     tenant_read_wait_ms: int = Field(default=10_000, ge=1)
     # Reads of all tenants in the store at once, served to the tenants in turn; 0: no limit.
     store_read_slots: int = Field(default=0, ge=0)
+
+    @model_validator(mode="after")
+    def _lease_outlasts_a_send(self) -> BrokerSettings:
+        # A claimed notification is sent only while its lease outlasts a whole send.
+        if self.notification_lease_s < self.notification_timeout_s + 2:
+            raise ValueError(
+                "CONTESTO_NOTIFICATION_LEASE_S must be at least CONTESTO_NOTIFICATION_TIMEOUT_S"
+                f" + 2 s; got {self.notification_lease_s} and {self.notification_timeout_s}"
+            )
+        return self
 
     def private_endpoints_allowed(self) -> bool:
         """Whether subscription endpoints may be non-public addresses."""

@@ -4,9 +4,14 @@ library's HTTP server."""
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,7 +19,7 @@ from typing import Any
 
 import uvicorn
 
-__all__ = ["QuietHandler", "ThreadedServer", "serving", "wait_for_port"]
+__all__ = ["ApiProcess", "QuietHandler", "ThreadedServer", "serving", "wait_for_port"]
 
 
 class QuietHandler(BaseHTTPRequestHandler):
@@ -136,4 +141,72 @@ class ThreadedServer:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+_API_CHILD = (
+    "import sys, uvicorn\n"
+    "from context_broker import BrokerSettings, create_app\n"
+    "uvicorn.run(create_app(BrokerSettings()), host='127.0.0.1', port=int(sys.argv[1]),"
+    " log_level='warning')\n"
+)
+
+
+class ApiProcess:
+    """The broker's API in a process of its own (so a test can kill -9 it), configured by
+    CONTESTO_ environment variables; `url` is `http://127.0.0.1:PORT`."""
+
+    def __init__(self, env: dict[str, str], log_path: str) -> None:
+        self._env = env
+        self._log_path = log_path
+        self._process: subprocess.Popen[bytes] | None = None
+        self.url = ""
+
+    def start(self, timeout_s: float = 30.0) -> ApiProcess:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        environment = {k: v for k, v in os.environ.items() if not k.startswith("CONTESTO_")}
+        with open(self._log_path, "ab") as log:
+            self._process = subprocess.Popen(
+                [sys.executable, "-c", _API_CHILD, str(port)],
+                env=environment | self._env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        self.url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"the API process exited: see {self._log_path}")
+            try:
+                with urllib.request.urlopen(self.url + "/ngsi-ld/v1/types", timeout=2) as answer:
+                    if answer.status == 200:
+                        return self
+            except (OSError, urllib.error.HTTPError):
+                pass
+            if time.monotonic() > deadline:
+                self.kill()
+                raise TimeoutError(f"the API process did not answer: see {self._log_path}")
+            time.sleep(0.1)
+
+    def kill(self) -> None:
+        """SIGKILL: the process gets no chance to finish anything."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+            self._process.wait(10)
+
+    def stop(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def __enter__(self) -> ApiProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
         self.stop()

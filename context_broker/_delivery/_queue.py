@@ -160,6 +160,19 @@ class NotificationQueue:
                 ordered=False,
             )
 
+    async def release(self, records: Sequence[Queued]) -> None:
+        """Give claimed records back unsent, due as they were (a notifier stopping)."""
+        if not records:
+            return
+        async with translated("notification queue"):
+            await self.records.update_many(
+                {
+                    "_id": {"$in": [record.id for record in records]},
+                    "claim": {"$in": sorted({record.claim for record in records})},
+                },
+                {"$set": {"lease": NEVER, "claim": None}},
+            )
+
     async def pending(self) -> int:
         """How many notifications wait, of every tenant."""
         async with translated("notification queue"):

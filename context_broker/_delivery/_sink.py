@@ -5,18 +5,16 @@ write is acknowledged (docs/architecture.md, "Notifications")."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime
 from typing import Any
 
-import orjson
-
-from context_broker._delivery._queue import NotificationQueue, queue_record
+from context_broker._delivery._compose import notification_record
+from context_broker._delivery._queue import NotificationQueue
 from context_broker._jsonld import ContextValue, TermMap
 from context_broker._subscriptions._changes import EntityChange
 from context_broker._subscriptions._live import LiveSubscriptions
 from context_broker._subscriptions._matching import Change
 from context_broker._subscriptions._model import context_of
-from context_broker._subscriptions._notification import Notification, build_notification
+from context_broker._subscriptions._notification import build_notification
 from context_broker._time import utc_now
 
 Document = dict[str, Any]
@@ -30,10 +28,18 @@ _IDENTITY = ("_id", "type", "createdAt", "modifiedAt")
 class QueueingSink:
     """Matches changes, builds their notifications and queues them."""
 
-    def __init__(self, live: LiveSubscriptions, queue: NotificationQueue, terms_of: TermsOf):
+    def __init__(
+        self,
+        live: LiveSubscriptions,
+        queue: NotificationQueue,
+        terms_of: TermsOf,
+        on_queued: Callable[[], None] | None = None,
+    ):
         self.live = live
         self.queue = queue
         self.terms_of = terms_of
+        # Told once notifications are queued: this process's notifier sends them at once.
+        self.on_queued = on_queued
 
     async def listens(self, tenant: str | None) -> bool:
         return len(await self.live.index_of(tenant)) > 0
@@ -49,12 +55,14 @@ class QueueingSink:
                 _, entities = notified.setdefault(key, (subscription, []))
                 entities.append((told.before, _shown(change)))
         records = []
-        for (tenant, subscription_id), (subscription, entities) in notified.items():
+        for (tenant, _), (subscription, entities) in notified.items():
             terms = await self.terms_of(context_of(subscription), tenant)
             notification = build_notification(subscription, entities, terms, now)
-            records.append(_record(tenant, subscription_id, subscription, notification, now))
+            records.append(notification_record(tenant, subscription, notification, now))
         if records:
             await self.queue.add(records)
+            if self.on_queued is not None:
+                self.on_queued()
 
 
 def _shown(change: Change) -> Document:
@@ -65,19 +73,3 @@ def _shown(change: Change) -> Document:
     deleted = change.entity
     kept = {key: deleted[key] for key in _IDENTITY if key in deleted}
     return {**kept, "an": [], "attrs": {}}
-
-
-def _record(
-    tenant: str | None,
-    subscription_id: str,
-    subscription: Document,
-    notification: Notification,
-    now: datetime,
-) -> Document:
-    endpoint = subscription["notification"]["endpoint"]
-    headers = dict(notification.headers)
-    for pair in endpoint.get("receiverInfo", []):
-        headers[pair["key"]] = pair["value"]
-    notifier = {pair["key"]: pair["value"] for pair in endpoint.get("notifierInfo", [])}
-    body = orjson.dumps(notification.body)
-    return queue_record(tenant, subscription_id, endpoint["uri"], headers, body, notifier, now)

@@ -242,6 +242,10 @@ class SubscriptionIndex:
         for key in found.keys:
             self._by_key.setdefault(key, {})[found.id] = found
 
+    def get(self, subscription_id: str) -> Document | None:
+        found = self._by_id.get(subscription_id)
+        return found.doc if found is not None else None
+
     def remove(self, subscription_id: str) -> None:
         found = self._by_id.pop(subscription_id, None)
         if found is None:

@@ -1,0 +1,297 @@
+"""The notifier: claims due notifications from the queue and sends them, in each API process.
+
+Woken at once by this process's sink, else every poll interval (records of other processes,
+retries due). Claimed records wait in a queue per endpoint, each with a bounded number in
+flight and a bounded backlog; an endpoint at its bound is left out of the next claims, so a
+slow or dead endpoint delays no other. A record is deleted once delivered or given up, or
+put back due later (exponential backoff with full jitter) while the endpoint may yet take
+it. Before it is sent, its subscription is read again (deleted, paused, expired: dropped;
+throttled: dropped).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from context_broker._delivery._backoff import retry_delay
+from context_broker._delivery._outcome import Outcome
+from context_broker._delivery._periodic import PeriodicSweep
+from context_broker._delivery._queue import NotificationQueue, Queued
+from context_broker._delivery._status import DeliveryStatus
+from context_broker._errors import NonexistentTenant
+from context_broker._store import Store
+from context_broker._subscriptions._live import LiveSubscriptions
+from context_broker._subscriptions._model import subscription_status
+from context_broker._time import utc_now
+
+Document = dict[str, Any]
+log = logging.getLogger("context_broker.notifier")
+PERIODIC_SWEEP_S = 0.5
+"""How often the periodic subscriptions are looked at (their finest interval)."""
+
+
+class Sender(Protocol):
+    """One transport: sends a queued notification once and tells how it went."""
+
+    async def send(self, record: Queued) -> Outcome: ...
+
+    async def aclose(self) -> None: ...
+
+
+@dataclass(slots=True, frozen=True)
+class NotifierOptions:
+    poll_s: float = 0.25
+    lease_s: float = 30.0
+    timeout_s: float = 5.0
+    retry_base_s: float = 1.0
+    max_attempts: int = 6
+    endpoint_in_flight: int = 4
+    endpoint_backlog: int = 256
+    batch: int = 256
+
+
+@dataclass(slots=True)
+class _Endpoint:
+    """One endpoint's claimed records, oldest first, and how many are being sent."""
+
+    backlog: deque[tuple[Queued, float]] = field(default_factory=deque)
+    in_flight: int = 0
+
+    def load(self) -> int:
+        return len(self.backlog) + self.in_flight
+
+
+class Notifier:
+    """Sends the queue's notifications; `start()` and `stop()` from the app's lifespan."""
+
+    def __init__(
+        self,
+        store: Store,
+        queue: NotificationQueue,
+        senders: Mapping[str, Sender],
+        options: NotifierOptions,
+        periodic: PeriodicSweep | None = None,
+    ) -> None:
+        self.queue = queue
+        self.senders = dict(senders)  # by URI scheme
+        self.options = options
+        self.periodic = periodic
+        self.live = LiveSubscriptions(store, 0)  # reads each tenant's version every time
+        self._endpoints: dict[str, _Endpoint] = {}
+        self._sending: set[asyncio.Task[None]] = set()
+        self._wake = asyncio.Event()
+        self._flush = asyncio.Event()
+        self._done: list[Queued] = []
+        self._retries: list[tuple[Queued, datetime]] = []
+        self._status = DeliveryStatus()
+        self._last_sent: dict[str, datetime] = {}  # throttled subscriptions' last send
+        self._tasks: list[asyncio.Task[None]] = []
+        self._next_sweep = 0.0
+
+    def wake(self) -> None:
+        """Claim at once (notifications were just queued by this process)."""
+        self._wake.set()
+
+    async def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._claiming(), name="notifier"),
+            asyncio.create_task(self._flushing(), name="notifier-flush"),
+        ]
+
+    async def stop(self, timeout_s: float = 3.0) -> None:
+        """Stop claiming, let sends under way finish, write their outcomes and give the
+        unsent claims back: within about `timeout_s` in all."""
+        claiming = self._tasks[:1]
+        for task in claiming:
+            task.cancel()
+        await asyncio.gather(*claiming, return_exceptions=True)
+        unsent = [record for endpoint in self._endpoints.values() for record, _ in endpoint.backlog]
+        self._endpoints.clear()
+        if self._sending:
+            _, pending = await asyncio.wait(set(self._sending), timeout=timeout_s * 2 / 3)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        for task in self._tasks[1:]:
+            task.cancel()
+        await asyncio.gather(*self._tasks[1:], return_exceptions=True)
+        self._tasks = []
+        try:
+            async with asyncio.timeout(timeout_s / 3):
+                await self.queue.release(unsent)
+                await self._write_outcomes()
+        except Exception:
+            log.exception("the notifier could not write its last outcomes")
+        for sender in {id(sender): sender for sender in self.senders.values()}.values():
+            with contextlib.suppress(Exception):
+                await sender.aclose()
+
+    # -- claiming ---------------------------------------------------------------------
+
+    async def _claiming(self) -> None:
+        while True:
+            self._wake.clear()
+            full = False
+            try:
+                full = await self._claim_round()
+                if self.periodic is not None and time.monotonic() >= self._next_sweep:
+                    self._next_sweep = time.monotonic() + PERIODIC_SWEEP_S
+                    await self.periodic.sweep(utc_now())
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("the notifier failed a round; it tries again")
+            if full:
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.options.poll_s)
+
+    async def _claim_round(self) -> bool:
+        """Claim what is due for endpoints below their bound; True if the batch was full."""
+        options = self.options
+        busy = [
+            uri
+            for uri, endpoint in self._endpoints.items()
+            if endpoint.load() >= options.endpoint_backlog
+        ]
+        claimed = await self.queue.claim(utc_now(), options.batch, options.lease_s, busy)
+        if not claimed:
+            return False
+        held_until = time.monotonic() + options.lease_s
+        now = utc_now()
+        dropped: list[Queued] = []
+        by_tenant: dict[str | None, list[Queued]] = {}
+        for record in claimed:
+            by_tenant.setdefault(record.tenant, []).append(record)
+        for tenant, records in by_tenant.items():
+            try:
+                index = await self.live.index_of(tenant)
+            except NonexistentTenant:
+                dropped += records
+                continue
+            for record in records:
+                subscription = index.get(record.subscription_id)
+                if (
+                    subscription is None
+                    or subscription_status(subscription, now) != "active"
+                    or self._throttled(subscription, now)
+                ):
+                    dropped.append(record)
+                    continue
+                endpoint = self._endpoints.setdefault(record.endpoint, _Endpoint())
+                endpoint.backlog.append((record, held_until))
+                self._pump(record.endpoint, endpoint)
+        await self.queue.done(dropped)
+        return len(claimed) >= options.batch
+
+    def _throttled(self, subscription: Document, now: datetime) -> bool:
+        """Whether a notification now comes too soon after the last one (throttling); if
+        not, it counts as the last one."""
+        throttling = subscription.get("throttling")
+        if not throttling:
+            return False
+        key = str(subscription["_id"])
+        last = [self._last_sent.get(key), subscription.get("sent", {}).get("lastNotification")]
+        known = [t for t in last if t is not None]
+        if known and now - max(known) < timedelta(seconds=throttling):
+            return True
+        self._last_sent[key] = now
+        if len(self._last_sent) > 100_000:
+            self._last_sent = {k: t for k, t in self._last_sent.items() if now - t < _DAY}
+        return False
+
+    # -- sending ----------------------------------------------------------------------
+
+    def _pump(self, uri: str, endpoint: _Endpoint) -> None:
+        """Start sends on the endpoint up to its bound."""
+        options = self.options
+        while endpoint.in_flight < options.endpoint_in_flight and endpoint.backlog:
+            record, held_until = endpoint.backlog.popleft()
+            if time.monotonic() > held_until - options.timeout_s - 1.0:
+                continue  # its lease runs out: left to be claimed again, not sent twice
+            endpoint.in_flight += 1
+            task = asyncio.create_task(self._send(uri, endpoint, record))
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
+        if endpoint.load() == 0 and self._endpoints.get(uri) is endpoint:
+            del self._endpoints[uri]
+
+    async def _send(self, uri: str, endpoint: _Endpoint, record: Queued) -> None:
+        try:
+            sender = self.senders.get(uri.split(":", 1)[0].lower())
+            if sender is None:
+                outcome = Outcome("refused", "no notifier for this URI scheme")
+            else:
+                outcome = await sender.send(record)
+        except asyncio.CancelledError:
+            outcome = Outcome("retry", "the notifier stopped")
+            raise
+        except Exception as error:  # a sender's bug must not lose the record
+            log.exception("sending a notification of %s failed", record.subscription_id)
+            outcome = Outcome("retry", repr(error))
+        finally:
+            endpoint.in_flight -= 1
+            self._settle(record, outcome)
+            self._pump(uri, endpoint)
+
+    def _settle(self, record: Queued, outcome: Outcome) -> None:
+        now = utc_now()
+        if outcome.verdict == "delivered":
+            self._done.append(record)
+            self._status.delivered(record.tenant, record.subscription_id, now)
+        elif outcome.verdict == "retry" and record.attempts + 1 < self.options.max_attempts:
+            delay = retry_delay(record.attempts + 1, self.options.retry_base_s)
+            self._retries.append((record, now + timedelta(seconds=delay)))
+        else:
+            attempts = record.attempts + 1
+            log.warning(
+                "notification of subscription %s to %s given up after %d attempt%s: %s",
+                record.subscription_id,
+                record.endpoint,
+                attempts,
+                "" if attempts == 1 else "s",
+                outcome.why,
+            )
+            self._done.append(record)
+            self._status.failed(record.tenant, record.subscription_id, now)
+        self._flush.set()
+
+    # -- outcomes ---------------------------------------------------------------------
+
+    async def _flushing(self) -> None:
+        while True:
+            await self._flush.wait()
+            self._flush.clear()
+            await asyncio.sleep(0.005)  # outcomes that come together are written together
+            try:
+                await self._write_outcomes()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("the notifier could not write outcomes; it tries again")
+                await asyncio.sleep(self.options.poll_s)
+                self._flush.set()
+
+    async def _write_outcomes(self) -> None:
+        done, self._done = self._done, []
+        retries, self._retries = self._retries, []
+        try:
+            await self.queue.done(done)
+            await self.queue.retry(retries)
+        except BaseException:
+            self._done[:0] = done
+            self._retries[:0] = retries
+            raise
+        if self._status:
+            await self._status.flush(self.live.repository)
+
+
+_DAY = timedelta(days=1)

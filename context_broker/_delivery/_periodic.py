@@ -1,0 +1,130 @@
+"""Periodic subscriptions (timeInterval, clause 5.8.1): every interval, the entities that
+match the subscription now, in one notification.
+
+Each subscription's next time is kept on it (`nextPeriodicAt`) and taken with a
+conditional update, so of several notifiers one alone sends each period.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from context_broker._delivery._compose import notification_record
+from context_broker._delivery._queue import NotificationQueue
+from context_broker._delivery._sink import TermsOf
+from context_broker._errors import NgsiLdError, NonexistentTenant
+from context_broker._query import parse_q, parse_scope_q
+from context_broker._query._plan import EntityQuery
+from context_broker._service import Broker
+from context_broker._subscriptions._model import (
+    context_of,
+    geo_query_of,
+    q_expander,
+    subscription_status,
+)
+from context_broker._subscriptions._notification import build_notification
+from context_broker._subscriptions._store import SubscriptionRepository
+
+Document = dict[str, Any]
+log = logging.getLogger("context_broker.notifier")
+
+
+def entity_queries(subscription: Document, limit: int) -> list[EntityQuery]:
+    """The queries of the entities a subscription selects now: one per entity selector,
+    each with the subscription's q, geoQ and scopeQ."""
+    expand = q_expander(dict(subscription.get("qNames", [])))
+    q = parse_q(subscription["q"]) if "q" in subscription else None
+    geo = geo_query_of(subscription["geoQ"]) if "geoQ" in subscription else None
+    scope = parse_scope_q(subscription["scopeQ"]) if "scopeQ" in subscription else None
+    return [
+        EntityQuery(
+            ids=(selector["id"],) if "id" in selector else (),
+            id_pattern=selector.get("idPattern"),
+            types=tuple(tuple(group) for group in selector.get("types", [])),
+            q=q,
+            scope_q=scope,
+            geo=geo,
+            expand=expand,
+            limit=limit,
+        )
+        for selector in subscription.get("entities", [])
+    ]
+
+
+class PeriodicSweep:
+    """Queues the notifications of the periodic subscriptions that are due, every tenant."""
+
+    def __init__(
+        self,
+        broker: Broker,
+        queue: NotificationQueue,
+        terms_of: TermsOf,
+        max_entities: int,
+        on_queued: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.broker = broker
+        self.queue = queue
+        self.terms_of = terms_of
+        self.max_entities = max_entities
+        self.on_queued = on_queued
+
+    async def sweep(self, now: datetime) -> int:
+        """Queue each due periodic notification once; returns how many were queued."""
+        store = self.broker.store
+        entries = await store.directory.entries()
+        tenants: list[str | None] = [None]
+        tenants += [entry.name for entry in entries if entry.status == "active"]
+        queued = 0
+        for tenant in tenants:
+            try:
+                queued += await self._sweep_tenant(tenant, now)
+            except NonexistentTenant:
+                continue
+            except NgsiLdError as error:
+                log.warning("periodic notifications of tenant %r: %s", tenant, error)
+        if queued:
+            self.on_queued()
+        return queued
+
+    async def _sweep_tenant(self, tenant: str | None, now: datetime) -> int:
+        entities = await self.broker.store.repository(tenant)
+        repo = SubscriptionRepository(entities.database, entities.budget.time_ms)
+        records = []
+        for subscription in await repo.periodic_due(now):
+            if subscription_status(subscription, now) != "active":
+                continue
+            following = now + timedelta(seconds=subscription["timeInterval"])
+            previous = subscription.get("nextPeriodicAt")
+            if not await repo.take_period(str(subscription["_id"]), previous, following):
+                continue  # another notifier took this period
+            try:
+                record = await self._notification(tenant, subscription, now)
+            except NgsiLdError as error:
+                log.warning("periodic notification of %s: %s", subscription["_id"], error)
+                continue
+            if record is not None:
+                records.append(record)
+        if records:
+            await self.queue.add(records)
+        return len(records)
+
+    async def _notification(
+        self, tenant: str | None, subscription: Document, now: datetime
+    ) -> Document | None:
+        found: dict[str, Document] = {}
+        for query in entity_queries(subscription, self.max_entities):
+            page = await self.broker.query_entities(tenant, query)
+            for doc in page.docs:
+                found.setdefault(str(doc["_id"]), doc)
+                if len(found) >= self.max_entities:
+                    break
+        if not found:
+            return None
+        terms = await self.terms_of(context_of(subscription), tenant)
+        notification = build_notification(
+            subscription, [(None, doc) for doc in found.values()], terms, now
+        )
+        return notification_record(tenant, subscription, notification, now)
