@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from ._broker_receiver import NotificationReceiver
 from ._check import Checker, MessageResult, Target, TargetError, known_targets, make_target
 from ._live import listen, listener_options
 from ._payloads import Sample, infer_topic, samples_from_text
@@ -19,6 +20,7 @@ __all__ = [
     "Duplicate",
     "Gap",
     "MessageResult",
+    "NotificationReceiver",
     "Report",
     "Sample",
     "Target",

@@ -11,6 +11,7 @@ from contesto._cli_conformance import conformance_app
 from contesto._cli_devices import devices_app
 from contesto._cli_ingest import dead_letter_app, ingest, simulate
 from contesto._cli_models import models_app
+from contesto._cli_notifications import notifications_app
 from contesto._cli_tenants import audit, tenants_app
 from contesto._settings import StackSettings
 from contesto._stack import StackError, run_stack
@@ -30,6 +31,7 @@ app.add_typer(devices_app, name="devices")
 app.add_typer(dead_letter_app, name="dead-letter")
 app.add_typer(tenants_app, name="tenants")
 app.add_typer(conformance_app, name="conformance")
+app.add_typer(notifications_app, name="notifications")
 app.command()(audit)
 app.command()(ingest)
 app.command()(simulate)

@@ -48,6 +48,7 @@ from context_broker._service import Broker
 from context_broker._settings import BrokerSettings
 from context_broker._store import Store
 from context_broker._subscriptions import LiveSubscriptions, Subscriptions
+from context_broker._subscriptions._schedule import PeriodicSchedule
 from regional_tenants import TenantRegistry
 
 API_PREFIX = "/ngsi-ld/v1"
@@ -81,10 +82,12 @@ def create_app(settings: BrokerSettings) -> FastAPI:
             live = LiveSubscriptions(store, settings.subscription_refresh_ms / 1000)
             queue = NotificationQueue(store.platform)
             await queue.prepare()
+            schedule = PeriodicSchedule(store.platform)
+            await schedule.prepare()
             sink = QueueingSink(live, queue, resolver.resolve)
             broker = Broker(store, sink)
             if settings.notifier_enabled:
-                notifier = _notifier(settings, broker, queue, resolver)
+                notifier = _notifier(settings, broker, queue, schedule, resolver)
                 sink.on_queued = notifier.wake
                 await notifier.start()
             app.state.deps = Deps(settings, broker, resolver, contexts)
@@ -94,6 +97,7 @@ def create_app(settings: BrokerSettings) -> FastAPI:
                 parse_type_selection,
                 allow_private=settings.private_endpoints_allowed(),
                 live=live,
+                schedule=schedule,
             )
             yield
         finally:
@@ -129,7 +133,11 @@ def create_app(settings: BrokerSettings) -> FastAPI:
 
 
 def _notifier(
-    settings: BrokerSettings, broker: Broker, queue: NotificationQueue, resolver: ContextResolver
+    settings: BrokerSettings,
+    broker: Broker,
+    queue: NotificationQueue,
+    schedule: PeriodicSchedule,
+    resolver: ContextResolver,
 ) -> Notifier:
     """The notifier of this process: HTTP and MQTT senders, periodic subscriptions."""
     http = HttpSender(settings.notification_timeout_s)
@@ -143,7 +151,7 @@ def _notifier(
         endpoint_in_flight=settings.notification_endpoint_in_flight,
         endpoint_backlog=settings.notification_endpoint_backlog,
     )
-    periodic = PeriodicSweep(broker, queue, resolver.resolve, settings.query_max_limit)
+    periodic = PeriodicSweep(broker, queue, schedule, resolver.resolve, settings.query_max_limit)
     notifier = Notifier(
         broker.store,
         queue,

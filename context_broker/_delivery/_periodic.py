@@ -1,15 +1,15 @@
 """Periodic subscriptions (timeInterval, clause 5.8.1): every interval, the entities that
 match the subscription now, in one notification.
 
-Each subscription's next time is kept on it (`nextPeriodicAt`) and taken with a
-conditional update, so of several notifiers one alone sends each period.
+The due periods come from the platform's schedule (`_subscriptions/_schedule.py`), each
+taken with a conditional update, so of several notifiers one alone sends each period.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from context_broker._delivery._compose import notification_record
@@ -26,6 +26,7 @@ from context_broker._subscriptions._model import (
     subscription_status,
 )
 from context_broker._subscriptions._notification import build_notification
+from context_broker._subscriptions._schedule import Due, PeriodicSchedule
 from context_broker._subscriptions._store import SubscriptionRepository
 
 Document = dict[str, Any]
@@ -61,55 +62,49 @@ class PeriodicSweep:
         self,
         broker: Broker,
         queue: NotificationQueue,
+        schedule: PeriodicSchedule,
         terms_of: TermsOf,
         max_entities: int,
         on_queued: Callable[[], None] = lambda: None,
     ) -> None:
         self.broker = broker
         self.queue = queue
+        self.schedule = schedule
         self.terms_of = terms_of
         self.max_entities = max_entities
         self.on_queued = on_queued
 
     async def sweep(self, now: datetime) -> int:
         """Queue each due periodic notification once; returns how many were queued."""
-        store = self.broker.store
-        entries = await store.directory.entries()
-        tenants: list[str | None] = [None]
-        tenants += [entry.name for entry in entries if entry.status == "active"]
-        queued = 0
-        for tenant in tenants:
-            try:
-                queued += await self._sweep_tenant(tenant, now)
-            except NonexistentTenant:
-                continue
-            except NgsiLdError as error:
-                log.warning("periodic notifications of tenant %r: %s", tenant, error)
-        if queued:
-            self.on_queued()
-        return queued
-
-    async def _sweep_tenant(self, tenant: str | None, now: datetime) -> int:
-        entities = await self.broker.store.repository(tenant)
-        repo = SubscriptionRepository(entities.database, entities.budget.time_ms)
         records = []
-        for subscription in await repo.periodic_due(now):
-            if subscription_status(subscription, now) != "active":
-                continue
-            following = now + timedelta(seconds=subscription["timeInterval"])
-            previous = subscription.get("nextPeriodicAt")
-            if not await repo.take_period(str(subscription["_id"]), previous, following):
+        for due in await self.schedule.due(now):
+            if not await self.schedule.take(due, now):
                 continue  # another notifier took this period
             try:
-                record = await self._notification(tenant, subscription, now)
+                record = await self._due_record(due, now)
+            except NonexistentTenant:
+                await self.schedule.forget(due.tenant, due.subscription_id)
+                continue
             except NgsiLdError as error:
-                log.warning("periodic notification of %s: %s", subscription["_id"], error)
+                log.warning("periodic notification of %s: %s", due.subscription_id, error)
                 continue
             if record is not None:
                 records.append(record)
         if records:
             await self.queue.add(records)
+            self.on_queued()
         return len(records)
+
+    async def _due_record(self, due: Due, now: datetime) -> Document | None:
+        entities = await self.broker.store.repository(due.tenant)
+        repo = SubscriptionRepository(entities.database, entities.budget.time_ms)
+        subscription = await repo.get(due.subscription_id)
+        if subscription is None:
+            await self.schedule.forget(due.tenant, due.subscription_id)
+            return None
+        if subscription_status(subscription, now) != "active":
+            return None
+        return await self._notification(due.tenant, subscription, now)
 
     async def _notification(
         self, tenant: str | None, subscription: Document, now: datetime

@@ -16,6 +16,7 @@ from context_broker._subscriptions._model import (
     parse_subscription,
     patch_subscription,
 )
+from context_broker._subscriptions._schedule import PeriodicSchedule
 from context_broker._subscriptions._store import SubscriptionRepository
 from context_broker._time import utc_now
 
@@ -39,6 +40,7 @@ class Subscriptions:
         *,
         allow_private: bool,
         live: LiveSubscriptions | None = None,
+        schedule: PeriodicSchedule | None = None,
     ) -> None:
         self.store = store
         self.types = types
@@ -46,6 +48,8 @@ class Subscriptions:
         # The matching side, told of each write; the operations answer once every process
         # has seen it (`_live.py`).
         self.live = live
+        # Where the notifiers find the periodic subscriptions of every tenant.
+        self.schedule = schedule
 
     async def _repo(
         self, tenant: str | None, *, create_if_missing: bool = False
@@ -58,7 +62,7 @@ class Subscriptions:
         await self._check_endpoint(doc)
         repo = await self._repo(tenant, create_if_missing=True)
         await repo.insert(doc)  # a duplicate id is AlreadyExists (409)
-        await self._published(tenant, repo)
+        await self._published(tenant, repo, doc)
         return str(doc["_id"])
 
     async def retrieve_subscription(self, tenant: str | None, subscription_id: str) -> Document:
@@ -91,7 +95,7 @@ class Subscriptions:
             if doc["notification"]["endpoint"] != stored["notification"]["endpoint"]:
                 await self._check_endpoint(doc)
             if await repo.replace(doc, stored.get("v", 0)):
-                await self._published(tenant, repo)
+                await self._published(tenant, repo, doc)
                 return
         raise StoreUnavailable(f"subscription {subscription_id} is being changed by others")
 
@@ -100,10 +104,15 @@ class Subscriptions:
         repo = await self._repo(tenant)
         if not await repo.delete(subscription_id):
             raise ResourceNotFound(f"subscription {subscription_id} does not exist")
-        await self._published(tenant, repo)
+        await self._published(tenant, repo, {"_id": subscription_id})
 
-    async def _published(self, tenant: str | None, repo: SubscriptionRepository) -> None:
-        """Move the tenant's subscription version, and wait until every process saw it."""
+    async def _published(
+        self, tenant: str | None, repo: SubscriptionRepository, doc: Document
+    ) -> None:
+        """Schedule or unschedule its periods, move the tenant's subscription version, and
+        wait until every process saw it."""
+        if self.schedule is not None:
+            await self.schedule.keep(tenant, doc, utc_now())
         await repo.bump_version()
         if self.live is not None:
             self.live.forget(tenant)

@@ -4,7 +4,6 @@ of the subscription feature that speaks to MongoDB."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING
@@ -76,29 +75,6 @@ class SubscriptionRepository:
         and `$max` times, so notifiers in several processes add up."""
         async with translated(f"subscription {subscription_id}"):
             await self.subscriptions.update_one({"_id": subscription_id}, dict(outcome))
-
-    async def periodic_due(self, now: datetime) -> list[Document]:
-        """The active periodic subscriptions (timeInterval) whose next notification is due."""
-        query = {
-            "timeInterval": {"$exists": True},
-            "isActive": True,
-            "$or": [{"nextPeriodicAt": None}, {"nextPeriodicAt": {"$lte": now}}],
-        }
-        async with translated("subscriptions"):
-            cursor = self.subscriptions.find(query, max_time_ms=self._ms)
-            return await cursor.to_list()
-
-    async def take_period(
-        self, subscription_id: str, previous: datetime | None, following: datetime
-    ) -> bool:
-        """Take the periodic notification due at `previous` for this process, moving the
-        next one to `following`: False when another process took it first."""
-        async with translated(f"subscription {subscription_id}"):
-            result = await self.subscriptions.update_one(
-                {"_id": subscription_id, "nextPeriodicAt": previous},
-                {"$set": {"nextPeriodicAt": following}},
-            )
-        return result.modified_count == 1
 
     async def all(self, query: Mapping[str, Any] | None = None) -> list[Document]:
         """Every subscription (to build the tenant's matching index)."""
