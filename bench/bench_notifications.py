@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import secrets
 import sys
 import tempfile
@@ -32,13 +31,16 @@ from typing import Any
 
 if __package__ in {None, ""}:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 import httpx
 import orjson
+from _servers import ApiProcess
 
-from bench.bench_query import API, broker
+from bench.bench_broker import cpu_seconds
 from contesto import EmbeddedStore
 
+API = "/ngsi-ld/v1"
 ENTITIES = 100
 IN_FLIGHT = 8
 STEADY_RATE = 100
@@ -114,15 +116,16 @@ async def add_subscriptions(
 class Writer:
     """Attribute updates of the tenant's entities, each a new sequence number."""
 
-    def __init__(self, http: httpx.AsyncClient) -> None:
+    def __init__(self, http: httpx.AsyncClient, entities: int = ENTITIES) -> None:
         self.http = http
+        self.entities = entities
         self.sequence = 0
         self.acknowledged: dict[int, float] = {}
 
     async def update(self) -> None:
         self.sequence += 1
         sequence = self.sequence
-        entity = f"urn:ngsi-ld:BenchSensor:{sequence % ENTITIES:03d}"
+        entity = f"urn:ngsi-ld:BenchSensor:{sequence % self.entities:03d}"
         answer = await self.http.patch(
             f"/entities/{entity}/attrs/seq", json={"type": "Property", "value": sequence}
         )
@@ -161,7 +164,16 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else float("nan")
 
 
-async def measure(base: str, args: argparse.Namespace) -> dict[str, Any]:
+@dataclass(slots=True, frozen=True)
+class Processes:
+    api: int
+    store: int
+
+    def cpu(self) -> tuple[float, float]:
+        return cpu_seconds(self.api), cpu_seconds(self.store)
+
+
+async def measure(base: str, processes: Processes, args: argparse.Namespace) -> dict[str, Any]:
     sink = Sink()
     server = await asyncio.start_server(sink.serve, "127.0.0.1", 0)
     sink.port = server.sockets[0].getsockname()[1]
@@ -192,7 +204,12 @@ async def measure(base: str, args: argparse.Namespace) -> dict[str, Any]:
             present = wanted
             await sink.wait_quiet()
             received_before = sink.received
+            api_before, store_before = processes.cpu()
+            written_before = writer.sequence
             writes_per_s = await writer.closed_loop(args.seconds)
+            await sink.wait_quiet()
+            api_after, store_after = processes.cpu()
+            writes = writer.sequence - written_before
             loop_received = sink.received - received_before
             loop_started_last = sink.last_at
             await sink.wait_quiet()
@@ -201,6 +218,8 @@ async def measure(base: str, args: argparse.Namespace) -> dict[str, Any]:
                 "writes_per_s": round(writes_per_s, 1),
                 "write_ratio": round(writes_per_s / baseline, 3),
                 "subscriptions_created_s": round(made_s, 1),
+                "api_cpu_ms_per_write": round((api_after - api_before) * 1000 / writes, 2),
+                "store_cpu_ms_per_write": round((store_after - store_before) * 1000 / writes, 2),
             }
             if wanted:
                 drain_s = max(0.0, sink.last_at - loop_started_last)
@@ -235,14 +254,19 @@ async def fan_out(base: str, sink: Sink, args: argparse.Namespace) -> dict[str, 
         await add_subscriptions(http, [subscription(sink, "BenchSensor") for _ in range(100)])
         await sink.wait_quiet()
         before = sink.received
-        writer = Writer(http)
+        writer = Writer(http, entities=1)
         started = time.perf_counter()
         for _ in range(args.fan_out_writes):
             await writer.update()
-        await sink.wait_quiet()
+        await sink.wait_quiet(quiet_s=3.0)
         received = sink.received - before
         elapsed = sink.last_at - started
+        listed = (await http.get("/subscriptions", params={"limit": "100"})).json()
+        sent = sum(each["notification"].get("timesSent", 0) for each in listed)
+        failed = sum(each["notification"].get("timesFailed", 0) for each in listed)
     return {
+        "sent": sent,
+        "failed": failed,
         "subscriptions": 100,
         "writes": args.fan_out_writes,
         "notifications": received,
@@ -264,14 +288,10 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="contesto-bench-notify-") as tmp:
         data_dir = Path(tmp)
         with EmbeddedStore(data_dir / "db", log_path=data_dir / "secantus.log") as store:
-            saved = dict(os.environ)
-            os.environ["CONTESTO_LOG_LEVEL"] = "warning"
-            try:
-                with broker(store.url, data_dir) as base:
-                    results = asyncio.run(measure(base, args))
-            finally:
-                os.environ.clear()
-                os.environ.update(saved)
+            env = {"CONTESTO_MONGO_URL": store.url, "CONTESTO_LOG_LEVEL": "warning"}
+            with ApiProcess(env, str(data_dir / "broker.log")) as api:
+                pids = Processes(api.pid, store.pid or 0)
+                results = asyncio.run(measure(api.url, pids, args))
     results["command"] = "python -m bench.bench_notifications " + " ".join(sys.argv[1:])
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")

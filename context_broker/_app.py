@@ -87,8 +87,8 @@ def create_app(settings: BrokerSettings) -> FastAPI:
             sink = QueueingSink(live, queue, resolver.resolve)
             broker = Broker(store, sink)
             if settings.notifier_enabled:
-                notifier = _notifier(settings, broker, queue, schedule, resolver)
-                sink.on_queued = notifier.wake
+                notifier = _notifier(settings, broker, live, queue, schedule, resolver)
+                sink.notifier = notifier
                 await notifier.start()
             app.state.deps = Deps(settings, broker, resolver, contexts)
             app.state.tenant_registry = TenantRegistry(store.platform, directory=store.directory)
@@ -135,6 +135,7 @@ def create_app(settings: BrokerSettings) -> FastAPI:
 def _notifier(
     settings: BrokerSettings,
     broker: Broker,
+    live: LiveSubscriptions,
     queue: NotificationQueue,
     schedule: PeriodicSchedule,
     resolver: ContextResolver,
@@ -153,7 +154,7 @@ def _notifier(
     )
     periodic = PeriodicSweep(broker, queue, schedule, resolver.resolve, settings.query_max_limit)
     notifier = Notifier(
-        broker.store,
+        live,
         queue,
         {"http": http, "https": http, "mqtt": mqtt, "mqtts": mqtt},
         options,

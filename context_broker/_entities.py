@@ -198,6 +198,35 @@ class FieldUpdate:
     written: Document
 
 
+def with_field_update(doc: Document, change: FieldUpdate) -> Document:
+    """The stored document after `change`, as the store applies it (`$set`, `$unset`, `v`
+    counted), from the one before; `doc` is left as it was."""
+    after = dict(doc)
+    for path, value in change.set_fields.items():
+        *parents, last = path.split(".")
+        _along(after, parents)[last] = value
+    for path in change.unset_fields:
+        *parents, last = path.split(".")
+        node: Any = doc
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict) and last in node:
+            _along(after, parents).pop(last)
+    after["v"] = after.get("v", 0) + 1
+    return after
+
+
+def _along(doc: Document, parents: list[str]) -> Document:
+    """The sub-document at `parents`, each level copied so that the original is not changed
+    (and made when missing, as `$set` does)."""
+    node = doc
+    for part in parents:
+        child = node.get(part)
+        node[part] = child = dict(child) if isinstance(child, dict) else {}
+        node = child
+    return node
+
+
 def attributes_update(fragment: Fragment, now: datetime) -> FieldUpdate | None:
     """Update Attributes (clause 5.6.2) as a field update, when the fragment only replaces
     default instances and changes no type; else None (the operation reads and writes back)."""

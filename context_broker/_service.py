@@ -28,6 +28,7 @@ from context_broker._entities import (
     replace_attribute,
     replace_entity,
     update_attributes,
+    with_field_update,
 )
 from context_broker._errors import (
     BadRequestData,
@@ -130,15 +131,14 @@ class Broker:
         self, tenant: str | None, repo: EntityRepository, entity_id: str, change: FieldUpdate
     ) -> bool:
         """The one-round-trip attribute update (`EntityRepository.update_existing`); when
-        anyone listens, it also reads the entity before and after, to report the change."""
+        anyone listens, the store answers the entity before it, to report the change."""
         if not await self._listening(tenant):
             return await repo.update_existing(entity_id, change)
-        versions = await repo.update_existing_read(entity_id, change)
-        if versions is None:
+        before = await repo.update_existing_before(entity_id, change)
+        if before is None:
             return False
-        before, after = versions
-        if after is not None:  # else a deletion came in between, and reports itself
-            await self._report([EntityChange(tenant, entity_id, before, after)])
+        after = with_field_update(before, change)
+        await self._report([EntityChange(tenant, entity_id, before, after)])
         return True
 
     # --- clause 5.6: entities -------------------------------------------------------------

@@ -241,19 +241,15 @@ class EntityRepository:
             result = await self.entities.update_one(query, update)
         return result.matched_count == 1
 
-    async def update_existing_read(
-        self, entity_id: str, change: FieldUpdate
-    ) -> tuple[Document, Document | None] | None:
-        """`update_existing`, answering the entity's whole stored document before the update
-        and as read right after it (None if it was deleted in between); None when the
-        entity lacks one of the attributes and nothing was written. Costs a read more."""
+    async def update_existing_before(self, entity_id: str, change: FieldUpdate) -> Document | None:
+        """`update_existing`, answering the entity's whole stored document as it was before
+        the update (`with_field_update` gives it after); None when the entity lacks one of
+        the attributes and nothing was written. Still one round trip."""
         await self.ensure_geo_indexes([change.written])
         query, update = _existing_update(entity_id, change)
         async with translated(f"entity {entity_id}"):
             before: Document | None = await self.entities.find_one_and_update(query, update)
-        if before is None:
-            return None
-        return before, await self.get(entity_id)
+        return before
 
     async def delete(self, entity_id: str, *, whole: bool = False) -> Document | None:
         """Delete the entity; return the document deleted (its types only, unless `whole`),

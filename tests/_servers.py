@@ -191,6 +191,11 @@ class ApiProcess:
                 raise TimeoutError(f"the API process did not answer: see {self._log_path}")
             time.sleep(0.1)
 
+    @property
+    def pid(self) -> int:
+        assert self._process is not None
+        return self._process.pid
+
     def kill(self) -> None:
         """SIGKILL: the process gets no chance to finish anything."""
         if self._process is not None and self._process.poll() is None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from context_broker._delivery._queue import queue_record
+from context_broker._delivery._queue import Claim, queue_record
 from context_broker._subscriptions._notification import Notification
 
 Document = dict[str, Any]
@@ -20,8 +20,10 @@ def notification_record(
     subscription: Document,
     notification: Notification,
     now: datetime,
+    claim: Claim | None = None,
 ) -> Document:
-    """The queue record that sends `notification` to the subscription's endpoint."""
+    """The queue record that sends `notification` to the subscription's endpoint (held
+    under `claim` when it is handed to a notifier at once)."""
     endpoint = subscription["notification"]["endpoint"]
     headers = dict(notification.headers)
     for pair in endpoint.get("receiverInfo", []):
@@ -29,4 +31,6 @@ def notification_record(
     notifier = {pair["key"]: pair["value"] for pair in endpoint.get("notifierInfo", [])}
     body = orjson.dumps(notification.body)
     subscription_id = str(subscription["_id"])
-    return queue_record(tenant, subscription_id, endpoint["uri"], headers, body, notifier, now)
+    return queue_record(
+        tenant, subscription_id, endpoint["uri"], headers, body, notifier, now, claim
+    )

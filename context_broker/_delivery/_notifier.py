@@ -15,8 +15,9 @@ import asyncio
 import contextlib
 import logging
 import time
+import uuid
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -24,10 +25,9 @@ from typing import Any, Protocol
 from context_broker._delivery._backoff import retry_delay
 from context_broker._delivery._outcome import Outcome
 from context_broker._delivery._periodic import PeriodicSweep
-from context_broker._delivery._queue import NotificationQueue, Queued
+from context_broker._delivery._queue import Claim, NotificationQueue, Queued
 from context_broker._delivery._status import DeliveryStatus
 from context_broker._errors import NonexistentTenant
-from context_broker._store import Store
 from context_broker._subscriptions._live import LiveSubscriptions
 from context_broker._subscriptions._model import subscription_status
 from context_broker._time import utc_now
@@ -56,6 +56,7 @@ class NotifierOptions:
     endpoint_in_flight: int = 4
     endpoint_backlog: int = 256
     batch: int = 256
+    flush_s: float = 0.1
 
 
 @dataclass(slots=True)
@@ -74,7 +75,7 @@ class Notifier:
 
     def __init__(
         self,
-        store: Store,
+        live: LiveSubscriptions,
         queue: NotificationQueue,
         senders: Mapping[str, Sender],
         options: NotifierOptions,
@@ -84,7 +85,9 @@ class Notifier:
         self.senders = dict(senders)  # by URI scheme
         self.options = options
         self.periodic = periodic
-        self.live = LiveSubscriptions(store, 0)  # reads each tenant's version every time
+        # The subscriptions as the sink matches them: a deletion or a pause answers only
+        # once every process sees it (`_live.py`), so nothing is sent after its answer.
+        self.live = live
         self._endpoints: dict[str, _Endpoint] = {}
         self._sending: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
@@ -95,9 +98,14 @@ class Notifier:
         self._last_sent: dict[str, datetime] = {}  # throttled subscriptions' last send
         self._tasks: list[asyncio.Task[None]] = []
         self._next_sweep = 0.0
+        self._claim_now = False
+        self._stopping = False
+        self._token = uuid.uuid4().hex  # the claim of the records handed over by the sink
+        self._handed: list[tuple[Queued, float]] = []
 
     def wake(self) -> None:
-        """Claim at once (notifications were just queued by this process)."""
+        """Claim at once (notifications were just queued, free for any notifier)."""
+        self._claim_now = True
         self._wake.set()
 
     async def start(self) -> None:
@@ -109,11 +117,14 @@ class Notifier:
     async def stop(self, timeout_s: float = 3.0) -> None:
         """Stop claiming, let sends under way finish, write their outcomes and give the
         unsent claims back: within about `timeout_s` in all."""
+        self._stopping = True
         claiming = self._tasks[:1]
         for task in claiming:
             task.cancel()
         await asyncio.gather(*claiming, return_exceptions=True)
         unsent = [record for endpoint in self._endpoints.values() for record, _ in endpoint.backlog]
+        unsent += [record for record, _ in self._handed]
+        self._handed = []
         self._endpoints.clear()
         if self._sending:
             _, pending = await asyncio.wait(set(self._sending), timeout=timeout_s * 2 / 3)
@@ -137,11 +148,16 @@ class Notifier:
     # -- claiming ---------------------------------------------------------------------
 
     async def _claiming(self) -> None:
+        next_claim = 0.0  # when the queue is next read for what other processes left
         while True:
             self._wake.clear()
             full = False
             try:
-                full = await self._claim_round()
+                await self._dispatch_handed()
+                if self._claim_now or time.monotonic() >= next_claim:
+                    self._claim_now = False
+                    full = await self._claim_round()
+                    next_claim = time.monotonic() + self.options.poll_s
                 if self.periodic is not None and time.monotonic() >= self._next_sweep:
                     self._next_sweep = time.monotonic() + PERIODIC_SWEEP_S
                     await self.periodic.sweep(utc_now())
@@ -150,9 +166,37 @@ class Notifier:
             except Exception:
                 log.exception("the notifier failed a round; it tries again")
             if full:
+                self._claim_now = True
                 continue
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.options.poll_s)
+                wait_s = max(0.0, min(next_claim, self._next_sweep) - time.monotonic())
+                await asyncio.wait_for(self._wake.wait(), wait_s)
+
+    # -- records this process's writes queued, handed over without a claim round trip --
+
+    def claim_for(self, endpoint: str) -> Claim | None:
+        """The claim under which this process's sink queues a notification for `endpoint`
+        and hands it over at once; None when the endpoint is at its bound or the notifier
+        stops (then the record waits in the queue for any notifier)."""
+        current = self._endpoints.get(endpoint)
+        if (
+            self._stopping
+            or not self._tasks
+            or (current is not None and current.load() >= self.options.endpoint_backlog)
+        ):
+            return None
+        return Claim(self._token, utc_now() + timedelta(seconds=self.options.lease_s))
+
+    def hand_over(self, records: Sequence[Queued]) -> None:
+        """Records queued (durably) under this notifier's claim: sent by the next round."""
+        held_until = time.monotonic() + self.options.lease_s
+        self._handed.extend((record, held_until) for record in records)
+        self._wake.set()
+
+    async def _dispatch_handed(self) -> None:
+        while self._handed:
+            handed, self._handed = self._handed, []
+            await self._dispatch([record for record, _ in handed], handed[0][1])
 
     async def _claim_round(self) -> bool:
         """Claim what is due for endpoints below their bound; True if the batch was full."""
@@ -165,7 +209,12 @@ class Notifier:
         claimed = await self.queue.claim(utc_now(), options.batch, options.lease_s, busy)
         if not claimed:
             return False
-        held_until = time.monotonic() + options.lease_s
+        await self._dispatch(claimed, time.monotonic() + options.lease_s)
+        return len(claimed) >= options.batch
+
+    async def _dispatch(self, claimed: Sequence[Queued], held_until: float) -> None:
+        """Send claimed records, each in its endpoint's turn; drop those whose subscription
+        is gone, paused, expired or throttled."""
         now = utc_now()
         dropped: list[Queued] = []
         by_tenant: dict[str | None, list[Queued]] = {}
@@ -190,7 +239,6 @@ class Notifier:
                 endpoint.backlog.append((record, held_until))
                 self._pump(record.endpoint, endpoint)
         await self.queue.done(dropped)
-        return len(claimed) >= options.batch
 
     def _throttled(self, subscription: Document, now: datetime) -> bool:
         """Whether a notification now comes too soon after the last one (throttling); if
@@ -270,7 +318,9 @@ class Notifier:
         while True:
             await self._flush.wait()
             self._flush.clear()
-            await asyncio.sleep(0.005)  # outcomes that come together are written together
+            # Outcomes that come together are written together: one delete and one status
+            # update per subscription for all of them.
+            await asyncio.sleep(self.options.flush_s)
             try:
                 await self._write_outcomes()
             except asyncio.CancelledError:

@@ -57,6 +57,14 @@ class Queued:
         )
 
 
+@dataclass(slots=True, frozen=True)
+class Claim:
+    """A notifier's hold on records: its token, until when."""
+
+    token: str
+    until: datetime
+
+
 def queue_record(
     tenant: str | None,
     subscription_id: str,
@@ -65,8 +73,10 @@ def queue_record(
     body: bytes,
     notifier_info: Mapping[str, str],
     now: datetime,
+    claim: Claim | None = None,
 ) -> Document:
-    """A new queue record, due at once."""
+    """A new queue record, due at once: free for any notifier, or already held under
+    `claim` by the notifier it is handed to."""
     return {
         "_id": ObjectId(),
         "tenant": tenant,
@@ -78,8 +88,8 @@ def queue_record(
         "attempts": 0,
         "queuedAt": now,
         "due": now,
-        "lease": NEVER,
-        "claim": None,
+        "lease": NEVER if claim is None else claim.until,
+        "claim": None if claim is None else claim.token,
     }
 
 

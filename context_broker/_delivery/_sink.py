@@ -5,10 +5,11 @@ write is acknowledged (docs/architecture.md, "Notifications")."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from context_broker._delivery._compose import notification_record
-from context_broker._delivery._queue import NotificationQueue
+from context_broker._delivery._group_commit import GroupCommit
+from context_broker._delivery._queue import Claim, NotificationQueue, Queued
 from context_broker._jsonld import ContextValue, TermMap
 from context_broker._subscriptions._changes import EntityChange
 from context_broker._subscriptions._live import LiveSubscriptions
@@ -25,6 +26,16 @@ Shown = tuple[Document | None, Document]
 _IDENTITY = ("_id", "type", "createdAt", "modifiedAt")
 
 
+class LocalNotifier(Protocol):
+    """The notifier of the process the sink runs in (`_notifier.py`)."""
+
+    def claim_for(self, endpoint: str) -> Claim | None: ...
+
+    def hand_over(self, records: Sequence[Queued]) -> None: ...
+
+    def wake(self) -> None: ...
+
+
 class QueueingSink:
     """Matches changes, builds their notifications and queues them."""
 
@@ -33,13 +44,13 @@ class QueueingSink:
         live: LiveSubscriptions,
         queue: NotificationQueue,
         terms_of: TermsOf,
-        on_queued: Callable[[], None] | None = None,
+        notifier: LocalNotifier | None = None,
     ):
         self.live = live
-        self.queue = queue
         self.terms_of = terms_of
-        # Told once notifications are queued: this process's notifier sends them at once.
-        self.on_queued = on_queued
+        self.commits = GroupCommit(queue)
+        # This process's notifier, handed what its writes queued (no claim round trip).
+        self.notifier = notifier
 
     async def listens(self, tenant: str | None) -> bool:
         return len(await self.live.index_of(tenant)) > 0
@@ -58,11 +69,18 @@ class QueueingSink:
         for (tenant, _), (subscription, entities) in notified.items():
             terms = await self.terms_of(context_of(subscription), tenant)
             notification = build_notification(subscription, entities, terms, now)
-            records.append(notification_record(tenant, subscription, notification, now))
-        if records:
-            await self.queue.add(records)
-            if self.on_queued is not None:
-                self.on_queued()
+            endpoint = subscription["notification"]["endpoint"]["uri"]
+            claim = self.notifier.claim_for(endpoint) if self.notifier is not None else None
+            records.append(notification_record(tenant, subscription, notification, now, claim))
+        if not records:
+            return
+        await self.commits.add(records)
+        if self.notifier is not None:
+            handed = [Queued.of(record) for record in records if record["claim"] is not None]
+            if handed:
+                self.notifier.hand_over(handed)
+            if len(handed) < len(records):
+                self.notifier.wake()
 
 
 def _shown(change: Change) -> Document:

@@ -9,7 +9,13 @@ from typing import Any
 
 import pytest
 
-from context_broker._entities import build_document, parse_fragment, update_attributes
+from context_broker._entities import (
+    FieldUpdate,
+    build_document,
+    parse_fragment,
+    update_attributes,
+    with_field_update,
+)
 from context_broker._http._params import parse_type_selection
 from context_broker._jsonld import core_term_map
 from context_broker._names import encode_field
@@ -281,3 +287,30 @@ def test_geojson_notification(accept: str) -> None:
     data = build_notification(subscription, [(None, doc)], TERMS, NOW).body["data"]
     assert data["type"] == "FeatureCollection"
     assert data["features"][0]["geometry"] == {"type": "Point", "coordinates": [11.0, 43.0]}
+
+
+def test_a_field_update_applied_in_memory_is_what_the_store_writes() -> None:
+    """The one-round-trip attribute update reports the entity after it without reading it
+    back: `with_field_update` applies `$set`, `$unset` and the version as the store does,
+    and leaves the document before untouched."""
+    before = {
+        "_id": "urn:x:1",
+        "v": 3,
+        "attrs": {"t": {"type": "Property", "value": 1, "unitCode": "CEL"}, "h": {"value": 5}},
+    }
+    change = FieldUpdate(
+        required=(("t", None),),
+        set_fields={"modifiedAt": "now", "attrs.t.value": 2, "gp.t": 7},
+        unset_fields=("attrs.t.unitCode", "gc.t"),
+        written={},
+    )
+    after = with_field_update(before, change)
+    assert after == {
+        "_id": "urn:x:1",
+        "v": 4,
+        "modifiedAt": "now",
+        "attrs": {"t": {"type": "Property", "value": 2}, "h": {"value": 5}},
+        "gp": {"t": 7},
+    }
+    assert before["attrs"]["t"] == {"type": "Property", "value": 1, "unitCode": "CEL"}
+    assert before["v"] == 3

@@ -189,17 +189,17 @@ async def test_a_broker_without_a_sink_reads_no_versions(store: Store, tenant: s
     await broker.create_entity(tenant, room(5, temperature=1), TERMS)
     repo = await store.repository(tenant)
     calls: list[str] = []
-    read = repo.update_existing_read
+    read = repo.update_existing_before
 
     async def spy(*args: Any, **kwargs: Any) -> Any:
         calls.append("read")
         return await read(*args, **kwargs)
 
-    repo.update_existing_read = spy  # type: ignore[method-assign]
+    repo.update_existing_before = spy  # type: ignore[method-assign]
     try:
         await broker.update_attributes(tenant, f"{ROOM}5", {"temperature": prop(2)}, TERMS)
     finally:
-        del repo.update_existing_read
+        del repo.update_existing_before
     assert calls == []
     doc = await broker.retrieve_entity(tenant, f"{ROOM}5")
     assert doc["attrs"][encode_field(iri("temperature"))]["value"] == 2
