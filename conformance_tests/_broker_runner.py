@@ -12,7 +12,11 @@ from datetime import UTC, datetime
 from conformance_tests._broker_checks_batch import BATCH_CHECKS
 from conformance_tests._broker_checks_entities import ATTRIBUTE_CHECKS, ENTITY_CHECKS
 from conformance_tests._broker_checks_http import CONTEXT_CHECKS, ERROR_CHECKS, TENANT_CHECKS
+from conformance_tests._broker_checks_lifecycle import LIFECYCLE_CHECKS, LINKED_CHECKS
+from conformance_tests._broker_checks_payloads import PAYLOAD_CHECKS, UPDATE_CHECKS
 from conformance_tests._broker_checks_query import QUERY_CHECKS
+from conformance_tests._broker_checks_retrieve import RETRIEVE_CHECKS
+from conformance_tests._broker_checks_routing import CONTEXT_API_CHECKS, ROUTING_CHECKS
 from conformance_tests._broker_checks_subscriptions import (
     NOTIFICATION_CHECKS,
     SUBSCRIPTION_CHECKS,
@@ -28,16 +32,31 @@ from conformance_tests._broker_framework import (
 from conformance_tests._broker_receiver import NotificationReceiver
 from ngsild_client import BrokerUnreachable, Endpoint, HttpAdapter, NgsiLdClient
 
-__all__ = ["CHECKS", "GROUPS", "GroupCounts", "SuiteResult", "run_suite", "select_checks"]
+__all__ = [
+    "CHECKS",
+    "GROUPS",
+    "GroupCounts",
+    "SuiteResult",
+    "api_url",
+    "run_suite",
+    "select_checks",
+]
 
 CHECKS: tuple[Check, ...] = (
     *ENTITY_CHECKS,
     *ATTRIBUTE_CHECKS,
     *BATCH_CHECKS,
+    *PAYLOAD_CHECKS,
+    *UPDATE_CHECKS,
     *QUERY_CHECKS,
+    *RETRIEVE_CHECKS,
     *CONTEXT_CHECKS,
     *ERROR_CHECKS,
     *TENANT_CHECKS,
+    *ROUTING_CHECKS,
+    *CONTEXT_API_CHECKS,
+    *LINKED_CHECKS,
+    *LIFECYCLE_CHECKS,
     *SUBSCRIPTION_CHECKS,
     *NOTIFICATION_CHECKS,
 )
@@ -94,6 +113,15 @@ def select_checks(groups: Iterable[str] | None = None) -> list[Check]:
     if unknown:
         raise ValueError(f"unknown group(s) {', '.join(unknown)}; groups: {', '.join(GROUPS)}")
     return [check for check in CHECKS if not wanted or check.group in wanted]
+
+
+def api_url(url: str) -> str:
+    """The NGSI-LD API URL of a broker named by its root (`http://host:1026`) or by the API
+    URL itself (`http://host:1026/ngsi-ld/v1`, as the broker's startup banner prints it)."""
+    root = url.rstrip("/")
+    if root.endswith(API_PATH.rstrip("/")):
+        root = root[: -len(API_PATH.rstrip("/"))]
+    return root + API_PATH
 
 
 async def _run_one(check: Check, ctx: ProbeContext) -> CheckResult:
@@ -177,7 +205,7 @@ async def _run_checks(
 ) -> SuiteResult:
     run = run_id or secrets.token_hex(4)
     chosen_tenant = (tenant or f"conformance-{run}") if use_tenant else None
-    endpoint = Endpoint(url.rstrip("/") + API_PATH, token=token)
+    endpoint = Endpoint(api_url(url), token=token)
     started_at = datetime.now(UTC)
     start = time.monotonic()
     results: list[CheckResult] = []

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import ClassVar, Self
 
-__all__ = ["ChildProcess", "ChildServer", "log_tail", "stop_process"]
+from contesto._parent_death import dies_with_parent
+
+__all__ = ["ChildProcess", "ChildServer", "describe_exit", "log_tail", "stop_process"]
 
 _LOG_TAIL_LINES = 20
 
@@ -26,6 +29,17 @@ def log_tail(path: Path, offset: int) -> str:
         return "(no log)"
     lines = text.splitlines()[-_LOG_TAIL_LINES:]
     return "\n".join(f"  | {line}" for line in lines) or "  | (empty)"
+
+
+def describe_exit(returncode: int) -> str:
+    """How a child ended, in a log line's words: its exit code or the signal that killed it."""
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = "unknown signal"
+        return f"killed by signal {-returncode} ({name})"
+    return f"exited with code {returncode}"
 
 
 def stop_process(process: subprocess.Popen[bytes] | None, timeout_s: float) -> None:
@@ -48,18 +62,48 @@ class ChildProcess:
     """
 
     _error: ClassVar[type[RuntimeError]] = RuntimeError
+    # What the child gets when the thread that started it ends (the stack died).
+    _death_signal: ClassVar[int] = signal.SIGTERM
     log_path: Path
     _start_timeout_s: float
     _stop_timeout_s: float = 10.0
     _process: subprocess.Popen[bytes] | None = None
+    _start_interrupted: threading.Event | None = None
 
     def start(self) -> None:
         raise NotImplementedError
 
-    def stop(self) -> None:
-        """SIGTERM, wait for a clean exit, SIGKILL after the grace period. Idempotent."""
+    def stop(self, timeout_s: float | None = None) -> None:
+        """SIGTERM, wait for a clean exit (`timeout_s`, else the child's own grace period),
+        SIGKILL after it. Idempotent."""
         process, self._process = self._process, None
-        stop_process(process, self._stop_timeout_s)
+        stop_process(process, self._stop_timeout_s if timeout_s is None else timeout_s)
+
+    def restart(self) -> None:
+        """Reap the process (dead or not) and start it again; `_error` if it does not start."""
+        self.stop()
+        self.start()
+
+    def interrupt_start(self) -> None:
+        """Make a start under way in another thread, and any later one, give up within a
+        poll interval: the stack is stopping."""
+        if self._start_interrupted is None:
+            self._start_interrupted = threading.Event()
+        self._start_interrupted.set()
+
+    @property
+    def returncode(self) -> int | None:
+        """The exit status of a process that has ended, None while it runs or before a start."""
+        return self._process.poll() if self._process is not None else None
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    def _check_start_interrupted(self) -> None:
+        if self._start_interrupted is not None and self._start_interrupted.is_set():
+            self.stop(0)
+            raise self._error("the start was interrupted: the stack is stopping")
 
     def _spawn(self, command: list[str], *, env: Mapping[str, str] | None = None) -> int:
         """Start `command` in its own session (a Ctrl-C at the terminal reaches us, and we stop
@@ -73,6 +117,7 @@ class ChildProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=dies_with_parent(self._death_signal),  # noqa: PLW1509 - one prctl call, no locks
             )
         return offset
 
@@ -84,6 +129,7 @@ class ChildProcess:
         assert self._process is not None
         deadline = time.monotonic() + self._start_timeout_s
         while not ready():
+            self._check_start_interrupted()
             if self._process.poll() is not None or time.monotonic() > deadline:
                 tail = log_tail(self.log_path, log_offset)
                 self.stop()
@@ -109,6 +155,7 @@ class ChildServer(ChildProcess):
     _name: ClassVar[str] = "the server"
     host: str
     _port: int | None = None
+    _requested_port: int | None = None
 
     @property
     def port(self) -> int:
@@ -120,7 +167,13 @@ class ChildServer(ChildProcess):
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
-    def stop(self) -> None:
+    def stop(self, timeout_s: float | None = None) -> None:
         """SIGTERM, wait for a clean exit, SIGKILL after the grace period. Idempotent."""
         self._port = None
-        super().stop()
+        super().stop(timeout_s)
+
+    def restart(self) -> None:
+        """Start again on the same port: the other processes of the stack know it."""
+        if self._port is not None:
+            self._requested_port = self._port
+        super().restart()

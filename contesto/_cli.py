@@ -71,7 +71,9 @@ def up(
     which loses acknowledged messages if the stack stops, where Mosquitto is missing in the
     dev profile), and an ingest process (`contesto ingest`, log in DIR/ingest.log)
     publishes what arrives there, with the demo devices of Firenze and Prato provisioned
-    (try `contesto simulate`). Ctrl-C or SIGTERM stops the API, ingest, MQTT, then the store.
+    (try `contesto simulate`). A child process that dies is restarted; one that keeps dying
+    ends the stack with exit status 1 (CONTESTO_RESTART_MAX, CONTESTO_RESTART_WINDOW_S).
+    Ctrl-C or SIGTERM stops the API, ingest, MQTT, then the store, within 10 s.
     """
     given: dict[str, Any] = {"host": host, "port": port, "data_dir": data_dir}
     settings = StackSettings(**{name: value for name, value in given.items() if value is not None})

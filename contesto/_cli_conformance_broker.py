@@ -22,7 +22,13 @@ _STYLE = {Outcome.PASS: "green", Outcome.FAIL: "red", Outcome.NOT_SUPPORTED: "ye
 
 
 def broker(
-    url: Annotated[str, typer.Argument(help="The broker's root, e.g. http://127.0.0.1:1026.")],
+    url: Annotated[
+        str,
+        typer.Argument(
+            help="The broker's root or its NGSI-LD API URL, e.g. http://127.0.0.1:1026 or "
+            "http://127.0.0.1:1026/ngsi-ld/v1."
+        ),
+    ],
     group: Annotated[
         list[str] | None,
         typer.Option("--group", "-g", help=f"Run only these groups: {', '.join(GROUPS)}."),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -19,7 +20,7 @@ from pymongo.errors import PyMongoError
 from rich.console import Console
 from rich.table import Table
 
-from contesto._mqtt_access import MqttAccessError, MqttAccessFiles
+from contesto._mqtt_access import MqttAccessError, MqttAccessFiles, keep_access_in_step
 from sensor_ingest import Device, DeviceRegistry, Format, ServiceGroup, bind
 from sensor_ingest._devices import bind_device_only
 from sensor_ingest._provisioning import (
@@ -361,6 +362,15 @@ def mqtt_acl(
     ingest_user: Annotated[str, typer.Option(help="The ingest workers' MQTT user.")] = (
         "contesto-ingest"
     ),
+    every: Annotated[
+        float | None,
+        typer.Option(
+            min=0.1,
+            help="Keep running: look at the registry every this many seconds and rewrite the "
+            "files when the groups changed, until SIGTERM or Ctrl-C (a sidecar of a Mosquitto "
+            "that reloads changed files, as deploy/mosquitto/run-mosquitto.sh does).",
+        ),
+    ] = None,
 ) -> None:
     """Write Mosquitto's `acl_file` and `password_file` from the registry: one MQTT user per
     device group, allowed to publish only on its own topics; the ingest user reads all.
@@ -370,6 +380,10 @@ def mqtt_acl(
     OUT/acl (acl_file) and OUT/passwd (password_file), set allow_anonymous false, and
     reload Mosquitto (SIGHUP).
     """
+    if every is not None:
+        files = MqttAccessFiles(out, ingest_user)
+        _run(mongo_url, database, lambda registry: _keep_in_step(registry, files, every))
+        return
     groups = _run(mongo_url, database, lambda registry: registry.all_groups())
     try:
         MqttAccessFiles(out, ingest_user).write(groups)
@@ -377,3 +391,13 @@ def mqtt_acl(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
     typer.echo(f"{len(groups)} group user(s) and {ingest_user}: wrote {out}/acl, {out}/passwd")
+
+
+async def _keep_in_step(registry: DeviceRegistry, files: MqttAccessFiles, every_s: float) -> None:
+    """Rewrite the access files whenever the registry's groups change, until SIGTERM/SIGINT."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    # Reloading is left to whoever runs Mosquitto: it may be in another container.
+    await keep_access_in_step(registry.all_groups, files, lambda: None, stop, every_s)

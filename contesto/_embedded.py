@@ -24,7 +24,9 @@ from pymongo import MongoClient
 from pymongo.errors import OperationFailure, PyMongoError
 
 from contesto._child import ChildServer, log_tail
+from contesto._parent_death import dies_with_parent
 from contesto._store_credentials import StoreCredentials, write_private
+from contesto._store_lock import LOCKED_BY_ANOTHER, PID_FILE, lock_holder_line, pid_record
 
 __all__ = [
     "EmbeddedStore",
@@ -43,6 +45,7 @@ _ADDRESS_IN_USE = "Address already in use"
 _PORT_RACE_ATTEMPTS = 3
 CREDENTIALS_FILE = "credentials.json"
 URL_FILE = "store-url"
+DEFAULT_CACHE_SIZE = "256M"
 _USER_EXISTS = 51003
 # The store's threads take the interpreter lock from one another after at most this long
 # (Python's default: 5 ms): short enough that a read waits little behind a running scan.
@@ -128,11 +131,14 @@ class EmbeddedStore(ChildServer):
         executable: Path | None = None,
         journaled: bool = True,
         switch_interval_ms: float | None = SWITCH_INTERVAL_MS,
+        cache_size: str = DEFAULT_CACHE_SIZE,
     ) -> None:
         self.storage_path = Path(storage_path).absolute()
         self.credentials_path = self.storage_path / CREDENTIALS_FILE
         self.url_path = self.storage_path / URL_FILE
+        self.pid_path = self.storage_path / PID_FILE
         self.journaled = journaled
+        self.cache_size = cache_size
         self.switch_interval_ms = switch_interval_ms
         self._credentials: StoreCredentials | None = None
         self.log_path = (
@@ -167,10 +173,6 @@ class EmbeddedStore(ChildServer):
     def _anonymous_url(self) -> str:
         return f"mongodb://{self.host}:{self.port}/?directConnection=true"
 
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid if self._process is not None else None
-
     def start(self) -> None:
         """Start the store and return once it answers a ping; raise EmbeddedStoreError if not."""
         if self._process is not None:
@@ -192,6 +194,9 @@ class EmbeddedStore(ChildServer):
         self._credentials = credentials
         self._launch(executable, auth=True)
         write_private(self.url_path, self.url + "\n")
+        # Who holds the store's files, and who started it: a later start tells an orphan.
+        assert self.pid is not None
+        write_private(self.pid_path, pid_record(self.pid))
 
     def _provision(self, executable: Path, credentials: StoreCredentials) -> None:
         """Create the store's user: the only start without authentication, on a free
@@ -274,6 +279,8 @@ class EmbeddedStore(ChildServer):
             # Standalone: it then keeps no oplog, which made each upsert about 40% dearer,
             # and nothing here uses what an oplog serves (change streams, transactions).
             "--standalone",
+            "--cache-size",
+            self.cache_size,
         ]
         if auth:
             command.append("--auth")
@@ -292,6 +299,7 @@ class EmbeddedStore(ChildServer):
                 stderr=subprocess.STDOUT,
                 cwd=self.storage_path,
                 start_new_session=True,
+                preexec_fn=dies_with_parent(),  # noqa: PLW1509 - one prctl call, no locks
             )
         self._port = port
         try:
@@ -304,12 +312,15 @@ class EmbeddedStore(ChildServer):
         assert self._process is not None
         deadline = time.monotonic() + self._start_timeout_s
         while True:
+            self._check_start_interrupted()
             returncode = self._process.poll()
             if returncode is not None:
                 tail = self._log_tail(log_offset)
                 cause = f"the embedded store exited at start (exit code {returncode})"
                 if _ADDRESS_IN_USE in tail:
                     raise _PortTaken(f"{cause}: port {self._port} is already in use\n{tail}")
+                if LOCKED_BY_ANOTHER in tail:
+                    raise EmbeddedStoreError(f"{cause}: {lock_holder_line(self.storage_path)}")
                 raise EmbeddedStoreError(f"{cause}; log {self.log_path}:\n{tail}")
             if self._ping():
                 return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Literal
@@ -23,6 +24,9 @@ class IngestChild(ChildProcess):
 
     _error = IngestChildError
     _stop_timeout_s = 15.0
+    # Ingest acknowledges a message only once it is stored: killing it loses nothing, and
+    # its graceful stop can wait long on a store that died with the stack.
+    _death_signal = signal.SIGKILL
 
     def __init__(
         self,

@@ -23,6 +23,12 @@ class StackSettings(BaseSettings):
     # Opt-in: the store acknowledges writes before journaling them; a crash can lose them.
     store_unjournaled_writes_risk_loss: bool = False
     data_dir: Path = Path("var")
+    # The embedded store's cache (SecantusDB's WiredTiger cache), e.g. 256M or 1G.
+    store_cache_size: str = "256M"
+    # A child (store, MQTT broker, ingest) that dies is restarted; more than this many
+    # restarts of one child within the window end the stack (exit status 1).
+    restart_max: int = 5
+    restart_window_s: float = 60.0
     host: str = "127.0.0.1"
     port: int = 1026
     log_level: str = "info"

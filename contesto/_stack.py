@@ -14,18 +14,26 @@ from types import FrameType
 
 import uvicorn
 
+from contesto._child import ChildProcess
 from contesto._embedded import EmbeddedStore, EmbeddedStoreError
 from contesto._ingest_child import IngestChild, IngestChildError
 from contesto._mqtt_access import MqttAccessError
 from contesto._mqtt_broker import MqttBrokerError
 from contesto._settings import StackSettings
+from contesto._stack_lock import StackLock, StackLocked
 from contesto._stack_mqtt import LocalMqtt, local_mqtt
+from contesto._store_lock import StoreLocked, clear_orphaned_store
+from contesto._supervisor import RestartPolicy, Supervisor
 from context_broker import BrokerSettings, create_app
 
 __all__ = ["StackError", "run_stack"]
 
 NGSI_LD_PATH = "/ngsi-ld/v1"
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# A stop signal ends the stack within 10 s whatever its children do: the API gets this
+# long to finish its requests and its shutdown, the children the rest.
+_API_STOP_S = 2.5
+_CHILDREN_STOP_S = 5.5
 
 
 class StackError(RuntimeError):
@@ -33,19 +41,23 @@ class StackError(RuntimeError):
 
 
 def run_stack(settings: StackSettings, say: Callable[[str], None]) -> None:
-    """Run the store and the broker until SIGINT or SIGTERM, then stop both in that order.
+    """Run the store, MQTT, ingest and the broker until SIGINT or SIGTERM, restarting a
+    child that dies, then stop them all, the API first and the store last.
 
-    Returns normally after a stop by signal; raises StackError when the stack cannot start.
+    Returns normally after a stop by signal; raises StackError when the stack cannot start
+    or a child keeps dying.
     """
     http_socket = _listen(settings.host, settings.port)
     try:
         with contextlib.ExitStack() as resources:
             resources.callback(http_socket.close)
+            children: list[tuple[str, ChildProcess]] = []
             # Until the HTTP server runs, SIGTERM unwinds like Ctrl-C so the store is stopped.
             with _signal_handlers(_interrupt):
-                mongo_url, store_lines = _open_store(settings, resources)
+                _lock_data_dir(settings, resources, say)
+                mongo_url, store_lines = _open_store(settings, resources, children)
                 if settings.ingest:
-                    store_lines += _open_ingest(settings, mongo_url, resources)
+                    store_lines += _open_ingest(settings, mongo_url, resources, children)
                 app = create_app(BrokerSettings(mongo_url=mongo_url))
             server = uvicorn.Server(
                 uvicorn.Config(
@@ -53,8 +65,13 @@ def run_stack(settings: StackSettings, say: Callable[[str], None]) -> None:
                     log_level=settings.log_level,
                     lifespan="on",
                     access_log=settings.access_log,
+                    timeout_graceful_shutdown=int(_API_STOP_S / 2),
                 )
             )
+            policy = RestartPolicy(settings.restart_max, settings.restart_window_s)
+            supervisor = Supervisor(children, policy, say, give_up=lambda _: _ask_exit(server))
+            supervisor.start()
+            resources.callback(supervisor.stop, _CHILDREN_STOP_S)
             banner = _banner(settings, store_lines)
             # uvicorn handles the signals while it serves and re-raises them after its
             # shutdown; ours ask the server to exit, which is a no-op once it has.
@@ -67,11 +84,37 @@ def run_stack(settings: StackSettings, say: Callable[[str], None]) -> None:
                         runner.run(_serve(server, http_socket, lambda: say(banner)))
                 except SystemExit as exc:  # uvicorn exits this way when the app fails to start
                     raise StackError("the broker did not start: see the error above") from exc
+            if supervisor.failure is not None:
+                raise StackError(supervisor.failure)
     except KeyboardInterrupt:
         return
 
 
-def _open_store(settings: StackSettings, resources: contextlib.ExitStack) -> tuple[str, list[str]]:
+def _lock_data_dir(
+    settings: StackSettings, resources: contextlib.ExitStack, say: Callable[[str], None]
+) -> None:
+    """One stack per data directory; after a stack that crashed, stop the store it left."""
+    data_dir = settings.data_dir.absolute()
+    lock = StackLock(data_dir)
+    try:
+        crashed = lock.acquire()
+    except StackLocked as exc:
+        raise StackError(str(exc)) from None
+    resources.callback(lock.release)
+    if crashed is not None:
+        say(f"contesto up: the previous stack on {data_dir} (PID {crashed}) did not stop cleanly")
+    if settings.mongo_url is None:
+        try:
+            clear_orphaned_store(data_dir / "db", say)
+        except StoreLocked as exc:
+            raise StackError(str(exc)) from None
+
+
+def _open_store(
+    settings: StackSettings,
+    resources: contextlib.ExitStack,
+    children: list[tuple[str, ChildProcess]],
+) -> tuple[str, list[str]]:
     if settings.mongo_url is not None:
         return settings.mongo_url, [f"  store        MongoDB at {_redact(settings.mongo_url)}"]
     data_dir = settings.data_dir.absolute()
@@ -79,17 +122,19 @@ def _open_store(settings: StackSettings, resources: contextlib.ExitStack) -> tup
         data_dir / "db",
         log_path=data_dir / "secantus.log",
         journaled=not settings.store_unjournaled_writes_risk_loss,
+        cache_size=settings.store_cache_size,
     )
     try:
         resources.enter_context(store)
     except EmbeddedStoreError as exc:
         raise StackError(str(exc)) from None
+    children.append(("the embedded store", store))
     lines = [
         f"  store        embedded (SecantusDB), data in {store.storage_path}",
         f"  store URL    {store.redacted_url}",
         f"               full URL in {store.url_path} (owner only), for `contesto dead-letter`:",
         f"               export CONTESTO_MONGO_URL=$(cat {store.url_path})",
-        f"  store log    {store.log_path}",
+        f"  store log    {store.log_path} (cache {store.cache_size})",
     ]
     if not store.journaled:
         lines.append("  WARNING      unjournaled writes: a store crash loses acknowledged data")
@@ -97,7 +142,10 @@ def _open_store(settings: StackSettings, resources: contextlib.ExitStack) -> tup
 
 
 def _open_ingest(
-    settings: StackSettings, mongo_url: str, resources: contextlib.ExitStack
+    settings: StackSettings,
+    mongo_url: str,
+    resources: contextlib.ExitStack,
+    children: list[tuple[str, ChildProcess]],
 ) -> list[str]:
     """The MQTT broker (unless external) and the ingest process, which publishes to our API."""
     lines = []
@@ -110,6 +158,7 @@ def _open_ingest(
             resources.enter_context(local.broker)
         except (MqttBrokerError, MqttAccessError) as exc:
             raise StackError(str(exc)) from None
+        children.append(("the MQTT broker", local.broker))
         lines.append(f"  MQTT         {settings.mqtt_host}:{local.broker.port} ({local.kind})")
         lines += [f"  WARNING      {warning}" for warning in local.warnings]
     child = IngestChild(
@@ -123,6 +172,7 @@ def _open_ingest(
         resources.enter_context(child)
     except IngestChildError as exc:
         raise StackError(str(exc)) from None
+    children.append(("the ingest process", child))
     lines += [
         f"  provisioning http://{settings.host}:{settings.provisioning_port}/iot"
         " (IoT Agent API: fiware-service = tenant)",
@@ -137,6 +187,16 @@ async def _serve(server: uvicorn.Server, sock: socket.socket, on_ready: Callable
         await asyncio.sleep(0.05)
     if server.started:
         on_ready()
+    while not (server.should_exit or serving.done()):
+        await asyncio.sleep(0.1)
+    # A store that is gone must not hold the shutdown: the API gets a bounded time.
+    _, unfinished = await asyncio.wait([serving], timeout=_API_STOP_S)
+    if unfinished:
+        server.force_exit = True
+        serving.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await serving
+        return
     await serving
 
 
@@ -187,9 +247,16 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+def _ask_exit(server: uvicorn.Server) -> None:
+    """The first request stops the server gracefully, a second one at once."""
+    if server.should_exit:
+        server.force_exit = True
+    server.should_exit = True
+
+
 def _exit_handler(server: uvicorn.Server) -> Callable[[int, FrameType | None], None]:
     def handler(signum: int, frame: FrameType | None) -> None:
-        server.should_exit = True
+        _ask_exit(server)
 
     return handler
 

@@ -27,6 +27,7 @@ from context_broker._errors import (
     NgsiLdError,
     ResourceNotFound,
 )
+from context_broker._expiry import ExpirySchedule, ExpirySweep
 from context_broker._hosted_contexts import HostedContexts
 from context_broker._http import (
     _admin,
@@ -34,6 +35,7 @@ from context_broker._http import (
     _contexts,
     _discovery,
     _entities,
+    _info,
     _query,
     _subscriptions,
 )
@@ -42,13 +44,16 @@ from context_broker._http._deps import Deps
 from context_broker._http._hot_path import HotPath
 from context_broker._http._openapi import install_api_description
 from context_broker._http._params import parse_type_selection
+from context_broker._http._request_shape import RequestShape
 from context_broker._http._responses import problem_response
+from context_broker._http._version import VersionPreference
 from context_broker._jsonld import ContextResolver
 from context_broker._service import Broker
 from context_broker._settings import BrokerSettings
 from context_broker._store import Store
 from context_broker._subscriptions import LiveSubscriptions, Subscriptions
 from context_broker._subscriptions._schedule import PeriodicSchedule
+from context_broker._time import utc_now
 from regional_tenants import TenantRegistry
 
 API_PREFIX = "/ngsi-ld/v1"
@@ -74,6 +79,7 @@ def create_app(settings: BrokerSettings) -> FastAPI:
         )
         contexts = HostedContexts(store)
         notifier: Notifier | None = None
+        sweep: ExpirySweep | None = None
         try:
             await contexts.load()
             resolver = ContextResolver(
@@ -85,12 +91,19 @@ def create_app(settings: BrokerSettings) -> FastAPI:
             schedule = PeriodicSchedule(store.platform)
             await schedule.prepare()
             sink = QueueingSink(live, queue, resolver.resolve)
-            broker = Broker(store, sink)
+            expiry = ExpirySchedule(store.platform)
+            await expiry.prepare()
+            broker = Broker(store, sink, expiry)
+            sweep = ExpirySweep(
+                broker, expiry, settings.expiry_sweep_ms / 1000, settings.purge_batch
+            )
+            await sweep.start()
             if settings.notifier_enabled:
                 notifier = _notifier(settings, broker, live, queue, schedule, resolver)
                 sink.notifier = notifier
                 await notifier.start()
             app.state.deps = Deps(settings, broker, resolver, contexts)
+            app.state.started_at = utc_now()
             app.state.tenant_registry = TenantRegistry(store.platform, directory=store.directory)
             app.state.subscriptions = Subscriptions(
                 store,
@@ -101,6 +114,8 @@ def create_app(settings: BrokerSettings) -> FastAPI:
             )
             yield
         finally:
+            if sweep is not None:
+                await sweep.stop()
             if notifier is not None:
                 await notifier.stop()
             await fetcher.aclose()
@@ -118,6 +133,7 @@ def create_app(settings: BrokerSettings) -> FastAPI:
         _query.router,
         _batch.router,
         _discovery.router,
+        _info.router,
         _contexts.router,
         _subscriptions.router,
     ):
@@ -129,6 +145,9 @@ def create_app(settings: BrokerSettings) -> FastAPI:
     app.add_middleware(HotPath)
     if settings.auth_required:
         app.add_middleware(ApiKeyGuard)
+    app.add_middleware(VersionPreference)
+    # Outermost: a request refused for its shape never reaches the key guard's tenant lookup.
+    app.add_middleware(RequestShape)
     return app
 
 

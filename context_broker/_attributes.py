@@ -9,6 +9,8 @@ can compare them (and an index hold them), which it cannot do with the map's val
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -17,7 +19,7 @@ from context_broker._errors import BadRequestData
 from context_broker._geojson import check_geometry, looks_like_geometry
 from context_broker._jsonld import TermMap
 from context_broker._names import check_name, check_uri, decode_field, encode_field
-from context_broker._time import format_datetime, parse_datetime
+from context_broker._time import format_datetime, parse_utc_datetime
 
 Format = Literal["normalized", "concise", "keyValues"]
 
@@ -46,6 +48,21 @@ _CONCISE_KIND = {
     "value": "Property",
 }
 VALUE_MEMBERS = tuple(dict.fromkeys(VALUE_MEMBER.values()))
+NULL_URI = "urn:ngsi-ld:null"
+# Clause 4.5: members an attribute of each type must not carry (another type's value member
+# and, for relationships and JSON, a unit).
+_FOREIGN_MEMBERS = {
+    kind: frozenset(VALUE_MEMBERS) - {member}
+    | ({"unitCode"} if kind in ("Relationship", "ListRelationship", "JsonProperty") else set())
+    for kind, member in VALUE_MEMBER.items()
+}
+# Clause 4.7.1: the core attributes that are GeoProperties.
+GEO_ATTRIBUTES = frozenset(
+    _NGSI_LD + name for name in ("location", "observationSpace", "operationSpace")
+)
+_NULL_IN_CONTAINER = frozenset({"valueList", "objectList", "languageMap"})
+_CANONICAL_TIME_LENGTH = len("2026-01-31T12:00:00.000Z")
+_LANGUAGE_TAG = re.compile(r"[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*|@none")
 CORE_MEMBERS = frozenset(VALUE_MEMBERS) | {
     "type",
     "objectType",
@@ -60,18 +77,27 @@ CORE_MEMBERS = frozenset(VALUE_MEMBERS) | {
     "@context",
 }
 # Members of a stored instance that a full attribute replace resets.
-REPLACEABLE_MEMBERS = (*VALUE_MEMBERS, "lv", "objectType", "observedAt", "unitCode", "sub")
+REPLACEABLE_MEMBERS = (*VALUE_MEMBERS, "lv", "objectType", "observedAt", "ot", "unitCode", "sub")
 _MAX_DEPTH = 8
 _MAX_VALUE_DEPTH = 32
 _KEYED_IN_SIMPLIFIED = frozenset({"languageMap", "vocab", "json"})
 
 
-def parse_attribute(raw: object, name: str, terms: TermMap, now: datetime) -> list[dict[str, Any]]:
-    """Parse one attribute of a payload: an instance, or an array of instances by datasetId."""
+def parse_attribute(
+    raw: object, name: str, terms: TermMap, now: datetime, *, null_allowed: bool = True
+) -> list[dict[str, Any]]:
+    """Parse one attribute of a payload: an instance, or an array of instances by datasetId.
+    NGSI-LD Null (a deletion) is refused unless `null_allowed`."""
     items = raw if isinstance(raw, list) else [raw]
     if not items:
         raise BadRequestData(f"attribute {name!r} is an empty array of instances")
-    instances = [parse_instance(item, name, terms, now) for item in items]
+    instances = [
+        parse_instance(item, name, terms, now, null_allowed=null_allowed) for item in items
+    ]
+    if terms.expand(name) in GEO_ATTRIBUTES and any(
+        i["type"] != "GeoProperty" and not is_null_instance(i) for i in instances
+    ):
+        raise BadRequestData(f"attribute {name!r} must be a GeoProperty")
     seen: set[str | None] = set()
     for instance in instances:
         dataset_id = instance.get("datasetId")
@@ -84,7 +110,13 @@ def parse_attribute(raw: object, name: str, terms: TermMap, now: datetime) -> li
 
 
 def parse_instance(
-    raw: object, name: str, terms: TermMap, now: datetime, depth: int = 0
+    raw: object,
+    name: str,
+    terms: TermMap,
+    now: datetime,
+    depth: int = 0,
+    *,
+    null_allowed: bool = True,
 ) -> dict[str, Any]:
     """Parse one attribute instance, in normalized or concise form."""
     if depth > _MAX_DEPTH:
@@ -107,18 +139,32 @@ def parse_instance(
     member = VALUE_MEMBER[kind]
     if member not in raw or raw[member] is None:
         raise BadRequestData(f"attribute {name!r} of type {kind} needs a non-null {member!r}")
-    instance = {"type": kind, member: _check_value(kind, raw[member], name, terms)}
+    if not _FOREIGN_MEMBERS[kind].isdisjoint(raw) or "@context" in raw:
+        wrong = ", ".join(sorted(_FOREIGN_MEMBERS[kind].intersection(raw))) or "@context"
+        raise BadRequestData(f"attribute {name!r} of type {kind} cannot carry {wrong}")
+    value = raw[member]
+    if value == NULL_URI or (member in _NULL_IN_CONTAINER and _is_null_value(member, value)):
+        if not null_allowed:
+            raise BadRequestData(
+                f"attribute {name!r}: {NULL_URI} deletes in an update or merge; a new "
+                "entity cannot hold it"
+            )
+        return _null_instance(kind, raw, name)
+    instance = {"type": kind, member: _check_value(kind, value, name, terms)}
     if kind == "LanguageProperty":
         instance["lv"] = language_strings(instance[member])
     if kind == "Relationship" and "objectType" in raw:
         instance["objectType"] = _expand_list(raw["objectType"], "objectType", terms)
     if "observedAt" in raw:
-        instance["observedAt"] = parse_datetime(raw["observedAt"], f"{name}.observedAt")
+        sent = raw["observedAt"]
+        instance["observedAt"] = parse_utc_datetime(sent, f"{name}.observedAt")
+        if len(sent) != _CANONICAL_TIME_LENGTH or sent[19] != ".":
+            instance["ot"] = sent  # not in the form rendered: answered as sent (clause 4.6.3)
     if "unitCode" in raw:
         if not isinstance(raw["unitCode"], str) or not raw["unitCode"]:
             raise BadRequestData(f"{name}.unitCode must be a UN/CEFACT code string such as CEL")
         instance["unitCode"] = raw["unitCode"]
-    if "datasetId" in raw:
+    if "datasetId" in raw and raw["datasetId"] != "@none":
         instance["datasetId"] = check_uri(raw["datasetId"], f"{name}.datasetId")
     instance["createdAt"] = now
     instance["modifiedAt"] = now
@@ -127,10 +173,43 @@ def parse_instance(
         if key in CORE_MEMBERS:
             continue
         check_name(key, "sub-attribute name")
-        sub[encode_field(terms.expand(key))] = parse_instance(value, key, terms, now, depth + 1)
+        sub[encode_field(terms.expand(key))] = parse_instance(
+            value, key, terms, now, depth + 1, null_allowed=null_allowed
+        )
     if sub:
         instance["sub"] = sub
     return instance
+
+
+def _is_null_value(member: str, value: object) -> bool:
+    """NGSI-LD Null (clause 4.5.0): urn:ngsi-ld:null, as the one item of a list member or
+    the one entry of a languageMap."""
+    if value == NULL_URI:
+        return True
+    if member in ("valueList", "objectList"):
+        return value == [NULL_URI]
+    return member == "languageMap" and value == {"@none": NULL_URI}
+
+
+def _null_instance(kind: str, raw: dict[str, Any], name: str) -> dict[str, Any]:
+    """The instance a deletion names: its type, NGSI-LD Null and its datasetId if any."""
+    instance: dict[str, Any] = {"type": kind, VALUE_MEMBER[kind]: NULL_URI}
+    if "datasetId" in raw and raw["datasetId"] != "@none":
+        instance["datasetId"] = check_uri(raw["datasetId"], f"{name}.datasetId")
+    return instance
+
+
+def is_null_instance(instance: dict[str, Any]) -> bool:
+    """True for a parsed instance whose value is NGSI-LD Null: a deletion."""
+    return instance.get(VALUE_MEMBER[instance["type"]]) == NULL_URI
+
+
+def has_null(instance: dict[str, Any]) -> bool:
+    """True when the instance or one of its sub-attributes, at any depth, is NGSI-LD Null."""
+    if instance.get(VALUE_MEMBER[instance["type"]]) == NULL_URI:
+        return True
+    sub = instance.get("sub")
+    return sub is not None and any(has_null(item) for item in sub.values())
 
 
 def _kind_of(raw: dict[str, Any], name: str, terms: TermMap) -> str:
@@ -168,14 +247,15 @@ def language_strings(language_map: dict[str, str | list[str]]) -> list[str]:
 
 def _check_value(kind: str, value: Any, name: str, terms: TermMap) -> Any:
     if kind == "GeoProperty":
-        return check_geometry(value, f"attribute {name!r}")
+        return check_geometry(_decoded_geometry(value), f"attribute {name!r}")
     if kind == "Relationship":
         if isinstance(value, list):
             return [check_uri(v, f"{name}.object") for v in value]
         return check_uri(value, f"{name}.object")
     if kind == "LanguageProperty":
         if not isinstance(value, dict) or not all(
-            isinstance(k, str) and (isinstance(v, str) or _is_str_list(v)) for k, v in value.items()
+            _LANGUAGE_TAG.fullmatch(k) and (isinstance(v, str) or _is_str_list(v))
+            for k, v in value.items()
         ):
             raise BadRequestData(
                 f'{name}.languageMap must map language tags to strings, e.g. {{"it": "ciao"}}'
@@ -190,11 +270,30 @@ def _check_value(kind: str, value: Any, name: str, terms: TermMap) -> Any:
     if kind == "ListRelationship":
         if not isinstance(value, list):
             raise BadRequestData(f"{name}.objectList must be an array")
-        for item in value:
-            target = item.get("object") if isinstance(item, dict) else item
-            check_uri(target, f"{name}.objectList item")
-        return value
+        # Clause 4.5.22: each entry is an object {"object": uri}; a bare uri is its short form.
+        return [
+            {
+                "object": check_uri(
+                    item.get("object") if isinstance(item, dict) else item,
+                    f"{name}.objectList item",
+                )
+            }
+            for item in value
+        ]
+    if kind == "JsonProperty" and not isinstance(value, dict | list):
+        raise BadRequestData(f"{name}.json must be a JSON object or array")
     return check_json_value(value, f"{name}.{VALUE_MEMBER[kind]}")
+
+
+def _decoded_geometry(value: object) -> object:
+    """A GeoJSON geometry given as a string (clause 4.7.1) as the object it encodes."""
+    if not isinstance(value, str):
+        return value
+    try:
+        decoded: object = json.loads(value)
+    except ValueError:
+        raise BadRequestData(f"a GeoProperty value must be GeoJSON; got {value!r}") from None
+    return decoded
 
 
 def check_json_value(value: Any, what: str, depth: int = 0) -> Any:
@@ -247,6 +346,14 @@ class RenderOptions:
 def render_attribute(
     instances: list[dict[str, Any]], terms: TermMap, options: RenderOptions
 ) -> Any:
+    if options.format == "keyValues" and (len(instances) > 1 or "datasetId" in instances[0]):
+        # Clause 4.5.4: the values of a multi-instance attribute by datasetId.
+        return {
+            "dataset": {
+                instance.get("datasetId", "@none"): render_instance(instance, terms, options)
+                for instance in instances
+            }
+        }
     rendered = [render_instance(instance, terms, options) for instance in instances]
     return rendered[0] if len(rendered) == 1 else rendered
 
@@ -273,7 +380,7 @@ def render_instance(instance: dict[str, Any], terms: TermMap, options: RenderOpt
     if "objectType" in instance:
         out["objectType"] = _compact_list(instance["objectType"], terms)
     if "observedAt" in instance:
-        out["observedAt"] = format_datetime(instance["observedAt"])
+        out["observedAt"] = instance.get("ot") or format_datetime(instance["observedAt"])
     if "unitCode" in instance:
         out["unitCode"] = instance["unitCode"]
     if "datasetId" in instance:

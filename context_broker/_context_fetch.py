@@ -5,7 +5,8 @@ become a way into the network it runs in: every hop (redirects are followed by h
 resolved first, refused unless each address is public or on the allow-list
 (`CONTESTO_CONTEXT_FETCH_ALLOW`), and then connected to that very address, so a second DNS
 answer cannot point elsewhere. Every failure gives the client the same detail, whatever
-happened (refused, closed port, HTTP error, not JSON, too big, too slow); the cause is logged.
+happened (refused, closed port, HTTP error, too big, too slow); the cause is logged. A server
+that answers with something other than a JSON-LD @context is the client's mistake: 400.
 """
 
 from __future__ import annotations
@@ -72,6 +73,10 @@ class _Unusable(Exception):
     """Why a fetch failed: logged for the operator, never shown to the client."""
 
 
+class _NotAContext(Exception):
+    """The server answered, but not with a JSON object holding @context: the client's error."""
+
+
 class HttpContextFetcher:
     """`await fetcher(url)` -> the parsed @context document; bounded in time and size."""
 
@@ -105,12 +110,17 @@ class HttpContextFetcher:
         await self.aclose()
 
     async def __call__(self, url: str) -> object:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise BadRequestData(f"the @context URL must be http(s): {url!r}")
+        _check_syntax(url)
         try:
             async with asyncio.timeout(self._timeout_s):
                 return _context_document(await self._get(url))
+        except httpx.InvalidURL:
+            raise BadRequestData(f"the @context URL is malformed: {url!r}") from None
+        except _NotAContext as exc:
+            log.info("@context %s is not one: %s", url, exc)
+            raise BadRequestData(
+                f"the document at {url} is not a JSON-LD @context: {exc}"
+            ) from None
         except TimeoutError:
             cause = f"no complete answer within {self._timeout_s:g} s"
         except httpx.HTTPError as exc:
@@ -143,8 +153,11 @@ class HttpContextFetcher:
 
     async def _pinned(self, url: str) -> tuple[str, dict[str, Any], str]:
         """The URL on a checked address, the TLS name to verify, and the Host header."""
-        parts = urlsplit(url)
-        host = (parts.hostname or "").lower()
+        try:
+            parts = urlsplit(url)
+            host = (parts.hostname or "").lower()
+        except ValueError:
+            raise _Unusable(f"a redirect to the malformed URL {url!r}") from None
         if parts.scheme not in _DEFAULT_PORTS or not host:
             raise _Unusable(f"a redirect to {url!r}, which is not http(s)")
         try:
@@ -193,11 +206,36 @@ class HttpContextFetcher:
         return b"".join(chunks)
 
 
+def _check_syntax(url: str) -> None:
+    """BadRequestData unless url is a well-formed http(s) URL (host, port, no blanks)."""
+    try:
+        parts = urlsplit(url)
+        hostname = parts.hostname
+        if parts.scheme in ("http", "https") and hostname:
+            parts.port  # noqa: B018 - raises ValueError when out of range
+            if not _is_ip_literal(hostname):
+                hostname.encode("idna")
+    except (ValueError, UnicodeError):
+        raise BadRequestData(f"the @context URL is malformed: {url!r}") from None
+    if parts.scheme not in ("http", "https") or not hostname:
+        raise BadRequestData(f"the @context URL must be http(s): {url!r}")
+    if any(char.isspace() or not char.isprintable() for char in url):
+        raise BadRequestData(f"the @context URL is malformed: {url!r}")
+
+
+def _is_ip_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 def _context_document(body: bytes) -> object:
     try:
         document = json.loads(body)
     except ValueError:
-        raise _Unusable("the answer is not valid JSON") from None
+        raise _NotAContext("the answer is not valid JSON") from None
     if not isinstance(document, dict) or "@context" not in document:
-        raise _Unusable("the answer is not a JSON object with an @context member")
+        raise _NotAContext("the answer is not a JSON object with an @context member")
     return document

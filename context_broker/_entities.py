@@ -10,22 +10,27 @@ default GeoProperty instance: a Point's key, another geometry's cells; see `_que
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from context_broker._attributes import (
+    NULL_URI,
     REPLACEABLE_MEMBERS,
     VALUE_MEMBER,
     VALUE_MEMBERS,
     RenderOptions,
+    has_null,
+    is_null_instance,
     parse_attribute,
     parse_instance,
     render_attribute,
 )
 from context_broker._errors import BadRequestData, ResourceNotFound
-from context_broker._jsonld import TermMap
+from context_broker._jsonld import TermMap, core_term_map
 from context_broker._names import (
+    RESERVED_ATTRIBUTE_TERMS,
     RESERVED_ENTITY_MEMBERS,
     check_name,
     check_scope,
@@ -34,11 +39,12 @@ from context_broker._names import (
     encode_field,
 )
 from context_broker._query._cells import geometry_cells, point_key
-from context_broker._time import format_datetime
+from context_broker._time import format_datetime, parse_datetime
 
 Document = dict[str, Any]
 Instances = list[dict[str, Any]]
-NULL_URI = "urn:ngsi-ld:null"
+_NGSI_LD = "https://uri.etsi.org/ngsi-ld/"
+_DEFAULT_VOCAB = _NGSI_LD + "default-context/"
 
 
 @dataclass(slots=True)
@@ -49,6 +55,8 @@ class Fragment:
     scope: list[str] | None = None
     attrs: dict[str, Instances] = field(default_factory=dict)
     deletions: list[str] = field(default_factory=list)
+    # A transient entity's end (clause 4.5.x, V1.8 "expiresAt"): the broker deletes it then.
+    expires_at: datetime | None = None
 
 
 @dataclass(slots=True)
@@ -68,9 +76,16 @@ def entity_id_of(payload: object) -> str:
 
 
 def parse_fragment(
-    payload: object, terms: TermMap, now: datetime, *, allow_null: bool = False
+    payload: object,
+    terms: TermMap,
+    now: datetime,
+    *,
+    allow_null: bool = False,
+    new_entity: bool = False,
 ) -> Fragment:
-    """Parse the attribute members (and type/scope if present) of an entity payload."""
+    """Parse the attribute members (and type/scope if present) of an entity payload.
+    `allow_null`: JSON null and NGSI-LD Null delete whole attributes (merge); in a
+    `new_entity`, NGSI-LD Null is refused anywhere (there is nothing to delete)."""
     if not isinstance(payload, dict):
         raise BadRequestData("the payload must be a JSON object")
     fragment = Fragment()
@@ -79,11 +94,16 @@ def parse_fragment(
         fragment.types = _parse_types(raw_type, terms)
     if "scope" in payload:
         fragment.scope = check_scope(payload["scope"])
+    if "expiresAt" in payload:
+        fragment.expires_at = parse_datetime(payload["expiresAt"], "expiresAt")
     for name, given in payload.items():
         if name in RESERVED_ENTITY_MEMBERS:
             continue
         check_name(name, "attribute name")
-        encoded = encode_field(terms.expand(name))
+        iri = terms.expand(name)
+        if iri in _reserved_attribute_iris() or iri.startswith("@"):
+            raise BadRequestData(f"{name!r} is a reserved NGSI-LD term, not an attribute name")
+        encoded = encode_field(iri)
         raw = given
         if allow_null and isinstance(given, dict):
             # JSON null in a merge patch means urn:ngsi-ld:null (RFC 7396; as Orion-LD does)
@@ -91,13 +111,24 @@ def parse_fragment(
         if allow_null and (raw is None or raw == NULL_URI or _is_null_attribute(raw)):
             fragment.deletions.append(encoded)
             continue
-        fragment.attrs[encoded] = parse_attribute(raw, name, terms, now)
+        fragment.attrs[encoded] = parse_attribute(
+            raw, name, terms, now, null_allowed=not new_entity
+        )
     return fragment
 
 
+@functools.cache
+def _reserved_attribute_iris() -> frozenset[str]:
+    core = core_term_map()
+    return frozenset(core.expand(term) for term in RESERVED_ATTRIBUTE_TERMS)
+
+
 def _is_null_attribute(raw: object) -> bool:
-    return isinstance(raw, dict) and any(
-        raw.get(member) == NULL_URI for member in ("value", "object", "vocab", "json")
+    """A whole attribute set to NGSI-LD Null (an instance with a datasetId deletes only it)."""
+    return (
+        isinstance(raw, dict)
+        and raw.get("datasetId", "@none") == "@none"
+        and any(raw.get(member) == NULL_URI for member in ("value", "object", "vocab", "json"))
     )
 
 
@@ -108,6 +139,8 @@ def _parse_types(raw: object, terms: TermMap) -> list[str]:
     expanded: list[str] = []
     for name in names:
         iri = terms.expand(check_name(name, "entity type"))
+        if iri.startswith("@") or (iri.startswith(_NGSI_LD) and not iri.startswith(_DEFAULT_VOCAB)):
+            raise BadRequestData(f"entity type {name!r} is a reserved NGSI-LD term")
         if iri not in expanded:
             expanded.append(iri)
     return expanded
@@ -116,12 +149,14 @@ def _parse_types(raw: object, terms: TermMap) -> list[str]:
 def build_document(payload: object, terms: TermMap, now: datetime) -> Document:
     """A new entity's stored document from a create payload (id and type required)."""
     entity_id = entity_id_of(payload)
-    fragment = parse_fragment(payload, terms, now)
+    fragment = parse_fragment(payload, terms, now, new_entity=True)
     if fragment.types is None:
         raise BadRequestData(f"entity {entity_id} has no 'type'")
     doc: Document = {"_id": entity_id, "type": fragment.types}
     if fragment.scope is not None:
         doc["scope"] = fragment.scope
+    if fragment.expires_at is not None:
+        doc["expiresAt"] = fragment.expires_at
     doc.update({"createdAt": now, "modifiedAt": now, "v": 1, "an": [], "attrs": {}})
     for encoded, instances in fragment.attrs.items():
         set_instances(doc, encoded, instances)
@@ -267,7 +302,7 @@ def partial_attribute_update(
     if "type" not in payload and not any(member in payload for member in VALUE_MEMBERS):
         return None
     instance = parse_instance(payload, attr, terms, now)
-    if any(is_null_instance(sub) for sub in instance.get("sub", {}).values()):
+    if has_null(instance) or _has_null_key(instance.get("value")):
         return None
     set_fields: dict[str, Any] = {"modifiedAt": now}
     for member, value in instance.items():
@@ -277,6 +312,8 @@ def partial_attribute_update(
         elif member != "createdAt":
             set_fields[f"attrs.{encoded}.{member}"] = value
     unset: list[str] = []
+    if "observedAt" in instance and "ot" not in instance:
+        unset.append(f"attrs.{encoded}.ot")
     keys = grid_keys(instance)
     for member in GRID_MEMBERS if keys else ():
         if member in keys:
@@ -300,6 +337,10 @@ def _merge_instance(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     if new["type"] != old["type"]:
         merged = {"createdAt": old["createdAt"]}
     merged.update({k: v for k, v in new.items() if k not in ("sub", "createdAt")})
+    if "value" in new:
+        merged["value"] = _patched_value(old.get("value"), new["value"])
+    if "observedAt" in new and "ot" not in new:
+        merged.pop("ot", None)
     subs = dict(old.get("sub", {})) if new["type"] == old["type"] else {}
     for key, sub_new in new.get("sub", {}).items():
         if is_null_instance(sub_new):
@@ -311,9 +352,22 @@ def _merge_instance(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def is_null_instance(instance: dict[str, Any]) -> bool:
-    """True for a parsed instance whose value is urn:ngsi-ld:null: a deletion in a merge."""
-    return instance.get(VALUE_MEMBER[instance["type"]]) == NULL_URI
+def _has_null_key(value: object) -> bool:
+    return isinstance(value, dict) and NULL_URI in value.values()
+
+
+def _patched_value(old: object, new: object) -> object:
+    """A compound value whose keys set to NGSI-LD Null delete only those keys of the stored
+    value (clause 5.6.4, 5.6.17); a value without such keys replaces the stored one."""
+    if not isinstance(new, dict) or not _has_null_key(new):
+        return new
+    patched = dict(old) if isinstance(old, dict) else {}
+    for key, item in new.items():
+        if item == NULL_URI:
+            patched.pop(key, None)
+        else:
+            patched[key] = item
+    return patched
 
 
 def _touch(doc: Document, now: datetime) -> None:
@@ -382,13 +436,18 @@ def merge_entity(doc: Document, fragment: Fragment, now: datetime) -> None:
     _add_types(doc, fragment.types)
     if fragment.scope is not None:
         doc["scope"] = fragment.scope
+    if fragment.expires_at is not None:
+        doc["expiresAt"] = fragment.expires_at
     for encoded in fragment.deletions:
         set_instances(doc, encoded, [])
     for encoded, new_instances in fragment.attrs.items():
         by_dataset = {i.get("datasetId"): i for i in instances_of(doc, encoded)}
         for new in new_instances:
             old = by_dataset.get(new.get("datasetId"))
-            by_dataset[new.get("datasetId")] = new if old is None else _merge_instance(old, new)
+            if is_null_instance(new):
+                by_dataset.pop(new.get("datasetId"), None)
+            else:
+                by_dataset[new.get("datasetId")] = new if old is None else _merge_instance(old, new)
         set_instances(doc, encoded, list(by_dataset.values()))
     _touch(doc, now)
 
@@ -408,7 +467,7 @@ def partial_update_attribute(
     """Partial Attribute Update (clause 5.6.4): merge the fragment into one existing instance."""
     if not isinstance(raw, dict):
         raw = {"value": raw}
-    dataset_id = raw.get("datasetId")
+    dataset_id = None if raw.get("datasetId") == "@none" else raw.get("datasetId")
     by_dataset = {i.get("datasetId"): i for i in instances_of(doc, encoded)}
     old = by_dataset.get(dataset_id)
     if old is None:
@@ -420,7 +479,15 @@ def partial_update_attribute(
             member = VALUE_MEMBER[old["type"]]
             fragment[member] = old[member]
     new = parse_instance(fragment, name, terms, now)
-    by_dataset[dataset_id] = _merge_instance(old, new)
+    if new["type"] != old["type"]:
+        raise BadRequestData(
+            f"attribute {name!r} is a {old['type']}; a partial update cannot make it a "
+            f"{new['type']}"
+        )
+    if is_null_instance(new):
+        by_dataset.pop(dataset_id)
+    else:
+        by_dataset[dataset_id] = _merge_instance(old, new)
     set_instances(doc, encoded, list(by_dataset.values()))
     _touch(doc, now)
 
@@ -436,6 +503,14 @@ def replace_attribute(
             raise ResourceNotFound(_missing_attribute(doc["_id"], name, new.get("datasetId")))
         by_dataset[new.get("datasetId")] = _replace_instance(old, new)
     set_instances(doc, encoded, list(by_dataset.values()))
+    _touch(doc, now)
+
+
+def delete_scope(doc: Document, now: datetime) -> None:
+    """Delete Entity Attribute of `scope` (clause 4.18): the entity's scope goes."""
+    if "scope" not in doc:
+        raise ResourceNotFound(f"entity {doc['_id']} has no scope")
+    del doc["scope"]
     _touch(doc, now)
 
 
@@ -486,6 +561,8 @@ def render_entity(
     if options.sys_attrs and options.format != "keyValues":
         out["createdAt"] = format_datetime(doc["createdAt"])
         out["modifiedAt"] = format_datetime(doc["modifiedAt"])
+        if "expiresAt" in doc:
+            out["expiresAt"] = format_datetime(doc["expiresAt"])
     for name in doc["an"]:
         if attrs is not None and name not in attrs:
             continue

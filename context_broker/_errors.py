@@ -59,9 +59,19 @@ class ResourceNotFound(NgsiLdError):
 
 
 class NonexistentTenant(NgsiLdError):
+    """Its answer echoes the tenant it names in NGSILD-Tenant, as every tenant's answer does."""
+
     type_name = "NonexistentTenant"
     status = 404
     title = "Tenant does not exist"
+
+    def __init__(self, detail: str, *, tenant: str | None = None) -> None:
+        super().__init__(detail)
+        self.tenant = tenant
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {} if self.tenant is None else {"NGSILD-Tenant": self.tenant}
 
 
 class AlreadyExists(NgsiLdError):
@@ -121,6 +131,14 @@ class UnsupportedMediaType(NgsiLdError):
     title = "Unsupported media type"
 
 
+class LengthRequired(NgsiLdError):
+    """A write whose body has no declared length (RFC 9110 15.5.12)."""
+
+    type_name = "InvalidRequest"
+    status = 411
+    title = "Length required"
+
+
 class PayloadTooLarge(NgsiLdError):
     type_name = "BadRequestData"
     status = 413
@@ -128,8 +146,10 @@ class PayloadTooLarge(NgsiLdError):
 
 
 class LdContextNotAvailable(NgsiLdError):
+    """A remote @context the broker could not retrieve (clause 5.5.2 of V1.8: 504)."""
+
     type_name = "LdContextNotAvailable"
-    status = 503
+    status = 504
     title = "JSON-LD @context not available"
 
 

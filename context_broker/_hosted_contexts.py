@@ -30,6 +30,7 @@ class HostedContext:
     created_at: datetime
     tenant: str | None = None
     hits: int = 0
+    last_used: datetime | None = None
 
 
 class HostedContexts:
@@ -55,6 +56,7 @@ class HostedContexts:
         if hosted.tenant != tenant:
             raise LdContextNotAvailable(f"@context {url} is not hosted here for this tenant")
         hosted.hits += 1
+        hosted.last_used = utc_now()
         return hosted.document
 
     async def add(self, document: object, tenant: str | None) -> HostedContext:

@@ -12,6 +12,7 @@ import copy
 import functools
 import json
 import re
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -19,15 +20,17 @@ from importlib import resources
 from typing import Final, Generic, TypeVar
 from urllib.parse import urljoin, urlsplit
 
-from context_broker._errors import BadRequestData, LdContextNotAvailable
+from context_broker._errors import BadRequestData
 
 __all__ = [
     "DEFAULT_VOCAB",
     "NGSI_LD_CORE_CONTEXT_URL",
     "ContextResolver",
+    "ContextUsage",
     "FetchContext",
     "HostedLookup",
     "TermMap",
+    "core_context_document",
     "core_term_map",
     "is_core_context_url",
 ]
@@ -186,8 +189,11 @@ class _LayerParser:
         core: Mapping[str, str],
         earlier: Mapping[str, str],
         vocab: str,
+        *,
+        scoped_contexts: bool = False,
     ) -> None:
         self._ctx = ctx
+        self._scoped_contexts = scoped_contexts
         self._core = core
         self._earlier = earlier
         self._vocab = vocab
@@ -223,6 +229,11 @@ class _LayerParser:
         elif isinstance(raw, str):
             iri = self._value_iri(raw, term)
         elif isinstance(raw, dict):
+            if "@context" in raw and not self._scoped_contexts:
+                raise BadRequestData(
+                    f"the term definition of {term!r} holds a scoped @context, which NGSI-LD "
+                    "does not take"
+                )
             if "@id" in raw:
                 raw_id = raw["@id"]
                 if raw_id is not None and not isinstance(raw_id, str):
@@ -292,8 +303,19 @@ def _build_term_map(
 def _core_terms() -> dict[str, str]:
     text = resources.files("context_broker.contexts").joinpath(_CORE_FILE).read_text("utf-8")
     document = json.loads(text)
-    defined, _ = _LayerParser(document["@context"], {}, {}, DEFAULT_VOCAB).parse()
+    # The core context's own scoped context (ngsildproof) is the only one taken.
+    defined, _ = _LayerParser(
+        document["@context"], {}, {}, DEFAULT_VOCAB, scoped_contexts=True
+    ).parse()
     return {term: iri for term, iri in defined.items() if iri is not None}
+
+
+@functools.cache
+def core_context_document() -> object:
+    """The shipped core context document, as GET /jsonldContexts serves it."""
+    text = resources.files("context_broker.contexts").joinpath(_CORE_FILE).read_text("utf-8")
+    document: object = json.loads(text)
+    return document
 
 
 @functools.cache
@@ -346,11 +368,25 @@ class _Lru(Generic[_K, _V]):
 
 
 @dataclass(slots=True)
+class ContextUsage:
+    """When a context came to the broker and how often requests used it (POSIX seconds)."""
+
+    created_at: float = field(default_factory=time.time)
+    hits: int = 0
+    last_used: float | None = None
+
+    def hit(self) -> None:
+        self.hits += 1
+        self.last_used = time.time()
+
+
+@dataclass(slots=True)
 class _Cached:
     """A fetched document and the tenants whose requests used it, least recent first."""
 
     document: object
     tenants: OrderedDict[str | None, None] = field(default_factory=OrderedDict)
+    usage: ContextUsage = field(default_factory=ContextUsage)
 
     def claim(self, tenant: str | None) -> None:
         self.tenants[tenant] = None
@@ -366,15 +402,16 @@ class _Resolved:
     term_map: TermMap
     urls: tuple[str, ...]
     tenants: set[str | None] = field(default_factory=set)
+    hosted_urls: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
 class _Build:
-    """What one resolution used: for whom, which remote URLs, and whether a hosted context."""
+    """What one resolution used: for whom, which remote URLs, and which hosted contexts."""
 
     tenant: str | None
     urls: list[str] = field(default_factory=list)
-    hosted: bool = False
+    hosted_urls: list[str] = field(default_factory=list)
 
 
 def _withdraw(maps: _Lru[_K, _Resolved], url: str, tenant: str | None, *, dropped: bool) -> None:
@@ -413,9 +450,11 @@ class ContextResolver:
         self._documents: _Lru[str, _Cached] = _Lru(cache_entries)
         self._local: dict[str, object] = {}
         self._pending: dict[str, asyncio.Future[object]] = {}
+        self.core_usage = ContextUsage()
 
     async def resolve(self, context: ContextValue | None, tenant: str | None = None) -> TermMap:
         """The term map for a tenant's request @context (None: the core context alone)."""
+        self.core_usage.hit()  # every term map includes the core context
         if context is None:
             return core_term_map()
         if isinstance(context, str):
@@ -436,6 +475,12 @@ class ContextResolver:
             resolved = self._hosted_maps.get((tenant, key))
         if resolved is None:
             return await self._build(context, key, tenant)
+        for url in resolved.urls:
+            if (cached := self._documents.peek(url)) is not None:
+                cached.usage.hit()
+        if resolved.hosted_urls and self._hosted is not None:
+            for url in resolved.hosted_urls:
+                self._hosted(url, tenant)  # counts the use of the hosted context
         if tenant not in resolved.tenants:
             self._claim(resolved, tenant)
         return resolved.term_map
@@ -445,8 +490,8 @@ class ContextResolver:
         layers = await self._layers(context, base=None, chain=(), build=build)
         response = context if isinstance(context, str) else copy.deepcopy(context)
         term_map = _build_term_map(layers, _core_terms(), response)
-        resolved = _Resolved(term_map, tuple(build.urls), {tenant})
-        if build.hosted:
+        resolved = _Resolved(term_map, tuple(build.urls), {tenant}, tuple(build.hosted_urls))
+        if build.hosted_urls:
             self._hosted_maps.put((tenant, key), resolved)
         else:
             self._maps.put(key, resolved)
@@ -520,6 +565,14 @@ class ContextResolver:
         """URLs of the cached remote contexts the tenant's requests used (least recent first)."""
         return [url for url, cached in self._documents.items() if tenant in cached.tenants]
 
+    def cached_usage(self, tenant: str | None = None) -> list[tuple[str, ContextUsage]]:
+        """The cached remote contexts the tenant's requests used, with their usage."""
+        return [
+            (url, cached.usage)
+            for url, cached in self._documents.items()
+            if tenant in cached.tenants
+        ]
+
     def cached_document(self, url: str, tenant: str | None = None) -> object | None:
         """A local or cached remote context document the tenant uses, as served or fetched."""
         if url in self._local:
@@ -552,10 +605,14 @@ class ContextResolver:
     async def _url_layers(
         self, value: str, *, base: str | None, chain: tuple[str, ...], build: _Build
     ) -> list[_Layer]:
-        url = value if base is None else urljoin(base, value)
+        try:
+            url = value if base is None else urljoin(base, value)
+            scheme = urlsplit(url).scheme
+        except ValueError:
+            raise BadRequestData(f"the @context URL is malformed: {value!r}") from None
         if is_core_context_url(url):
             return []
-        if not urlsplit(url).scheme:
+        if not scheme:
             raise BadRequestData(f"the @context URL must be absolute: {value!r}")
         if url in chain:
             raise BadRequestData(
@@ -568,14 +625,15 @@ class ContextResolver:
         document = self._local.get(url)
         if document is None and self._hosted is not None:
             document = self._hosted(url, build.tenant)
-            build.hosted = build.hosted or document is not None
+            if document is not None:
+                build.hosted_urls.append(url)
         if document is None:
             document = await self._document(url, build.tenant)
             build.urls.append(url)
         try:
             inner = _context_of(document)
         except ValueError:
-            raise LdContextNotAvailable(
+            raise BadRequestData(
                 f"the document at {url} is not a JSON-LD context (no @context member)"
             ) from None
         return await self._layers(inner, base=url, chain=(*chain, url), build=build)
@@ -586,6 +644,7 @@ class ContextResolver:
         cached = self._documents.get(url)
         if cached is not None:
             cached.claim(tenant)
+            cached.usage.hit()
             return cached.document
         while (pending := self._pending.get(url)) is not None:
             try:
@@ -612,6 +671,7 @@ class ContextResolver:
             del self._pending[url]
         cached = _Cached(document)
         cached.claim(tenant)
+        cached.usage.hit()
         self._documents.put(url, cached)
         future.set_result(document)
         return document

@@ -12,14 +12,25 @@ ranges and cell lookups bring candidates, and the broker tests their geometries 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence, Set
+import time
+from collections.abc import AsyncGenerator, Iterator, Mapping, Sequence, Set
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from context_broker._errors import TooComplexQuery
 from context_broker._query import Query
-from context_broker._query._pages import Bucket, page_range, total
-from context_broker._query._plan import Filter, GeoStep, PageCut, PatternStep, Plan, SortSpec
+from context_broker._query._pages import Bucket, PageRange, page_range, total
+from context_broker._query._plan import (
+    Filter,
+    GeoStep,
+    PageCut,
+    PatternStep,
+    Plan,
+    RangeWalk,
+    SortSpec,
+)
+from context_broker._query._sort_order import SortKey, Unorderable, sort_key
 from context_broker._query._types import has_types
 
 Document = dict[str, Any]
@@ -30,6 +41,11 @@ class EntityReads(Protocol):
     """The reads of one tenant's entities a plan needs (`_store.EntityRepository`)."""
 
     def check_documents(self, found: int, what: str) -> None: ...
+
+    def check_time(self, started: float) -> None:
+        """Refuse a query whose reads, since `started` (`time.monotonic()`), took over
+        the time budget."""
+        ...
 
     @property
     def max_documents(self) -> int: ...
@@ -71,6 +87,17 @@ class EntityReads(Protocol):
         """The type's id ranges in id order, covering every id, with their counts."""
         ...
 
+    async def range_matches(
+        self,
+        type_iri: str,
+        ids: Mapping[str, str],
+        rest: Mapping[str, Any] | None,
+        fields: Sequence[str],
+    ) -> list[Document]:
+        """The entities of the type whose ids meet `ids` (a condition on `_id`) and that
+        match `rest`, with `fields` and their id only."""
+        ...
+
 
 @dataclass(slots=True, frozen=True)
 class QueryPage:
@@ -87,6 +114,10 @@ async def execute(repo: EntityReads, plan: Plan) -> QueryPage:
     names = list(plan.names) if plan.names is not None else None
     if plan.ranges_of is not None:
         return await _ranged_page(repo, plan, plan.ranges_of, names)
+    if plan.walk is not None:
+        walked = await _walked_page(repo, plan, plan.walk, names)
+        if walked is not None:
+            return walked
     matched: list[Document] | None = None
     if plan.patterns is not None:
         matched = await _pattern_matches(repo, plan.patterns)
@@ -139,6 +170,124 @@ async def _ranged_page(
         )
     counted = total(buckets) if plan.count else None
     return QueryPage(docs[: plan.limit], counted, len(docs) > plan.limit)
+
+
+_DECIDED = 16
+"""Matches a sampled walk reads before it no longer gives way to the index."""
+
+
+class _Direct(Exception):
+    """The walk gives way to the plan's lookups."""
+
+
+async def _walked_page(
+    repo: EntityReads, plan: Plan, walk: RangeWalk, names: Sequence[str] | None
+) -> QueryPage | None:
+    """The page (and count) read over the type's id ranges, `walk.documents` entities at a
+    time, within the time budget over all the reads; None when the plan's lookups answer
+    instead: a type that one read holds, a sampled walk whose first read finds few
+    matches, a page past the document bound, a sort value the broker does not order."""
+    buckets = await repo.type_ranges(walk.type_iri)
+    size = total(buckets)
+    keep = plan.offset + plan.limit + 1 if plan.limit else 0
+    if size <= walk.documents or keep > repo.max_documents or not (keep or plan.count):
+        return None
+    try:
+        kept, counted = await _walk(repo, plan, walk, buckets, keep)
+    except _Direct:
+        return None
+    page = [entity_id for _, entity_id in kept[plan.offset : plan.offset + plan.limit]]
+    found = await repo.get_many(page, names) if page else {}
+    docs = [found[entity_id] for entity_id in page if entity_id in found]
+    return QueryPage(docs, counted if plan.count else None, len(kept) > plan.offset + plan.limit)
+
+
+async def _walk(
+    repo: EntityReads,
+    plan: Plan,
+    walk: RangeWalk,
+    buckets: Sequence[Bucket],
+    keep: int,
+) -> tuple[list[tuple[SortKey, str]], int]:
+    """The first `keep` matches in the plan's order (key, id), and how many match."""
+    kept: list[tuple[SortKey, str]] = []
+    counted = 0
+    by_id = plan.sort == (("_id", 1),)
+    async with aclosing(_range_rows(repo, walk, buckets)) as reads:
+        async for rows in reads:
+            counted += len(rows)
+            if keep:
+                try:
+                    ranked = [(sort_key(row, plan.sort), row["_id"]) for row in rows]
+                except Unorderable:
+                    raise _Direct from None
+                kept = sorted([*kept, *ranked])[:keep]
+            if by_id and not plan.count and len(kept) >= keep:
+                break  # the ranges come in id order: later ones hold no earlier match
+    return kept, counted
+
+
+async def _walked_candidates(
+    repo: EntityReads, walk: RangeWalk, field: str
+) -> dict[str, tuple[dict[str, Any], list[str]]] | None:
+    """The geo-query's candidates (geometry and types by id) read over the type's id
+    ranges; None when the key and cell lookups answer instead (a type one read holds, or
+    a first range with few candidates)."""
+    buckets = await repo.type_ranges(walk.type_iri)
+    if total(buckets) <= walk.documents:
+        return None
+    found: dict[str, tuple[dict[str, Any], list[str]]] = {}
+    try:
+        async for rows in _range_rows(repo, walk, buckets):
+            for row in rows:
+                found[row["_id"]] = (row["attrs"][field]["value"], row["type"])
+            repo.check_documents(len(found), "the geo-query")
+    except _Direct:
+        return None
+    return found
+
+
+async def _range_rows(
+    repo: EntityReads, walk: RangeWalk, buckets: Sequence[Bucket]
+) -> AsyncGenerator[list[Document]]:
+    """The matches of each read of the walk, in id order of the ranges, within the time
+    budget over all the reads.
+
+    A sampled walk starts with one range, and raises _Direct as long as the matches read
+    so far, spread over the whole type, would fill less than two reads: the attribute's
+    index then finds them in one short read. It walks on once _DECIDED matches say
+    otherwise (the estimate of a few is too rough to give up a short lookup for a walk)."""
+    size = total(buckets)
+    started = time.monotonic()
+    deciding = walk.sampled
+    read = matched = 0
+    first = 1 if walk.sampled else walk.documents
+    for index, (ids, holds) in enumerate(_reads(buckets, walk.documents, first)):
+        if index:
+            repo.check_time(started)
+        rows = await repo.range_matches(walk.type_iri, ids.id_condition(), walk.rest, walk.fields)
+        if deciding:
+            read, matched = read + holds, matched + len(rows)
+            if matched * size <= 2 * walk.documents * max(read, 1):
+                raise _Direct
+            deciding = matched < _DECIDED
+        yield rows
+
+
+def _reads(
+    buckets: Sequence[Bucket], documents: int, first: int
+) -> Iterator[tuple[PageRange, int]]:
+    """Consecutive id ranges of about `documents` entities (the first of about `first`)
+    and how many each holds, covering every id."""
+    lo, held, least = "", 0, first
+    for bucket in buckets:
+        held += bucket.n
+        if held >= least or bucket.hi is None:
+            yield PageRange(lo, bucket.hi, 0), held
+            if bucket.hi is None:
+                return
+            lo, held, least = bucket.hi, 0, documents
+    yield PageRange(lo, None, 0), held
 
 
 async def _pattern_matches(repo: EntityReads, step: PatternStep) -> list[Document]:
@@ -198,7 +347,10 @@ async def _geo_page(
     of the patterns the broker tested)."""
     await repo.ensure_geo_fields([step.field])
     candidates: dict[str, tuple[dict[str, Any], list[str]]] = {}
-    if step.scan is not None:
+    walked = None if step.walk is None else await _walked_candidates(repo, step.walk, step.field)
+    if walked is not None:
+        candidates = walked
+    elif step.scan is not None:
         candidates.update(await repo.geometries(step.scan, {}, step.field))
     else:
         for lookup in step.point_lookups:

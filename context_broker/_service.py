@@ -7,7 +7,9 @@ stored documents or outcomes; the HTTP layer turns those into representations.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from copy import copy, deepcopy
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any, Literal, TypeVar
 
 from context_broker._attributes import parse_attribute
@@ -20,6 +22,7 @@ from context_broker._entities import (
     attributes_update,
     build_document,
     delete_attribute,
+    delete_scope,
     entity_id_of,
     merge_entity,
     parse_fragment,
@@ -33,12 +36,16 @@ from context_broker._entities import (
 from context_broker._errors import (
     BadRequestData,
     NgsiLdError,
+    NonexistentTenant,
     ResourceNotFound,
     StoreUnavailable,
 )
+from context_broker._expiry import ExpirySchedule
 from context_broker._jsonld import TermMap
+from context_broker._linked import fetch_linked
 from context_broker._names import check_name, check_uri, decode_field, encode_field
 from context_broker._plan_executor import QueryPage, execute
+from context_broker._purge import Purge
 from context_broker._query._plan import (
     ENTITY_SORT_FIELDS,
     EntityQuery,
@@ -67,6 +74,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+_SCOPE_FIELD = encode_field("https://uri.etsi.org/ngsi-ld/scope")
 _RETRIES = 8
 BatchKind = Literal["create", "upsert", "update", "delete", "merge"]
 
@@ -83,10 +91,22 @@ class BatchResult:
 class Broker:
     """The NGSI-LD operations over the store, tenant by tenant."""
 
-    def __init__(self, store: Store, changes: ChangeSink = NO_CHANGES) -> None:
+    def __init__(
+        self,
+        store: Store,
+        changes: ChangeSink = NO_CHANGES,
+        expiry: ExpirySchedule | None = None,
+    ) -> None:
         self.store = store
         # Told of each acknowledged write, for subscriptions (`_subscriptions/_changes.py`).
         self.changes = changes
+        # Where entities with an expiresAt are recorded for the sweep (`_expiry.py`).
+        self.expiry = expiry
+
+    async def _schedule_expiry(self, tenant: str | None, docs: Sequence[Document]) -> None:
+        """Record the expiresAt of the written entities that have one."""
+        if self.expiry is not None and any("expiresAt" in doc for doc in docs):
+            await self.expiry.keep(tenant, docs)
 
     async def _listening(self, tenant: str | None) -> bool:
         """Whether the sink wants the tenant's changes: only then do writes read the versions
@@ -112,16 +132,16 @@ class Broker:
     ) -> T:
         """Read, change in memory, write back if nobody wrote in between; retry otherwise.
         `change` returns the document to write and the operation's outcome. The change is
-        reported with the document the write replaced, as the store returns it."""
+        reported with the document as read, which the version check proves it replaced."""
         listening = await self._listening(tenant)
         for _ in range(_RETRIES):
             doc = await repo.get(entity_id)
             if doc is None:
                 raise ResourceNotFound(f"entity {entity_id} does not exist")
-            version = doc.get("v", 0)
+            before = deepcopy(doc) if listening else _version_of(doc)
             written, result = change(doc)
-            before = await repo.replace(written, version, whole=listening)
-            if before is not None:
+            if await repo.replace(written, before):
+                await self._schedule_expiry(tenant, [written])
                 if listening:
                     await self._report([EntityChange(tenant, entity_id, before, written)])
                 return result
@@ -147,23 +167,35 @@ class Broker:
         doc = build_document(payload, terms, utc_now())
         repo = await self._repo(tenant, create_if_missing=True)
         await repo.insert(doc)
+        await self._schedule_expiry(tenant, [doc])
         if await self._listening(tenant):
             await self._report([EntityChange(tenant, doc["_id"], None, doc)])
         return str(doc["_id"])
 
     async def retrieve_entity(
-        self, tenant: str | None, entity_id: str, attrs: Sequence[str] | None = None
+        self,
+        tenant: str | None,
+        entity_id: str,
+        attrs: Sequence[str] | None = None,
+        *,
+        entity_type: str | None = None,
     ) -> Document:
+        """Retrieve Entity (clause 5.7.1); `entity_type` (expanded) must be one of its types."""
         check_uri(entity_id, "entity id")
         repo = await self._repo(tenant)
         doc = await repo.get(entity_id, attrs)
         if doc is None:
             raise ResourceNotFound(f"entity {entity_id} does not exist")
+        _check_type(doc, entity_type)
         return doc
 
-    async def delete_entity(self, tenant: str | None, entity_id: str) -> None:
+    async def delete_entity(
+        self, tenant: str | None, entity_id: str, *, entity_type: str | None = None
+    ) -> None:
         check_uri(entity_id, "entity id")
         repo = await self._repo(tenant)
+        if entity_type is not None:
+            await self.retrieve_entity(tenant, entity_id, [], entity_type=entity_type)
         listening = await self._listening(tenant)
         deleted = await repo.delete(entity_id, whole=listening)
         if deleted is None:
@@ -200,6 +232,7 @@ class Broker:
         terms: TermMap,
         *,
         no_overwrite: bool,
+        entity_type: str | None = None,
     ) -> AttributeOutcome:
         check_uri(entity_id, "entity id")
         fragment = _fragment_for(payload, entity_id, terms)
@@ -209,24 +242,35 @@ class Broker:
             repo,
             entity_id,
             _in_place(
-                lambda doc: append_attributes(doc, fragment, utc_now(), no_overwrite=no_overwrite)
+                _typed(
+                    entity_type,
+                    lambda doc: append_attributes(
+                        doc, fragment, utc_now(), no_overwrite=no_overwrite
+                    ),
+                )
             ),
         )
 
     async def update_attributes(
-        self, tenant: str | None, entity_id: str, payload: object, terms: TermMap
+        self,
+        tenant: str | None,
+        entity_id: str,
+        payload: object,
+        terms: TermMap,
+        *,
+        entity_type: str | None = None,
     ) -> AttributeOutcome:
         check_uri(entity_id, "entity id")
         fragment = _fragment_for(payload, entity_id, terms)
         repo = await self._repo(tenant)
-        fast = attributes_update(fragment, utc_now())
+        fast = attributes_update(fragment, utc_now()) if entity_type is None else None
         if fast is not None and await self._update_existing(tenant, repo, entity_id, fast):
             return AttributeOutcome(updated=[decode_field(encoded) for encoded in fragment.attrs])
         return await self._modify(
             tenant,
             repo,
             entity_id,
-            _in_place(lambda doc: update_attributes(doc, fragment, utc_now())),
+            _in_place(_typed(entity_type, lambda doc: update_attributes(doc, fragment, utc_now()))),
         )
 
     async def partial_update_attribute(
@@ -236,10 +280,14 @@ class Broker:
         attr: str,
         payload: object,
         terms: TermMap,
+        *,
+        entity_type: str | None = None,
     ) -> None:
         encoded = _attribute_field(entity_id, attr, terms)
+        if encoded == _SCOPE_FIELD:
+            raise BadRequestData("scope is not an attribute: change it with Update or Merge Entity")
         repo = await self._repo(tenant)
-        if isinstance(payload, dict):
+        if isinstance(payload, dict) and entity_type is None:
             fast = partial_attribute_update(payload, attr, encoded, terms, utc_now())
             if fast is not None and await self._update_existing(tenant, repo, entity_id, fast):
                 return
@@ -248,7 +296,12 @@ class Broker:
             repo,
             entity_id,
             _in_place(
-                lambda doc: partial_update_attribute(doc, attr, encoded, payload, terms, utc_now())
+                _typed(
+                    entity_type,
+                    lambda doc: partial_update_attribute(
+                        doc, attr, encoded, payload, terms, utc_now()
+                    ),
+                )
             ),
         )
 
@@ -259,6 +312,8 @@ class Broker:
         attr: str,
         payload: object,
         terms: TermMap,
+        *,
+        entity_type: str | None = None,
     ) -> None:
         encoded = _attribute_field(entity_id, attr, terms)
         instances = parse_attribute(payload, attr, terms, utc_now())
@@ -267,7 +322,12 @@ class Broker:
             tenant,
             repo,
             entity_id,
-            _in_place(lambda doc: replace_attribute(doc, attr, encoded, instances, utc_now())),
+            _in_place(
+                _typed(
+                    entity_type,
+                    lambda doc: replace_attribute(doc, attr, encoded, instances, utc_now()),
+                )
+            ),
         )
 
     async def delete_attribute(
@@ -279,11 +339,20 @@ class Broker:
         *,
         dataset_id: str | None,
         delete_all: bool,
+        entity_type: str | None = None,
     ) -> None:
         encoded = _attribute_field(entity_id, attr, terms)
+        if dataset_id == "@none":
+            dataset_id = None
         if dataset_id is not None:
             check_uri(dataset_id, "datasetId")
         repo = await self._repo(tenant)
+        if entity_type is not None:
+            await self.retrieve_entity(tenant, entity_id, [], entity_type=entity_type)
+        if encoded == _SCOPE_FIELD:
+            scope_gone = _in_place(lambda doc: delete_scope(doc, utc_now()))
+            await self._modify(tenant, repo, entity_id, scope_gone)
+            return
         await self._modify(
             tenant,
             repo,
@@ -343,6 +412,7 @@ class Broker:
                     result.success.append(doc["_id"])
             result.created = set(created)
             written = [doc for index, doc in enumerate(docs) if index not in failures]
+            await self._schedule_expiry(tenant, written)
             if listening:
                 await self._report_written(tenant, repo, kind, written, before)
             return result
@@ -352,7 +422,9 @@ class Broker:
                     outcome = await self.append_attributes(
                         tenant, entity_id, payload, terms, no_overwrite=option == "noOverwrite"
                     )
-                    del outcome
+                    if outcome.not_updated:
+                        kept = ", ".join(terms.compact(name) for name, _ in outcome.not_updated)
+                        raise BadRequestData(f"noOverwrite kept the existing attributes {kept}")
                 else:
                     await self.merge_entity(tenant, entity_id, payload, terms)
                 result.success.append(entity_id)
@@ -370,8 +442,10 @@ class Broker:
                 result.errors.append((str(raw), error))
         repo = await self._repo(tenant)
         existing = await repo.existing_ids(valid) if valid else set()
+        deleted_once: set[str] = set()
         for entity_id in valid:
-            if entity_id in existing:
+            if entity_id in existing and entity_id not in deleted_once:
+                deleted_once.add(entity_id)
                 result.success.append(entity_id)
             else:
                 result.errors.append(
@@ -418,6 +492,87 @@ class Broker:
         repo = await self._repo(tenant)
         return await execute(repo, plan(query, self.store.traits))
 
+    async def purge_entities(
+        self, tenant: str | None, query: EntityQuery, purge: Purge, *, batch: int
+    ) -> int:
+        """Purge Entities (clause 5.6.21): delete the entities `query` selects, or drop
+        attributes from them, a page of `batch` entities at a time, each change reported as
+        the other writes report theirs. Returns how many entities it deleted or changed."""
+        repo = await self._repo(tenant)
+        pages = replace(query, names=(), order=(), limit=batch, offset=0, count=False)
+        if purge.deletes_entities:
+            return await self._purge_deleting(tenant, repo, pages)
+        ids = await self._selected_ids(repo, pages, "Purge Entities with drop or keep")
+        changed = 0
+        now = utc_now()
+        for entity_id in ids:
+            try:
+                if await self._modify(
+                    tenant, repo, entity_id, lambda doc: (doc, purge.apply(doc, now))
+                ):
+                    changed += 1
+            except ResourceNotFound:
+                continue  # deleted in the meantime
+        return changed
+
+    async def matching_ids(self, tenant: str | None, query: EntityQuery) -> list[str]:
+        """The ids of every entity `query` selects, in id order, at most the query bound of
+        documents (else TooManyResults): the targets a linked `q` term compares with."""
+        repo = await self._repo(tenant)
+        pages = replace(query, names=(), order=(), limit=1000, offset=0, count=False)
+        return await self._selected_ids(repo, pages, "the condition of a linked q term")
+
+    async def _purge_deleting(
+        self, tenant: str | None, repo: EntityRepository, pages: EntityQuery
+    ) -> int:
+        """Delete the first page of matches until none is left."""
+        deleted_count = 0
+        while True:
+            page = await execute(repo, plan(pages, self.store.traits))
+            if not page.docs:
+                return deleted_count
+            listening = await self._listening(tenant)
+            deleted = await repo.delete_page([doc["_id"] for doc in page.docs], whole=listening)
+            if listening:
+                await self._report([EntityChange(tenant, doc["_id"], doc, None) for doc in deleted])
+            deleted_count += len(deleted)
+            if not page.more or not deleted:
+                return deleted_count
+
+    async def _selected_ids(
+        self, repo: EntityRepository, pages: EntityQuery, what: str
+    ) -> list[str]:
+        """Every id `pages` selects, page by page in id order, at most the query bound."""
+        ids: list[str] = []
+        while True:
+            page = await execute(repo, plan(replace(pages, offset=len(ids)), self.store.traits))
+            ids += [doc["_id"] for doc in page.docs]
+            repo.check_documents(len(ids), what)
+            if not page.more:
+                return ids
+
+    async def expire_entity(self, tenant: str | None, entity_id: str, now: datetime) -> None:
+        """Delete a transient entity whose expiresAt has passed at `now`, reporting the
+        deletion; nothing when it is gone, rewritten to live on, or its tenant gone."""
+        try:
+            repo = await self._repo(tenant)
+        except NonexistentTenant:
+            return
+        listening = await self._listening(tenant)
+        deleted = await repo.delete_expired(entity_id, now, whole=listening)
+        if deleted is not None and listening:
+            await self._report([EntityChange(tenant, entity_id, deleted, None)])
+
+    async def linked_entities(
+        self, tenant: str | None, docs: Sequence[Document], level: int, max_entities: int
+    ) -> dict[str, Document]:
+        """The tenant's entities linked from `docs`, up to `level` Relationships away
+        (Linked Entity Retrieval, clause 4.5.23), one read per level."""
+        if not docs:
+            return {}
+        repo = await self._repo(tenant)
+        return await fetch_linked(repo.get_many, docs, level, max_entities)
+
     async def type_attribute_pairs(
         self, tenant: str | None, types: Sequence[str] = ()
     ) -> list[tuple[str, str | None, int]]:
@@ -441,6 +596,31 @@ class Broker:
         if type_iri is not None:
             query["type"] = type_iri
         return await repo.attribute_kinds(query, attribute_iris)
+
+
+def _version_of(doc: Document) -> Document:
+    """What `EntityRepository.replace` needs of the document read when nobody listens: its
+    id, types and version, copied before a change edits them in place."""
+    kept: Document = {"_id": doc["_id"], "type": copy(doc["type"])}
+    if "v" in doc:
+        kept["v"] = doc["v"]
+    return kept
+
+
+def _check_type(doc: Document, entity_type: str | None) -> None:
+    """A single-entity operation's `type` (clause 6.5.3.1): another type is not found."""
+    if entity_type is not None and entity_type not in doc["type"]:
+        raise ResourceNotFound(f"entity {doc['_id']} is not of type {entity_type}")
+
+
+def _typed(entity_type: str | None, change: Callable[[Document], T]) -> Callable[[Document], T]:
+    """`change`, on an entity of `entity_type` only (None: of any type)."""
+
+    def checked(doc: Document) -> T:
+        _check_type(doc, entity_type)
+        return change(doc)
+
+    return checked
 
 
 def _in_place(change: Callable[[Document], T]) -> Callable[[Document], tuple[Document, T]]:

@@ -61,6 +61,14 @@ class BrokerSettings(BaseSettings):
     tenant_read_wait_ms: int = Field(default=10_000, ge=1)
     # Reads of all tenants in the store at once, served to the tenants in turn; 0: no limit.
     store_read_slots: int = Field(default=0, ge=0)
+    # Linked Entity Retrieval (join): the deepest joinLevel, and the most linked entities
+    # one answer fetches (one read per level).
+    join_max_level: int = Field(default=3, ge=1, le=16)
+    join_max_entities: int = Field(default=1000, ge=1)
+    # Purge Entities deletes (or drops attributes from) this many entities per store write.
+    purge_batch: int = Field(default=200, ge=1, le=10_000)
+    # How often each API process removes the transient entities whose expiresAt has passed.
+    expiry_sweep_ms: int = Field(default=500, ge=10, le=60_000)
 
     @model_validator(mode="after")
     def _lease_outlasts_a_send(self) -> BrokerSettings:

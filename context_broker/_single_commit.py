@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bson.errors import InvalidDocument
-from pymongo import UpdateOne
+from pymongo import DeleteOne, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import OperationFailure
 from pymongo.results import BulkWriteResult
@@ -50,3 +50,31 @@ class SingleCommitWriter:
             return None
         except (InvalidDocument, OverflowError):
             return None
+
+    async def delete_all(self, filters: Sequence[dict[str, Any]]) -> bool:
+        """Delete one document per filter in one commit, all or none: False (nothing
+        deleted) when a filter matched nothing, e.g. a document written in between."""
+        if not self._supported or len(filters) < 2:
+            return False
+        client = self._collection.database.client
+        try:
+            async with (
+                client.start_session() as session,
+                await session.start_transaction(),
+            ):
+                result = await self._collection.bulk_write(
+                    [DeleteOne(found) for found in filters], ordered=False, session=session
+                )
+                if result.deleted_count != len(filters):
+                    raise _NotAll
+        except _NotAll:
+            return False
+        except OperationFailure as error:
+            if error.code == _NO_TRANSACTIONS:
+                self._supported = False
+            return False
+        return True
+
+
+class _NotAll(Exception):
+    """Aborts a transaction that would not delete every document it was given."""

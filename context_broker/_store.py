@@ -8,8 +8,10 @@ the tenant registry and the hosted @contexts.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Any
 
 from bson.errors import InvalidDocument
@@ -45,7 +47,7 @@ from context_broker._query._store_traits import QUERY_TRAITS, StoreTraits
 from context_broker._single_commit import SingleCommitWriter
 from context_broker._type_pages import Change, TypeRanges, stored_types, type_changes
 from regional_tenants import MongoTenantDirectory, platform_database, tenant_database
-from store_edge import write_concern
+from store_edge import API_SERVER_SELECTION_MS, client_options
 
 Document = dict[str, Any]
 Filter = dict[str, Any]
@@ -55,6 +57,8 @@ _INDEX_NOT_FOUND = 27
 # A batch size no answer reaches: the whole answer in one round trip (a reply is still
 # split at 16 MiB), instead of a first batch of 101 documents and a getMore for the rest.
 _ALL = 1_000_000
+_OPTIMISTIC_RETRIES = 8
+"""Reads and conditional writes of one entity before giving up to concurrent writers."""
 
 
 def store_error(error: PyMongoError, what: str) -> NgsiLdError:
@@ -113,11 +117,20 @@ class EntityRepository:
                 async with asyncio.timeout(self.budget.wait_s):
                     yield
             except (ExecutionTimeout, TimeoutError):
-                raise TooComplexQuery(
-                    f"the query did not finish within its time budget of "
-                    f"{self.budget.time_ms} ms (CONTESTO_QUERY_TIME_BUDGET_MS); narrow it "
-                    "(type, q, a smaller area) or ask without count"
-                ) from None
+                raise self._over_budget() from None
+
+    def _over_budget(self) -> TooComplexQuery:
+        return TooComplexQuery(
+            f"the query did not finish within its time budget of "
+            f"{self.budget.time_ms} ms (CONTESTO_QUERY_TIME_BUDGET_MS); narrow it "
+            "(type, q, a smaller area) or ask without count"
+        )
+
+    def check_time(self, started: float) -> None:
+        """Refuse a query whose reads, since `started` (`time.monotonic()`), took over the
+        time budget: a query read in several reads is checked between them."""
+        if time.monotonic() - started > self.budget.time_ms / 1000:
+            raise self._over_budget()
 
     @property
     def max_documents(self) -> int:
@@ -134,10 +147,13 @@ class EntityRepository:
 
     async def prepare(self) -> None:
         async with translated("entity store"):
-            await self.entities.create_index([("type", ASCENDING)])
             await self.entities.create_index([("modifiedAt", ASCENDING)])
             await self.entities.create_index([("an", ASCENDING)])
-            # A type's id range (a page of it) is read through this index alone.
+            # A type's id range (a page of it) is read through this index alone; it also
+            # serves every lookup by type. The embedded store updates each index on every
+            # write of an entity, changed or not (about 0.35 ms of store CPU per index), so
+            # no index on the type alone is made. One that an earlier version made is left:
+            # dropping it holds the embedded store for seconds (docs/operations.md).
             await self.entities.create_index([("type", ASCENDING), ("_id", ASCENDING)])
             await self._ranges.prepare()
 
@@ -145,6 +161,25 @@ class EntityRepository:
         """The type's id ranges in id order and how many entities each holds."""
         async with self._reading("entities"):
             return await self._ranges.of(type_iri)
+
+    async def range_matches(
+        self,
+        type_iri: str,
+        ids: Mapping[str, str],
+        rest: Mapping[str, Any] | None,
+        fields: Sequence[str],
+    ) -> list[Document]:
+        """The entities of the type whose ids meet `ids` (a condition on `_id`) and that
+        match `rest`, with `fields` and their id only. The store reads the range through
+        the (`type`, `_id`) index alone, holding its lock for those entities only, and
+        tests `rest` on them after (a second `$match`, never merged into the first)."""
+        pipeline: list[dict[str, Any]] = [{"$match": {"type": type_iri, "_id": dict(ids)}}]
+        if rest:
+            pipeline.append({"$match": dict(rest)})
+        pipeline.append({"$project": dict.fromkeys(fields, 1) or {"_id": 1}})
+        async with self._reading("entities"):
+            cursor = await self.entities.aggregate(pipeline, batchSize=_ALL, maxTimeMS=self._ms)
+            return await cursor.to_list()
 
     async def type_count(self, type_iri: str) -> int:
         """How many entities have the type, from its id ranges' counts."""
@@ -215,21 +250,17 @@ class EntityRepository:
                 {"_id": entity_id}, projection, max_time_ms=self._ms
             )
 
-    async def replace(
-        self, doc: Document, expected_version: int, *, whole: bool = False
-    ) -> Document | None:
-        """Write a changed document if nobody else wrote it since it was read. Returns the
-        document it replaced (its types only, unless `whole`), None when another write came
-        in between and nothing was written."""
+    async def replace(self, doc: Document, before: Document) -> bool:
+        """Write a changed document if nobody else wrote it since `before` (the document as
+        read, at least its `type` and `v`) was read. False when another write came in
+        between and nothing was written."""
         await self.ensure_geo_indexes([doc])
         async with translated(f"entity {doc['_id']}"):
-            before: Document | None = await self.entities.find_one_and_replace(
-                {"_id": doc["_id"], "v": expected_version}, doc, None if whole else {"type": 1}
-            )
-        if before is None:
-            return None
+            result = await self.entities.replace_one(_unchanged_since(before), doc)
+        if result.matched_count == 0:
+            return False
         await self._count_types(type_changes(doc["_id"], before["type"], doc["type"]))
-        return before
+        return True
 
     async def update_existing(self, entity_id: str, change: FieldUpdate) -> bool:
         """One-round-trip update of default attribute instances the entity must already have
@@ -244,24 +275,62 @@ class EntityRepository:
     async def update_existing_before(self, entity_id: str, change: FieldUpdate) -> Document | None:
         """`update_existing`, answering the entity's whole stored document as it was before
         the update (`with_field_update` gives it after); None when the entity lacks one of
-        the attributes and nothing was written. Still one round trip."""
+        the attributes and nothing was written. A read, then an update on condition that
+        the entity's version is still the one read: on the embedded store a find-and-modify
+        costs twice the store time of the two (docs/architecture.md, "Notifications")."""
         await self.ensure_geo_indexes([change.written])
         query, update = _existing_update(entity_id, change)
-        async with translated(f"entity {entity_id}"):
-            before: Document | None = await self.entities.find_one_and_update(query, update)
-        return before
+        for _ in range(_OPTIMISTIC_RETRIES):
+            before = await self.get(entity_id)
+            if before is None or not _has_required(before, change):
+                return None
+            async with translated(f"entity {entity_id}"):
+                result = await self.entities.update_one(
+                    {**query, **_unchanged_since(before)}, update
+                )
+            if result.matched_count == 1:
+                return before
+        raise StoreUnavailable(f"entity {entity_id} is being changed by others; try again")
 
     async def delete(self, entity_id: str, *, whole: bool = False) -> Document | None:
         """Delete the entity; return the document deleted (its types only, unless `whole`),
-        None when there was none."""
-        async with translated(f"entity {entity_id}"):
-            deleted: Document | None = await self.entities.find_one_and_delete(
-                {"_id": entity_id}, None if whole else {"type": 1}
+        None when there was none. A read and a delete on condition of the version read, as
+        in `update_existing_before`."""
+        projection = None if whole else {"type": 1, "v": 1}
+        for _ in range(_OPTIMISTIC_RETRIES):
+            async with self._budgeted(f"entity {entity_id}"):
+                deleted: Document | None = await self.entities.find_one(
+                    {"_id": entity_id}, projection, max_time_ms=self._ms
+                )
+            if deleted is None:
+                return None
+            async with translated(f"entity {entity_id}"):
+                result = await self.entities.delete_one(_unchanged_since(deleted))
+            if result.deleted_count == 1:
+                await self._count_types(type_changes(entity_id, deleted["type"], ()))
+                return deleted
+        raise StoreUnavailable(f"entity {entity_id} is being changed by others; try again")
+
+    async def delete_expired(
+        self, entity_id: str, now: datetime, *, whole: bool = False
+    ) -> Document | None:
+        """Delete the entity if its expiresAt has passed at `now`; the document deleted (its
+        types only, unless `whole`), None when it is gone or not (or no longer) expired.
+        Any number of processes may try the same entity: one deletes it."""
+        projection = None if whole else {"type": 1, "v": 1}
+        expired = {"_id": entity_id, "expiresAt": {"$lte": now}}
+        async with self._budgeted(f"entity {entity_id}"):
+            found: Document | None = await self.entities.find_one(
+                expired, projection, max_time_ms=self._ms
             )
-        if deleted is None:
+        if found is None:
             return None
-        await self._count_types(type_changes(entity_id, deleted["type"], ()))
-        return deleted
+        async with translated(f"entity {entity_id}"):
+            result = await self.entities.delete_one(_unchanged_since(found))
+        if result.deleted_count != 1:
+            return None  # written in between: its new expiresAt is scheduled anew
+        await self._count_types(type_changes(entity_id, found["type"], ()))
+        return found
 
     async def existing_ids(self, ids: Sequence[str]) -> set[str]:
         async with self._reading("entities"):
@@ -415,6 +484,26 @@ class EntityRepository:
             raise BadRequestData(f"entities cannot be stored: {error}") from error
         upserted = result.upserted_ids or {}
         return {docs[i]["_id"] for i in upserted}, {}
+
+    async def delete_page(self, ids: Sequence[str], *, whole: bool = False) -> list[Document]:
+        """`delete_many` in one read and one commit when the store allows it (Purge
+        Entities): each entity deleted at the version read, all or none, else one by one."""
+        projection = None if whole else {"type": 1, "v": 1}
+        async with self._reading("entities"):
+            cursor = self.entities.find(
+                {"_id": {"$in": list(ids)}}, projection, max_time_ms=self._ms
+            )
+            found = [doc async for doc in cursor]
+        async with translated("entities"):
+            whole_page = await self._single_commit.delete_all(
+                [_unchanged_since(doc) for doc in found]
+            )
+        if not whole_page:
+            return await self.delete_many(ids, whole=whole)
+        await self._count_types(
+            change for doc in found for change in type_changes(doc["_id"], doc["type"], ())
+        )
+        return found
 
     async def delete_many(self, ids: Sequence[str], *, whole: bool = False) -> list[Document]:
         """Delete the entities, one by one: each deletion names the types it takes away.
@@ -575,6 +664,7 @@ def _geometry_and_types(doc: Document, field: str) -> tuple[dict[str, Any], list
 
 def _projection(names: Sequence[str]) -> dict[str, int]:
     projection = {"type": 1, "scope": 1, "createdAt": 1, "modifiedAt": 1, "v": 1, "an": 1}
+    projection["expiresAt"] = 1
     for name in names:
         field = encode_field(name)
         projection[f"attrs.{field}"] = 1
@@ -589,6 +679,28 @@ def _kind_projection(names: Sequence[str]) -> dict[str, int]:
         projection[f"attrs.{field}.type"] = 1
         projection[f"ds.{field}.type"] = 1
     return projection
+
+
+def _unchanged_since(doc: Document) -> Filter:
+    """The filter of an entity still at the version `doc` was read at."""
+    version = doc.get("v")
+    return {"_id": doc["_id"], "v": version if version is not None else {"$exists": False}}
+
+
+def _has_required(doc: Document, change: FieldUpdate) -> bool:
+    """Whether `doc` has the attribute instances `change` requires, as the filter of
+    `_existing_update` tests them (an instance of the kind, in any dataset)."""
+    attrs = doc.get("attrs", {})
+    for field, kind in change.required:
+        instances = attrs.get(field)
+        if not isinstance(instances, list):
+            instances = [instances]
+        if not any(
+            isinstance(each, dict) and "type" in each and (kind is None or each["type"] == kind)
+            for each in instances
+        ):
+            return False
+    return True
 
 
 def _existing_update(entity_id: str, change: FieldUpdate) -> tuple[Filter, dict[str, Any]]:
@@ -619,10 +731,11 @@ def _upsert_operation(doc: Document, *, replace: bool) -> UpdateOne:
         set_fields.update({"type": doc["type"], "an": doc["an"], "attrs": doc["attrs"]})
         for member in ("ds", "gc", "gp"):
             set_fields[member] = doc.get(member, {})
-        if "scope" in doc:
-            set_fields["scope"] = doc["scope"]
-        else:
-            unset_fields["scope"] = ""
+        for member in ("scope", "expiresAt"):
+            if member in doc:
+                set_fields[member] = doc[member]
+            else:
+                unset_fields[member] = ""
     else:
         update["$addToSet"] = {"type": {"$each": doc["type"]}, "an": {"$each": doc["an"]}}
         for field, instance in doc["attrs"].items():
@@ -634,8 +747,9 @@ def _upsert_operation(doc: Document, *, replace: bool) -> UpdateOne:
                     unset_fields[f"{member}.{field}"] = ""
         for field, instances in doc.get("ds", {}).items():
             set_fields[f"ds.{field}"] = instances
-        if "scope" in doc:
-            set_fields["scope"] = doc["scope"]
+        for member in ("scope", "expiresAt"):
+            if member in doc:
+                set_fields[member] = doc[member]
     update["$set"] = set_fields
     if unset_fields:
         update["$unset"] = unset_fields
@@ -677,14 +791,10 @@ class Store:
         journaled: bool = True,
         budget: QueryBudget | None = None,
     ) -> Store:
-        # The driver's heartbeats share the socket timeout of connectTimeoutMS: the embedded
-        # store is single-threaded, so a long query must not make it look down.
+        # A store that is down makes requests fail fast (503), not hang.
         client: AsyncMongoClient[Document] = AsyncMongoClient(
             url,
-            tz_aware=True,
-            serverSelectionTimeoutMS=15_000,
-            connectTimeoutMS=20_000,
-            **write_concern(url, journaled=journaled),
+            **client_options(url, journaled=journaled, server_selection_ms=API_SERVER_SELECTION_MS),
         )
         return cls(client, prefix, auto_create=auto_create, budget=budget)
 
@@ -707,7 +817,7 @@ class Store:
                 else:
                     present = await self.directory.exists(tenant)
             if not present:
-                raise NonexistentTenant(f"tenant {tenant!r} does not exist")
+                raise NonexistentTenant(f"tenant {tenant!r} does not exist", tenant=tenant)
         known = self._known.get(tenant)
         if known is not None:
             return known

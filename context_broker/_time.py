@@ -29,6 +29,22 @@ def parse_datetime(value: object, what: str) -> datetime:
     return parsed.replace(microsecond=parsed.microsecond // 1000 * 1000)
 
 
+def parse_utc_datetime(value: object, what: str) -> datetime:
+    """Parse a DateTime of a payload, which the spec writes in UTC with 'Z' (clause 4.6.3)."""
+    if not isinstance(value, str) or not value.endswith("Z"):
+        raise BadRequestData(
+            f"{what} must be a UTC date-time ending in Z, such as 2026-01-31T12:00:00Z; "
+            f"got {value!r}"
+        )
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise BadRequestData(
+            f"{what} must be an ISO 8601 date-time such as 2026-01-31T12:00:00Z; got {value!r}"
+        ) from None
+    return parsed.replace(microsecond=parsed.microsecond // 1000 * 1000)
+
+
 def format_datetime(value: datetime) -> str:
     """Format as the spec's UTC form with milliseconds: 2026-01-31T12:00:00.000Z."""
     if value.tzinfo is not None:

@@ -3,7 +3,7 @@ concern, translate driver errors into the project's own, create indexes."""
 
 from __future__ import annotations
 
-from ._connect import connect, write_concern
+from ._connect import API_SERVER_SELECTION_MS, client_options, connect, write_concern
 from ._errors import (
     DuplicateRecord,
     RecordRefused,
@@ -15,11 +15,13 @@ from ._errors import (
 from ._indexes import Index, ensure_indexes
 
 __all__ = [
+    "API_SERVER_SELECTION_MS",
     "DuplicateRecord",
     "Index",
     "RecordRefused",
     "StoreError",
     "StoreUnavailable",
+    "client_options",
     "connect",
     "ensure_indexes",
     "store_operation",

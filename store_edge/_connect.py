@@ -10,9 +10,14 @@ from pymongo.errors import PyMongoError
 
 from ._errors import StoreError
 
-__all__ = ["connect", "write_concern"]
+__all__ = ["API_SERVER_SELECTION_MS", "client_options", "connect", "write_concern"]
 
 _URL_SETS_W = re.compile(r"[?&]w=", re.IGNORECASE)
+# How long an API request waits for a store that is not answering before it fails: the
+# client answers 503 at once instead of hanging, and the driver finds the store again by
+# itself when it is back. Workers wait longer: they retry anyway.
+API_SERVER_SELECTION_MS = 300
+_WORKER_SERVER_SELECTION_MS = 15_000
 
 
 def write_concern(url: str, *, journaled: bool = True) -> dict[str, Any]:
@@ -29,16 +34,23 @@ def write_concern(url: str, *, journaled: bool = True) -> dict[str, Any]:
     return options
 
 
+def client_options(
+    url: str, *, journaled: bool = True, server_selection_ms: int = _WORKER_SERVER_SELECTION_MS
+) -> dict[str, Any]:
+    """The options of every store client of Contesto: a long connectTimeoutMS because a
+    busy embedded store delays its heartbeats (they share that socket timeout), the wait
+    for an unreachable store, and the journaled write concern."""
+    return {
+        "tz_aware": True,
+        "serverSelectionTimeoutMS": server_selection_ms,
+        "connectTimeoutMS": 20_000,
+        **write_concern(url, journaled=journaled),
+    }
+
+
 def connect(url: str, *, journaled: bool = True) -> AsyncMongoClient[dict[str, Any]]:
-    """A client that tolerates a busy embedded store (long queries block its heartbeats,
-    which share the socket timeout of connectTimeoutMS); StoreError for a bad URL."""
+    """A client that tolerates a busy embedded store; StoreError for a bad URL."""
     try:
-        return AsyncMongoClient(
-            url,
-            tz_aware=True,
-            serverSelectionTimeoutMS=15000,
-            connectTimeoutMS=20000,
-            **write_concern(url, journaled=journaled),
-        )
+        return AsyncMongoClient(url, **client_options(url, journaled=journaled))
     except PyMongoError as error:
         raise StoreError(f"{url!r} is not a store URL: {error}") from error

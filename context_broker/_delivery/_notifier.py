@@ -57,6 +57,9 @@ class NotifierOptions:
     endpoint_backlog: int = 256
     batch: int = 256
     flush_s: float = 0.1
+    status_s: float = 1.0
+    """How often the delivery status is written: one update per subscription notified
+    meanwhile, the store's costliest part of delivery when many subscriptions notify."""
 
 
 @dataclass(slots=True)
@@ -112,6 +115,7 @@ class Notifier:
         self._tasks = [
             asyncio.create_task(self._claiming(), name="notifier"),
             asyncio.create_task(self._flushing(), name="notifier-flush"),
+            asyncio.create_task(self._recording(), name="notifier-status"),
         ]
 
     async def stop(self, timeout_s: float = 3.0) -> None:
@@ -139,6 +143,7 @@ class Notifier:
             async with asyncio.timeout(timeout_s / 3):
                 await self.queue.release(unsent)
                 await self._write_outcomes()
+                await self._write_status()
         except Exception:
             log.exception("the notifier could not write its last outcomes")
         for sender in {id(sender): sender for sender in self.senders.values()}.values():
@@ -261,7 +266,11 @@ class Notifier:
     def _pump(self, uri: str, endpoint: _Endpoint) -> None:
         """Start sends on the endpoint up to its bound."""
         options = self.options
-        while endpoint.in_flight < options.endpoint_in_flight and endpoint.backlog:
+        while (
+            endpoint.in_flight < options.endpoint_in_flight
+            and endpoint.backlog
+            and not self._stopping  # the backlog is given back by `stop()`
+        ):
             record, held_until = endpoint.backlog.popleft()
             if time.monotonic() > held_until - options.timeout_s - 1.0:
                 continue  # its lease runs out: left to be claimed again, not sent twice
@@ -340,6 +349,20 @@ class Notifier:
             self._done[:0] = done
             self._retries[:0] = retries
             raise
+
+    async def _recording(self) -> None:
+        # Apart from the queue's outcomes, so that a long status write never holds back
+        # the deletes that keep delivered records from being claimed again.
+        while True:
+            await asyncio.sleep(self.options.status_s)
+            try:
+                await self._write_status()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("the notifier could not write the delivery status")
+
+    async def _write_status(self) -> None:
         if self._status:
             await self._status.flush(self.live.repository)
 

@@ -1,6 +1,7 @@
 """The delivery status a subscription shows (`notification.timesSent`, `lastSuccess`,
 `status`, ...): each notifier adds its outcomes with `$inc` and `$max`, batched to one
-update per subscription, so the notifiers of several processes add up."""
+update per subscription and one request per tenant, so the notifiers of several processes
+add up."""
 
 from __future__ import annotations
 
@@ -61,13 +62,15 @@ class DeliveryStatus:
         return bool(self._tallies)
 
     async def flush(self, repository_of: RepositoryOf) -> None:
-        """Write every subscription's outcomes (one update each); a tenant gone is skipped."""
+        """Write every subscription's outcomes (one request per tenant); a tenant gone is
+        skipped."""
         tallies, self._tallies = self._tallies, {}
+        by_tenant: dict[str | None, dict[str, dict[str, Any]]] = {}
         for (tenant, subscription_id), tally in tallies.items():
+            by_tenant.setdefault(tenant, {})[subscription_id] = tally.update()
+        for tenant, updates in by_tenant.items():
             try:
                 repo = await repository_of(tenant)
-                await repo.record_delivery(subscription_id, tally.update())
+                await repo.record_deliveries(updates)
             except NgsiLdError as error:
-                log.warning(
-                    "delivery status of subscription %s not recorded: %s", subscription_id, error
-                )
+                log.warning("delivery status of tenant %s not recorded: %s", tenant, error)

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from context_broker._errors import BadRequestData
+from context_broker._errors import BadRequestData, LdContextNotAvailable, NgsiLdError
 from context_broker._http._deps import deps_of
 from context_broker._http._negotiation import body_context, read_json, tenant_of
 from context_broker._http._openapi import (
@@ -33,14 +33,24 @@ async def _run(request: Request, kind: BatchKind, option: str | None = None) -> 
     if not isinstance(payload, list) or not payload:
         raise BadRequestData("a batch operation needs a non-empty JSON array")
     items: list[tuple[object, TermMap]] = []
+    unresolved: list[tuple[str, NgsiLdError]] = []
     for item in payload:
         if kind == "delete":
             items.append((item, await deps.resolver.resolve(None)))
             continue
         if not isinstance(item, dict):
             raise BadRequestData("every item of a batch must be a JSON object (an entity)")
-        items.append((item, await body_context(request, item, is_json_ld, deps.resolver)))
-    return await deps.broker.batch(tenant, kind, items, option=option)
+        try:
+            items.append((item, await body_context(request, item, is_json_ld, deps.resolver)))
+        except (BadRequestData, LdContextNotAvailable) as error:
+            # An entity's own @context (or its lack under application/ld+json) fails that
+            # entity only; a Link header fails them all.
+            if not is_json_ld and "@context" not in item:
+                raise
+            unresolved.append((str(item.get("id", "")), error))
+    result = await deps.broker.batch(tenant, kind, items, option=option) if items else BatchResult()
+    result.errors[:0] = unresolved
+    return result
 
 
 def _answer(request: Request, result: BatchResult, success: Any = None) -> Response:

@@ -6,6 +6,7 @@ Everything here is the request's tenant's (`NGSILD-Tenant`): its hosted contexts
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -22,11 +23,18 @@ from context_broker._http._negotiation import read_json, tenant_of
 from context_broker._http._openapi import CONTEXT, CREATE, answer, operation
 from context_broker._http._params import bool_param
 from context_broker._http._responses import json_response
-from context_broker._jsonld import ContextResolver
+from context_broker._jsonld import (
+    NGSI_LD_CORE_CONTEXT_URL,
+    ContextResolver,
+    core_context_document,
+    is_core_context_url,
+)
 from context_broker._time import format_datetime
 
 router = APIRouter(tags=["@context"])
-_KINDS = ("Hosted", "Cached")
+# ImplicitlyCreated contexts are those a broker makes of inline request @contexts; this
+# broker makes none, so the kind is a valid filter that lists nothing.
+_KINDS = ("Hosted", "Cached", "ImplicitlyCreated")
 
 
 def _hosted_url(request: Request, local_id: str) -> str:
@@ -47,8 +55,8 @@ async def add_context(request: Request) -> Response:
     deps = deps_of(request)
     document, _ = await read_json(request, deps.settings.max_body_bytes)
     hosted = await deps.contexts.add(document, tenant_of(request))
-    url = _hosted_url(request, hosted.local_id)
-    return Response(status_code=201, headers={"Location": url})
+    # Relative, like Create Entity's: the hosted context's URL is the base URL plus this path.
+    return Response(status_code=201, headers={"Location": CONTEXTS_PATH + hosted.local_id})
 
 
 @router.get(
@@ -65,24 +73,46 @@ async def list_contexts(request: Request) -> Response:
     kind = request.query_params.get("kind")
     if kind is not None and kind not in _KINDS:
         raise BadRequestData(f"kind must be one of {', '.join(_KINDS)}; got {kind!r}")
+    tenant = tenant_of(request)
     entries: list[dict[str, Any]] = []
     if kind in (None, "Hosted"):
-        for hosted in deps.contexts.all(tenant_of(request)):
+        for hosted in deps.contexts.all(tenant):
             entries.append(
-                {
-                    "URL": _hosted_url(request, hosted.local_id),
-                    "localId": hosted.local_id,
-                    "kind": "Hosted",
-                    "createdAt": format_datetime(hosted.created_at),
-                    "numberOfHits": hosted.hits,
-                }
+                _entry(_hosted_url(request, hosted.local_id), hosted.local_id, "Hosted")
+                | _usage(hosted.created_at, hosted.hits, hosted.last_used)
             )
     if kind in (None, "Cached"):
-        for url in deps.resolver.cached_urls(tenant_of(request)):
-            entries.append({"URL": url, "localId": url, "kind": "Cached"})
+        core = deps.resolver.core_usage
+        entries.append(
+            _entry(NGSI_LD_CORE_CONTEXT_URL, NGSI_LD_CORE_CONTEXT_URL, "Cached")
+            | _usage(_moment(core.created_at), core.hits, _moment(core.last_used))
+        )
+        for url, usage in deps.resolver.cached_usage(tenant):
+            entries.append(
+                _entry(url, url, "Cached")
+                | _usage(_moment(usage.created_at), usage.hits, _moment(usage.last_used))
+            )
     if bool_param(request, "details"):
         return json_response(entries)
     return json_response([entry["URL"] for entry in entries])
+
+
+def _entry(url: str, local_id: str, kind: str) -> dict[str, Any]:
+    return {"URL": url, "localId": local_id, "kind": kind}
+
+
+def _usage(created_at: datetime | None, hits: int, last_used: datetime | None) -> dict[str, Any]:
+    """createdAt, numberOfHits and (once used) lastUsage of a detailed entry (clause 6.29.3.2)."""
+    usage: dict[str, Any] = {"numberOfHits": hits}
+    if created_at is not None:
+        usage["createdAt"] = format_datetime(created_at)
+    if last_used is not None:
+        usage["lastUsage"] = format_datetime(last_used)
+    return usage
+
+
+def _moment(posix_s: float | None) -> datetime | None:
+    return None if posix_s is None else datetime.fromtimestamp(posix_s, UTC)
 
 
 @router.get(
@@ -96,6 +126,8 @@ async def list_contexts(request: Request) -> Response:
 )
 async def serve_context(context_id: str, request: Request) -> Response:
     deps = deps_of(request)
+    if is_core_context_url(context_id):
+        return json_response(core_context_document(), media_type="application/ld+json")
     if "://" in context_id:
         document = deps.resolver.cached_document(context_id, tenant_of(request))
         if document is None:
@@ -118,6 +150,8 @@ async def serve_context(context_id: str, request: Request) -> Response:
 async def delete_context(context_id: str, request: Request) -> Response:
     deps = deps_of(request)
     tenant = tenant_of(request)
+    if is_core_context_url(context_id):
+        raise BadRequestData("the core @context can be neither deleted nor reloaded")
     if "://" not in context_id:
         if bool_param(request, "reload"):
             raise BadRequestData("only a Cached @context (named by its URL) can be reloaded")

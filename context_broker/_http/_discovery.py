@@ -17,6 +17,7 @@ from context_broker._http._responses import representation
 from context_broker._names import check_name
 
 router = APIRouter(tags=["Discovery"])
+# A type or attribute in a path may be a full IRI, percent-encoded: its decoded form holds "/".
 
 
 def _list_id(kind: str) -> str:
@@ -64,7 +65,7 @@ async def retrieve_types(request: Request) -> Response:
 
 
 @router.get(
-    "/types/{type_name}",
+    "/types/{type_name:path}",
     openapi_extra=operation(
         "Retrieve Available Entity Type Information (clause 6.26.3.1)",
         errors=FIND,
@@ -140,7 +141,7 @@ async def retrieve_attributes(request: Request) -> Response:
 
 
 @router.get(
-    "/attributes/{attr_name}",
+    "/attributes/{attr_name:path}",
     openapi_extra=operation(
         "Retrieve Available Attribute Information (clause 6.28.3.1)",
         errors=FIND,

@@ -12,17 +12,31 @@ goes on to the framework: ids holding "/" and a non-empty root path among them.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 
 from fastapi import Request, Response
+from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from context_broker._errors import NgsiLdError
-from context_broker._http._entities import partial_update_attribute, retrieve_entity
+from context_broker._http._entities import (
+    partial_update_attribute,
+    retrieve_entity,
+    router,
+)
+from context_broker._http._query_names import KNOWN_QUERY_NAMES, declared_query_names
 from context_broker._http._responses import problem_response
 
 ENTITIES_PATH = "/ngsi-ld/v1/entities/"
 _ATTRIBUTE_PATH = re.compile(re.escape(ENTITIES_PATH) + r"([^/]+)/attrs/([^/]+)")
+
+
+def _known_query_names(endpoint: Callable[..., Awaitable[Response]]) -> frozenset[str]:
+    """What the route of `endpoint` takes: the handler checks the query against it."""
+    for route in router.routes:
+        if isinstance(route, APIRoute) and route.endpoint is endpoint:
+            return declared_query_names(route)
+    raise LookupError(f"no route runs {endpoint.__name__}")
 
 
 class HotPath:
@@ -30,6 +44,8 @@ class HotPath:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self._retrieve_names = _known_query_names(retrieve_entity)
+        self._update_names = _known_query_names(partial_update_attribute)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and not scope.get("root_path"):
@@ -38,12 +54,14 @@ class HotPath:
             if method == "GET" and path.startswith(ENTITIES_PATH):
                 entity_id = path[len(ENTITIES_PATH) :]
                 if entity_id and "/" not in entity_id:
+                    scope[KNOWN_QUERY_NAMES] = self._retrieve_names
                     handled = retrieve_entity(entity_id, Request(scope, receive))
                     await _answer(handled, scope, receive, send)
                     return
             elif method == "PATCH" and path.startswith(ENTITIES_PATH):
                 match = _ATTRIBUTE_PATH.fullmatch(path)
                 if match is not None:
+                    scope[KNOWN_QUERY_NAMES] = self._update_names
                     handled = partial_update_attribute(match[1], match[2], Request(scope, receive))
                     await _answer(handled, scope, receive, send)
                     return

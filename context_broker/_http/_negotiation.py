@@ -42,33 +42,50 @@ class Call:
 
 
 def response_media_type(request: Request, *, geo: bool = False) -> str:
-    """The representation the client accepts, by the Accept header (clause 6.3.6)."""
+    """The representation the client accepts, by the Accept header (clause 6.3.4).
+
+    The highest q wins; between equal q values the broker's order decides (JSON, then
+    JSON-LD, then GeoJSON), so `application/ld+json, application/json` is answered in JSON.
+    `q=0` excludes a type; an unparsable q value is ignored (read as 1).
+    """
     header = request.headers.get("accept")
     if not header:
         return JSON
     offered = [JSON, JSON_LD, GEO_JSON] if geo else [JSON, JSON_LD]
-    best: tuple[float, str] | None = None
+    weights: dict[str, float] = {}
+    excluded: set[str] = set()
     for part in header.split(","):
         media, *params = (piece.strip() for piece in part.split(";"))
-        quality = 1.0
-        for param in params:
-            if param.startswith("q="):
-                try:
-                    quality = float(param[2:])
-                except ValueError:
-                    quality = 0.0
-        candidate = _match(media.lower(), offered)
-        if candidate is not None and quality > 0 and (best is None or quality > best[0]):
-            best = (quality, candidate)
-    if best is None:
+        quality = _quality(params)
+        for candidate in _matches(media.lower(), offered):
+            if quality <= 0:
+                if media.lower() == candidate:
+                    excluded.add(candidate)
+                continue
+            weights[candidate] = max(weights.get(candidate, 0.0), quality)
+    choices = [(weights[media], -offered.index(media), media) for media in weights]
+    choices = [choice for choice in choices if choice[2] not in excluded]
+    if not choices:
         raise NotAcceptable(f"cannot answer with any of {header!r}; offered: {', '.join(offered)}")
-    return best[1]
+    return max(choices)[2]
 
 
-def _match(media: str, offered: list[str]) -> str | None:
+def _quality(params: list[str]) -> float:
+    for param in params:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "q":
+            try:
+                quality = float(value)
+            except ValueError:
+                return 1.0
+            return quality if 0 <= quality <= 1 else 1.0
+    return 1.0
+
+
+def _matches(media: str, offered: list[str]) -> list[str]:
     if media in ("*/*", "application/*"):
-        return JSON
-    return media if media in offered else None
+        return offered
+    return [media] if media in offered else []
 
 
 def link_context(request: Request) -> str | None:
@@ -161,6 +178,6 @@ async def write_call(
     """A request with one JSON object body: its call facts and the payload."""
     payload, is_json_ld = await read_json(request, max_bytes, merge_patch=merge_patch)
     if not isinstance(payload, dict):
-        raise BadRequestData("the body must be a JSON object")
+        raise InvalidRequest("the body must be a JSON object")
     terms = await body_context(request, payload, is_json_ld, resolver)
     return Call(tenant_of(request), terms, JSON), payload

@@ -115,7 +115,30 @@ QUERY_PARAMETERS: dict[str, tuple[str, dict[str, Any]]] = {
         _string("temperature;desc,id"),
     ),
     "collation": ("Language tag whose rules order text values.", _string("it")),
-    "datasetId": ("Deletes only the instance with this datasetId.", _string(format="uri")),
+    "join": (
+        "Linked Entity Retrieval (clause 4.5.23): `inline` puts each Relationship's target "
+        "entity inside it, `flat` lists the linked entities after the entities.",
+        _string(enum=["inline", "flat", "@none"]),
+    ),
+    "joinLevel": (
+        "How many Relationships away linked entities are fetched (with join); at most "
+        "CONTESTO_JOIN_MAX_LEVEL.",
+        {"type": "integer", "minimum": 1, "default": 1},
+    ),
+    "drop": (
+        "Purge Entities: attributes to delete from the selected entities, which stay.",
+        _string("temperature"),
+    ),
+    "keep": (
+        "Purge Entities: the only attributes the selected entities keep; they stay.",
+        _string("location"),
+    ),
+    "datasetId": (
+        "Comma-separated datasetIds (`@none`: the default instance): a read shows only these "
+        "attribute instances; Delete Attribute deletes only the instance with this datasetId.",
+        _string("urn:ngsi-ld:Dataset:raw"),
+    ),
+    "csf": ("Context source filter (clause 4.9): its syntax is checked.", _string("p==1")),
     "deleteAll": ("Deletes every instance of the attribute.", _BOOLEAN),
     "details": ("Answer the detailed form.", _BOOLEAN),
     "kind": ("Only the @contexts of this kind.", _string(enum=["Hosted", "Cached"])),
@@ -145,14 +168,18 @@ PATH_PARAMETERS: dict[str, str] = {
 
 _QUERY_SELECTION = (
     *("id", "idPattern", "type", "attrs", "pick", "omit", "q", "scopeQ"),
-    *("georel", "geometry", "coordinates", "geoproperty", "local"),
+    *("georel", "geometry", "coordinates", "geoproperty", "local", "csf"),
 )
 QUERY_ANSWER = (
-    *("options", "format", "lang", "limit", "offset", "count"),
-    *("geometryProperty", "orderBy", "collation"),
+    *("options", "format", "lang", "limit", "offset", "count", "datasetId"),
+    *("geometryProperty", "orderBy", "collation", "join", "joinLevel"),
 )
 QUERY_ENTITIES = (*_QUERY_SELECTION, *QUERY_ANSWER)
-RETRIEVE_ENTITY = ("attrs", "options", "format", "lang", "geometryProperty")
+RETRIEVE_ENTITY = (
+    *("type", "attrs", "pick", "omit", "datasetId", "options", "format", "lang"),
+    "geometryProperty",
+    *("join", "joinLevel"),
+)
 
 
 def _parameter(
@@ -246,6 +273,12 @@ MERGE = Body(
     merge_patch=True,
 )
 ATTRIBUTE = Body("One attribute, normalized or concise.", _OBJECT, _ATTRIBUTE_EXAMPLE)
+ATTRIBUTE_PATCH = Body(
+    "Members of one attribute to change, normalized or concise.",
+    _OBJECT,
+    _ATTRIBUTE_EXAMPLE,
+    merge_patch=True,
+)
 ENTITIES = Body(
     "A non-empty array of entities, each with its own @context in application/ld+json.",
     {"type": "array", "minItems": 1, "items": _ENTITY},

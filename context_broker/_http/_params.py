@@ -10,7 +10,8 @@ from typing import Any
 from fastapi import Request
 
 from context_broker._attributes import Format, RenderOptions, parse_lang
-from context_broker._errors import BadRequestData, TooManyResults
+from context_broker._datasets import parse_dataset_ids
+from context_broker._errors import BadRequestData, InvalidRequest, TooManyResults
 from context_broker._jsonld import TermMap
 from context_broker._names import check_name, check_uri
 from context_broker._query import Exists, parse_q
@@ -36,7 +37,7 @@ def options_of(request: Request, allowed: Iterable[str] = ()) -> set[str]:
     options = {item.strip() for item in raw.split(",") if item.strip()}
     unknown = options - set(_FORMATS) - {"sysAttrs"} - set(allowed)
     if unknown:
-        raise BadRequestData(f"unknown options: {', '.join(sorted(unknown))}")
+        raise InvalidRequest(f"unknown options: {', '.join(sorted(unknown))}")
     return options
 
 
@@ -47,11 +48,12 @@ def render_options(request: Request, options: set[str], lang: str | None = None)
     explicit = request.query_params.get("format")
     if explicit is not None:
         if explicit not in _FORMATS:
-            raise BadRequestData(
+            raise InvalidRequest(
                 "format must be one of normalized, concise, keyValues, simplified; "
                 f"got {explicit!r}"
             )
-        formats.add(_FORMATS[explicit])
+        # Clause 6.3.7: format takes precedence over the representation options.
+        formats = {_FORMATS[explicit]}
     if len(formats) > 1:
         raise BadRequestData(f"conflicting representations requested: {', '.join(sorted(formats))}")
     chosen: Format = formats.pop() if formats else "normalized"  # type: ignore[assignment]
@@ -73,6 +75,13 @@ def name_list(request: Request, key: str, terms: TermMap) -> list[str] | None:
     if not names:
         raise BadRequestData(f"{key} must list at least one name")
     return [terms.expand(check_name(name, key)) for name in names]
+
+
+def dataset_ids_of(request: Request) -> frozenset[str] | None:
+    """The `datasetId` selection of attribute instances (clause 4.5.5), None when absent."""
+    params = request.query_params
+    # `in` first: a missing key costs `get` a raised KeyError, and reads by id are hot.
+    return parse_dataset_ids(params["datasetId"]) if "datasetId" in params else None
 
 
 def int_param(request: Request, key: str, default: int, *, minimum: int, maximum: int) -> int:
@@ -257,6 +266,9 @@ class Projection:
         return {k: v for k, v in body.items() if k not in CORE_MEMBERS or k in self.core}
 
 
+ALL_MEMBERS = Projection()
+
+
 def projection_of(
     attrs: str | None, pick: str | None, omit: str | None, terms: TermMap
 ) -> Projection:
@@ -279,16 +291,35 @@ def projection_of(
             omitted=frozenset(n for n in names if n not in CORE_MEMBERS),
             core=CORE_MEMBERS - set(names),
         )
-    return Projection()
+    return ALL_MEMBERS
 
 
 def _names(raw: str, key: str, terms: TermMap, *, core: bool = False) -> list[str]:
-    names = [item.strip() for item in raw.split(",") if item.strip()]
-    if not names:
-        raise BadRequestData(f"{key} must list at least one name")
+    """The names of a projection (clause 4.21): separated by `,` or `|`, none empty; only
+    pick and omit may name the entity's own members (id, type, ...)."""
+    _check_braces(raw, key)
+    names = [item.strip() for item in _PROJECTION_SEPARATOR.split(raw)]
+    if not all(names):
+        raise BadRequestData(f"{key} must list names separated by ',' or '|'; got {raw!r}")
     if any("{" in name for name in names):
         raise BadRequestData(f"{key}: projection into linked entities ({{...}}) is not supported")
+    if not core and any(name in _ENTITY_MEMBERS for name in names):
+        raise BadRequestData(f"{key} lists attributes; id and type are not attributes")
     return [
         name if core and name in CORE_MEMBERS else terms.expand(check_name(name, key))
         for name in names
     ]
+
+
+_PROJECTION_SEPARATOR = re.compile(r"[,|]")
+_ENTITY_MEMBERS = frozenset({"id", "type", "@id", "@type"})
+
+
+def _check_braces(raw: str, key: str) -> None:
+    depth = 0
+    for char in raw:
+        depth += (char == "{") - (char == "}")
+        if depth < 0:
+            break
+    if depth != 0:
+        raise BadRequestData(f"{key} has unbalanced braces: {raw!r}")

@@ -3,14 +3,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import orjson
 from fastapi import APIRouter, Request, Response
 
+from context_broker._datasets import select_datasets
 from context_broker._entities import geometry_of, render_entity
 from context_broker._errors import (
     BadRequestData,
@@ -19,6 +20,12 @@ from context_broker._errors import (
     UnsupportedMediaType,
 )
 from context_broker._http._deps import deps_of
+from context_broker._http._join import (
+    join_of,
+    joined,
+    linked_projection_of,
+    with_linked_targets,
+)
 from context_broker._http._negotiation import (
     GEO_JSON,
     Call,
@@ -39,6 +46,7 @@ from context_broker._http._openapi import (
 from context_broker._http._params import (
     Projection,
     bool_param,
+    dataset_ids_of,
     entity_ids,
     options_of,
     page_params,
@@ -49,6 +57,8 @@ from context_broker._http._params import (
 )
 from context_broker._http._responses import representation
 from context_broker._jsonld import TermMap
+from context_broker._linked import LinkedProjection, LinkedRetrieval
+from context_broker._linked_q import LinkedTerm, cut_linked_terms
 from context_broker._names import check_name
 from context_broker._query import parse_q, parse_scope_q
 from context_broker._query._geo import GeoQuery, parse_geo_query
@@ -59,7 +69,7 @@ router = APIRouter(tags=["Query"])
 # Members of a Query (clause 5.2.23) this broker reads; others are refused, not ignored.
 _QUERY_MEMBERS = frozenset(
     {"type", "entities", "attrs", "pick", "omit", "q", "geoQ", "scopeQ", "lang", "csf"}
-    | {"temporalQ", "local", "@context"}
+    | {"temporalQ", "local", "@context", "join", "joinLevel"}
 )
 _SELECTOR_MEMBERS = frozenset({"id", "idPattern", "type"})
 
@@ -71,6 +81,11 @@ class Selection:
     query: EntityQuery
     projection: Projection
     lang: str | None = None
+    join: LinkedRetrieval | None = None
+    # pick/omit into linked entities (`managedBy{name}`), by expanded Relationship name.
+    linked: Mapping[str, LinkedProjection] = field(default_factory=dict)
+    # q terms through Relationships (`managedBy{name}=="Acme"`), resolved before the query.
+    linked_q: tuple[LinkedTerm, ...] = ()
 
 
 async def query_entities_get(request: Request) -> Response:
@@ -96,8 +111,9 @@ async def query_entities_get(request: Request) -> Response:
             expand,
         ),
         local=bool_param(request, "local"),
+        csf=params.get("csf"),
     )
-    return await _answer(request, call, selection)
+    return await _answer(request, call, replace(selection, join=join_of(request)))
 
 
 @router.post(
@@ -156,8 +172,10 @@ async def query_entities_post(request: Request) -> Response:
         else None,
         local=payload.get("local") is True or bool_param(request, "local"),
         lang=_text(payload, "lang"),
+        csf=_text(payload, "csf"),
     )
-    return await _answer(request, call, selection)
+    join = join_of(request, _text(payload, "join"), _join_level(payload))
+    return await _answer(request, call, replace(selection, join=join))
 
 
 def _selection(
@@ -174,25 +192,33 @@ def _selection(
     geo: GeoQuery | None,
     local: bool,
     lang: str | None = None,
+    csf: str | None = None,
 ) -> Selection:
-    """Parse the selection members; a query needs at least one (clause 5.7.2.4)."""
+    """Parse the selection members; a query needs at least one (clause 5.7.2.4). An id
+    takes precedence over idPattern (clause 5.2.33); `type=*` is every type."""
     if not (ids or id_pattern or types or attrs or q or scope_q or geo is not None or local):
         raise BadRequestData(
             "Query Entities needs at least one of id, idPattern, type, attrs, q, geoQ or scopeQ "
             "(or local=true)"
         )
+    pick, omit, linked = linked_projection_of(pick, omit, terms)
+    q_text, linked_q = cut_linked_terms(q) if q is not None and "{" in q else (q, [])
     projection = projection_of(attrs, pick, omit, terms)
+    if csf is not None:
+        # Context source filters select registrations (clause 4.9); with no registrations
+        # here, only their syntax is checked.
+        parse_q(csf)
     query = EntityQuery(
         ids=entity_ids(ids) if ids is not None else (),
-        id_pattern=id_pattern,
-        types=parse_type_selection(types, terms.expand) if types is not None else (),
+        id_pattern=None if ids else id_pattern,
+        types=parse_type_selection(types, terms.expand) if types not in (None, "*") else (),
         attrs=tuple(projection.attributes or ()) if attrs is not None else (),
-        q=parse_q(q) if q is not None else None,
+        q=parse_q(q_text) if q_text is not None else None,
         scope_q=parse_scope_q(scope_q) if scope_q is not None else None,
         geo=geo,
         expand=terms.expand,
     )
-    return Selection(query, projection, lang)
+    return Selection(query, projection, lang, linked=linked, linked_q=tuple(linked_q))
 
 
 def _geo_query(
@@ -213,7 +239,7 @@ async def _answer(request: Request, call: Call, selection: Selection) -> Respons
     render = render_options(request, options_of(request), selection.lang)
     limit, offset, count = page_params(request, deps.settings)
     projection = selection.projection
-    geo_property = call.terms.expand(params.get("geometryProperty", "location"))
+    geo_property = geometry_property(request, call)
     order = params.get("orderBy")
     query = replace(
         selection.query,
@@ -226,19 +252,26 @@ async def _answer(request: Request, call: Call, selection: Selection) -> Respons
     )
     if query.geo is not None and query.order:
         raise BadRequestData("orderBy cannot be combined with a geo-query, which orders itself")
+    if selection.linked_q:
+        query = await with_linked_targets(request, call, query, selection.linked_q)
     page = await deps.broker.query_entities(call.tenant, query)
     headers = {"NGSILD-Results-Count": str(page.total)} if page.total is not None else {}
+    datasets = dataset_ids_of(request)
+    docs = page.docs if datasets is None else [select_datasets(d, datasets) for d in page.docs]
     if call.media_type == GEO_JSON:
         features = [
             feature(doc, call.terms, render, projection.shown(doc), geo_property, projection)
-            for doc in page.docs
+            for doc in docs
         ]
         body: Any = {"type": "FeatureCollection", "features": features}
     else:
         body = [
             projection.apply(render_entity(doc, call.terms, render, projection.shown(doc)))
-            for doc in page.docs
+            for doc in docs
         ]
+        body = await joined(
+            request, call, selection.join, page.docs, body, render, selection.linked
+        )
     response = representation(call, body, headers=headers)
     for link in page_links(request, page.more, limit, offset):
         response.headers.append("Link", link)
@@ -249,19 +282,20 @@ def page_links(request: Request, more: bool, limit: int, offset: int) -> list[st
     """Link headers to the previous and next pages (clause 6.3.10), other parameters kept."""
     if limit == 0:
         return []
-    kept = [(k, v) for k, v in request.query_params.multi_items() if k not in ("limit", "offset")]
     links = []
     if offset > 0:
-        links.append(_page_link(request, kept, limit, max(0, offset - limit), "prev"))
+        links.append(_page_link(request, limit, max(0, offset - limit), "prev"))
     if more:
-        links.append(_page_link(request, kept, limit, offset + limit, "next"))
+        links.append(_page_link(request, limit, offset + limit, "next"))
     return links
 
 
-def _page_link(
-    request: Request, kept: list[tuple[str, str]], limit: int, offset: int, rel: str
-) -> str:
-    query = urlencode([*kept, ("limit", str(limit)), ("offset", str(offset))])
+def _page_link(request: Request, limit: int, offset: int, rel: str) -> str:
+    """The request's own URL with its parameters in their order, percent-encoded, and the
+    page's limit and offset in their places (appended when the request had none)."""
+    paging = {"limit": str(limit), "offset": str(offset)}
+    items = [(k, paging.pop(k, v)) for k, v in request.query_params.multi_items()]
+    query = urlencode([*items, *paging.items()], quote_via=quote)
     return f'<{request.url.path}?{query}>; rel="{rel}"'
 
 
@@ -278,40 +312,59 @@ def _collation(raw: str | None) -> str | None:
 def _entity_selectors(raw: object) -> tuple[str | None, str | None, str | None]:
     """ids, idPattern and type of the Query's EntitySelectors (clause 5.2.33).
 
-    Several selectors are OR-ed only when they differ in one member: a list of ids, or of
+    Each selector names a type; its id (a URI or an array of them) takes precedence over its
+    idPattern. Several selectors are OR-ed only when they differ in one member: ids, or
     types, with the same other members; other combinations are refused.
     """
     if raw is None:
         return None, None, None
     if not isinstance(raw, list) or not raw:
         raise BadRequestData("entities must be a non-empty array of EntitySelectors")
-    for selector in raw:
-        if not isinstance(selector, dict) or not selector:
-            raise BadRequestData("each EntitySelector is an object with id, idPattern or type")
-        unknown = set(selector) - _SELECTOR_MEMBERS
-        if unknown:
-            raise BadRequestData(f"unknown members of an EntitySelector: {sorted(unknown)}")
-        for member, value in selector.items():
-            if not isinstance(value, str) or not value:
-                raise BadRequestData(f"EntitySelector {member} must be a non-empty string")
-    patterns = {selector.get("idPattern") for selector in raw}
+    selectors = [_entity_selector(selector) for selector in raw]
+    with_ids = [selector for selector in selectors if selector.ids]
+    if with_ids:
+        if len(with_ids) != len(selectors):
+            raise BadRequestData("either every EntitySelector names an id or none does")
+        if len({selector.type for selector in selectors}) > 1:
+            raise BadRequestData("EntitySelectors with ids must all name the same type")
+        ids = ",".join(entity_id for selector in selectors for entity_id in selector.ids)
+        return ids, None, selectors[0].type
+    patterns = {selector.id_pattern for selector in selectors}
     if len(patterns) > 1:
         raise BadRequestData("EntitySelectors with different idPatterns are not supported")
-    id_pattern = patterns.pop()
-    with_ids = [selector for selector in raw if "id" in selector]
-    if with_ids and len(with_ids) != len(raw):
-        raise BadRequestData("either every EntitySelector names an id or none does")
-    type_sets = {selector.get("type") for selector in raw}
-    if with_ids:
-        if len(type_sets) > 1:
-            raise BadRequestData("EntitySelectors with ids must all name the same type")
-        ids = ",".join(selector["id"] for selector in raw)
-        only_type = type_sets.pop()
-        return ids, id_pattern, only_type
-    if None in type_sets and len(type_sets) > 1:
-        raise BadRequestData("either every EntitySelector names a type or none does")
-    types = [selector["type"] for selector in raw if "type" in selector]
-    return None, id_pattern, ",".join(f"({t})" for t in types) if types else None
+    if any(selector.type == "*" for selector in selectors):
+        return None, patterns.pop(), "*"
+    types = ",".join(f"({selector.type})" for selector in selectors)
+    return None, patterns.pop(), types
+
+
+@dataclass(slots=True, frozen=True)
+class _EntitySelector:
+    type: str
+    ids: tuple[str, ...] = ()
+    id_pattern: str | None = None
+
+
+def _entity_selector(raw: object) -> _EntitySelector:
+    """One EntitySelector (clause 5.2.33): type mandatory; id a URI or an array of URIs."""
+    if not isinstance(raw, dict) or not raw:
+        raise BadRequestData("each EntitySelector is an object with a type, and id or idPattern")
+    unknown = set(raw) - _SELECTOR_MEMBERS
+    if unknown:
+        raise BadRequestData(f"unknown members of an EntitySelector: {sorted(unknown)}")
+    entity_type = raw.get("type")
+    if not isinstance(entity_type, str) or not entity_type:
+        raise BadRequestData("an EntitySelector must name a type (clause 5.2.33)")
+    ids = raw.get("id", [])
+    ids = [ids] if isinstance(ids, str) else ids
+    if not isinstance(ids, list) or not all(isinstance(item, str) and item for item in ids):
+        raise BadRequestData("EntitySelector id must be a URI or a non-empty array of URIs")
+    if "id" in raw and not ids:
+        raise BadRequestData("EntitySelector id must not be an empty array")
+    pattern = raw.get("idPattern")
+    if pattern is not None and (not isinstance(pattern, str) or not pattern):
+        raise BadRequestData("EntitySelector idPattern must be a non-empty string")
+    return _EntitySelector(entity_type, tuple(ids), None if ids else pattern)
 
 
 def _text(payload: dict[str, Any], key: str) -> str | None:
@@ -321,6 +374,16 @@ def _text(payload: dict[str, Any], key: str) -> str | None:
     if not isinstance(value, str):
         raise BadRequestData(f"{key} must be a string; got {orjson.dumps(value).decode()}")
     return value
+
+
+def _join_level(payload: dict[str, Any]) -> str | None:
+    """A Query's joinLevel (clause 4.5.23): a positive integer, as a string for `join_of`."""
+    value = payload.get("joinLevel")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise BadRequestData(f"joinLevel must be an integer; got {orjson.dumps(value).decode()}")
+    return str(value)
 
 
 def _text_or_list(payload: dict[str, Any], key: str) -> str | None:
@@ -333,8 +396,14 @@ def _text_or_list(payload: dict[str, Any], key: str) -> str | None:
     return _text(payload, key)
 
 
-def geometry_property(request: Request, terms: TermMap) -> str:
-    return terms.expand(request.query_params.get("geometryProperty", "location"))
+def geometry_property(request: Request, call: Call) -> str:
+    """The GeoProperty of a GeoJSON answer (clause 6.3.15); only a GeoJSON answer has one."""
+    raw = request.query_params.get("geometryProperty")
+    if raw is not None and call.media_type != GEO_JSON:
+        raise BadRequestData(
+            "geometryProperty applies only to GeoJSON answers (Accept: application/geo+json)"
+        )
+    return call.terms.expand(raw or "location")
 
 
 def feature(

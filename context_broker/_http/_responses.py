@@ -8,10 +8,11 @@ import orjson
 from fastapi import Response
 
 from context_broker._errors import NgsiLdError
-from context_broker._http._negotiation import CONTEXT_REL, JSON_LD, Call
+from context_broker._http._negotiation import CONTEXT_REL, GEO_JSON, JSON_LD, Call
 from context_broker._jsonld import NGSI_LD_CORE_CONTEXT_URL, TermMap
 
 _ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS
+_CONTEXT_IN_BODY = (JSON_LD, GEO_JSON)
 
 
 def json_response(
@@ -42,9 +43,10 @@ def tenant_headers(call: Call) -> dict[str, str]:
 def representation(
     call: Call, body: Any, *, status: int = 200, headers: dict[str, str] | None = None
 ) -> Response:
-    """A body with the caller's @context: in the body for JSON-LD, else in a Link header."""
+    """A body with the caller's @context: in the body for JSON-LD and GeoJSON (clause
+    6.3.15), else in a Link header."""
     extra = tenant_headers(call) | (headers or {})
-    if call.media_type == JSON_LD:
+    if call.media_type in _CONTEXT_IN_BODY:
         context = call.terms.response_context
         if isinstance(body, list):
             body = [{**item, "@context": context} for item in body]

@@ -83,6 +83,8 @@ class GeoQuery:
     def _meets_region(self, cells: Sequence[BBox]) -> list[bool]:
         """Whether each grid cell may hold part of a match (used to trim the covering)."""
         if self.georel == "near":
+            if self.geometry["type"] != "Point":
+                return [True] * len(cells)  # the search box around the reference bounds it
             lon, lat = self.geometry["coordinates"][:2]
             limit = self.max_distance if self.max_distance is not None else math.inf
             return [
@@ -103,8 +105,8 @@ class GeoQuery:
         """None if `stored` does not satisfy the query; else its sort key (distance in
         metres for near, 0 otherwise)."""
         if self.georel == "near":
-            lon, lat = self.geometry["coordinates"][:2]
-            if stored["type"] == "Point":
+            if self.geometry["type"] == "Point" and stored["type"] == "Point":
+                lon, lat = self.geometry["coordinates"][:2]
                 distance = haversine_m(lon, lat, *stored["coordinates"][:2])
             else:
                 distance = distance_m(self._prepared, _shape(stored))
@@ -205,8 +207,6 @@ def parse_geo_query(
                 f"coordinates must be a JSON array such as [11.2558,43.7696]; got {coordinates!r}"
             ) from None
     value = check_geometry({"type": geometry, "coordinates": coordinates}, "the geo-query geometry")
-    if relation == "near" and geometry != "Point":
-        raise BadRequestData("georel near needs a Point geometry")
     return GeoQuery(
         georel=relation,
         geometry=value,
@@ -238,6 +238,8 @@ def _parse_georel(georel: str) -> tuple[str, float | None, float | None]:
             raise BadRequestData(f"{name} must be a number of metres; got {number!r}") from None
         if not math.isfinite(distances[name]) or distances[name] < 0:
             raise BadRequestData(f"{name} must be a non-negative number of metres")
-    if not distances:
-        raise BadRequestData("georel near needs maxDistance==<metres> or minDistance==<metres>")
+    if len(distances) != 1:
+        raise BadRequestData(
+            "georel near needs one of maxDistance==<metres> or minDistance==<metres>"
+        )
     return relation, distances.get("maxDistance"), distances.get("minDistance")

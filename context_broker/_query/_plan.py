@@ -136,6 +136,31 @@ class GeoStep:
     """Ask first whether any entity has cells in the region (one-field probe)."""
     types: TypeSelection
     """Tested by the broker on each candidate's types."""
+    walk: RangeWalk | None = None
+    """The key and cell lookups read range by range over one type instead, unless the
+    first range finds few candidates (`RangeWalk.sampled`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RangeWalk:
+    """A selection of one type that the store would walk in one read (a `q` no index
+    answers, or one whose index finds many, a count, an order by an attribute), read
+    instead over the type's id ranges, a few at a time: the store tests the other
+    conditions on each range's entities, and the broker counts, keeps the page in the
+    plan's order, and then reads the page by id."""
+
+    type_iri: str
+    rest: Filter | None
+    """The other conditions (None: the type alone)."""
+    fields: tuple[str, ...]
+    """The fields to read of each match besides its id: the sort fields (for a geo-query,
+    the geometry and the types)."""
+    documents: int
+    """Entities per read (`StoreTraits.walk_documents`)."""
+    sampled: bool
+    """The store looks every lookup up by an attribute's index (or a geo key), which may
+    find few: the first reads decide, and when their matches, spread over the type, would
+    fill less than one read, the plan's lookups run instead."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +184,9 @@ class Plan:
     max_ordered_by_ids: int
     ranges_of: str | None = None
     """With `PageCut.ID_RANGES`: the type whose id ranges hold the page and the count."""
+    walk: RangeWalk | None = None
+    """With `PageCut.STORE`: the lookups read range by range instead (unless sampled
+    and selective)."""
 
 
 def plan(query: EntityQuery, traits: StoreTraits) -> Plan:
@@ -194,6 +222,7 @@ def plan(query: EntityQuery, traits: StoreTraits) -> Plan:
     ranges_of = _ranges_of(query, sort, traits) if cut is PageCut.STORE else None
     if ranges_of is not None:
         cut = PageCut.ID_RANGES
+    walk = _range_walk(query, lookups, sort, traits) if cut is PageCut.STORE else None
     return Plan(
         lookups=lookups,
         index_fields=tuple(index_fields),
@@ -208,6 +237,7 @@ def plan(query: EntityQuery, traits: StoreTraits) -> Plan:
         names=query.names,
         max_ordered_by_ids=traits.max_ordered_by_ids,
         ranges_of=ranges_of,
+        walk=walk,
     )
 
 
@@ -223,6 +253,34 @@ def _ranges_of(query: EntityQuery, sort: SortSpec, traits: StoreTraits) -> str |
     if any(x is not None for x in (query.id_pattern, query.q, query.scope_q, query.geo)):
         return None
     return query.types[0][0]
+
+
+def _range_walk(
+    query: EntityQuery, lookups: Sequence[Filter], sort: SortSpec, traits: StoreTraits
+) -> RangeWalk | None:
+    """The walk over one type's id ranges that replaces `lookups`: on a store that walks in
+    one read, for one type and nothing narrower than what its index or an attribute's
+    index finds, in an order the broker can keep (no collation)."""
+    if not traits.walk_documents or query.collation is not None or query.ids:
+        return None
+    if not _one_type(query.types):
+        return None
+    rest = _mongo_query(query, with_types=False)
+    # A lookup whose first condition is the type, or an operator (which the store scans
+    # the tenant for), walks the type at least; one by an attribute's index may find few.
+    by_index = all(_looked_up_by_attribute(lookup) for lookup in lookups)
+    return RangeWalk(
+        type_iri=query.types[0][0],
+        rest=rest or None,
+        fields=tuple(field for field, _ in sort if field != "_id"),
+        documents=traits.walk_documents,
+        sampled=bool(lookups) and by_index,
+    )
+
+
+def _looked_up_by_attribute(lookup: Filter) -> bool:
+    first = next(iter(lookup), "$")
+    return first != "type" and not first.startswith("$")
 
 
 def _geo_step(query: EntityQuery, geo: GeoQuery, traits: StoreTraits) -> GeoStep:
@@ -241,7 +299,29 @@ def _geo_step(query: EntityQuery, geo: GeoQuery, traits: StoreTraits) -> GeoStep
     # Other geometries are few or none. With other conditions, a one-field probe finds out
     # first (the embedded store plans a filter of one field fastest), and the lookup follows.
     probe = traits.one_field_filters and bool(rest)
-    return GeoStep(geo, field, tuple(points), cells, None, rest, probe, query.types)
+    walk = None
+    if traits.walk_documents and _many_cells(points) and _one_type(query.types):
+        walk = RangeWalk(
+            type_iri=query.types[0][0],
+            rest=_conjunction([{"$or": [*points, cells]}, rest]),
+            fields=(f"attrs.{field}.value", "type"),
+            documents=traits.walk_documents,
+            sampled=True,
+        )
+    return GeoStep(geo, field, tuple(points), cells, None, rest, probe, query.types, walk)
+
+
+def _many_cells(point_lookups: Sequence[Filter]) -> bool:
+    """Whether the points' region spans key ranges: one of at most a few cells of the
+    finest level is asked for with one `$in`, and holds few entities."""
+    if not point_lookups:
+        return False
+    condition = next(iter(point_lookups[0].values()))
+    return not (len(point_lookups) == 1 and "$in" in condition)
+
+
+def _one_type(types: TypeSelection) -> bool:
+    return len(types) == 1 and len(types[0]) == 1
 
 
 def sort_spec(order: Sequence[SortKey]) -> SortSpec:

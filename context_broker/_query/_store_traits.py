@@ -32,10 +32,20 @@ class StoreTraits:
     limits, however small the page: a page and a count of one type alone come from the
     type's id ranges and their counts (`_pages.py`), so the store reads the page's range only
     and no count walks the collection."""
+    walk_documents: int = 0
+    """The most entities of one type a read walks when a query would make the store walk
+    the type (a `q` no index answers, a count, an order by an attribute): the store holds
+    one lock over a read's whole walk, and another tenant's read waits for all of it. The
+    walk is then read range by range (`_plan.RangeWalk`), a lock held for this many
+    entities at a time (a few ms on the embedded store). 0: the store walks at once."""
 
 
 EMBEDDED_STORE = StoreTraits(
-    one_field_filters=True, max_lookups=32, max_ordered_by_ids=300, reads_every_match=True
+    one_field_filters=True,
+    max_lookups=32,
+    max_ordered_by_ids=300,
+    reads_every_match=True,
+    walk_documents=128,
 )
 """SecantusDB, measured on this project's machine (0.7.0b3)."""
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pymongo import ASCENDING
+from pymongo import ASCENDING, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -70,11 +70,14 @@ class SubscriptionRepository:
             found = await self.versions.find_one({"_id": _VERSION})
         return int(found["v"]) if found is not None else 0
 
-    async def record_delivery(self, subscription_id: str, outcome: Mapping[str, Any]) -> None:
-        """Add a notifier's outcomes to the subscription's `sent` status: `$inc` counts
-        and `$max` times, so notifiers in several processes add up."""
-        async with translated(f"subscription {subscription_id}"):
-            await self.subscriptions.update_one({"_id": subscription_id}, dict(outcome))
+    async def record_deliveries(self, outcomes: Mapping[str, Mapping[str, Any]]) -> None:
+        """Add a notifier's outcomes to each subscription's `sent` status, in one request:
+        `$inc` counts and `$max` times, so notifiers in several processes add up."""
+        if not outcomes:
+            return
+        updates = [UpdateOne({"_id": key}, dict(update)) for key, update in outcomes.items()]
+        async with translated("subscription delivery status"):
+            await self.subscriptions.bulk_write(updates, ordered=False)
 
     async def all(self, query: Mapping[str, Any] | None = None) -> list[Document]:
         """Every subscription (to build the tenant's matching index)."""

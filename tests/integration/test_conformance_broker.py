@@ -58,6 +58,16 @@ async def test_the_suite_leaves_nothing_behind(broker_url: str) -> None:
     assert reply.json() == []
 
 
+@pytest.mark.parametrize("suffix", ["/ngsi-ld/v1", "/ngsi-ld/v1/", "/"])
+async def test_the_api_url_of_the_banner_works_like_the_root(broker_url: str, suffix: str) -> None:
+    """The startup banner prints `<root>/ngsi-ld/v1`: given that URL, the suite still probes
+    `<root>/ngsi-ld/v1`, not `<root>/ngsi-ld/v1/ngsi-ld/v1`."""
+    result = await run_suite(broker_url + suffix, groups=["routing", "jsonld-contexts"])
+
+    assert result.ok, _failures(result)
+    assert result.counts().passed == len(result.results) > 0
+
+
 def _always_empty_list() -> FastAPI:
     """A broker that answers 200 [] to everything: as wrong as a broker can be."""
     app = FastAPI()

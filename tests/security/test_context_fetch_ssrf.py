@@ -97,7 +97,7 @@ async def test_an_internal_port_is_neither_reached_nor_revealed(broker: str, int
         )
     assert _Internal.hits == []
     for answer in (to_open, to_closed, in_body):
-        assert answer.status_code == 503, answer.text
+        assert answer.status_code == 504, answer.text
         assert answer.json()["type"].endswith("LdContextNotAvailable")
     shape = to_open.json()["detail"].replace(open_url, "URL")
     assert shape == to_closed.json()["detail"].replace(closed_url, "URL")

@@ -58,7 +58,7 @@ def test_a_client_without_credentials_can_neither_list_nor_read(tmp_path: Path) 
 
 def test_the_banner_of_make_run_does_not_print_the_password(tmp_path: Path) -> None:
     with contextlib.ExitStack() as resources:
-        url, lines = _open_store(StackSettings(data_dir=tmp_path), resources)
+        url, lines = _open_store(StackSettings(data_dir=tmp_path), resources, [])
         password = url.split(":")[2].split("@")[0]
         banner = "\n".join(lines)
         assert password not in banner

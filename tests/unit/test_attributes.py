@@ -61,7 +61,7 @@ def _normalized(raw: object) -> Any:
         ({"valueList": [1, 2]}, {"type": "ListProperty", "valueList": [1, 2]}),
         (
             {"objectList": ["urn:a:b"]},
-            {"type": "ListRelationship", "objectList": ["urn:a:b"]},
+            {"type": "ListRelationship", "objectList": [{"object": "urn:a:b"}]},
         ),
         (
             {"value": 1, "accuracy": 0.5},
@@ -106,10 +106,18 @@ def test_sub_attributes_nest_only_so_deep() -> None:
 
 def test_parsed_instances_carry_the_system_times_and_utc_observed_at() -> None:
     instance = parse_instance(
-        {"value": 1, "observedAt": "2026-01-31T13:00:00.1234+01:00"}, "a", TERMS, NOW
+        {"value": 1, "observedAt": "2026-01-31T12:00:00.1234Z"}, "a", TERMS, NOW
     )
     assert instance["createdAt"] == instance["modifiedAt"] == NOW
     assert instance["observedAt"] == datetime(2026, 1, 31, 12, 0, 0, 123000, tzinfo=UTC)
+    assert render_instance(instance, TERMS, NORMALIZED)["observedAt"] == "2026-01-31T12:00:00.1234Z"
+
+
+@pytest.mark.parametrize("when", ["2026-01-31T13:00:00+01:00", "2026-01-31T12:00:00"])
+def test_observed_at_outside_utc_z_is_refused(when: str) -> None:
+    """Clause 4.6.3: DateTime values are UTC, written with Z."""
+    with pytest.raises(BadRequestData, match="UTC"):
+        parse_instance({"value": 1, "observedAt": when}, "a", TERMS, NOW)
 
 
 # --- representations (clause 4.5.3-4.5.4, 4.15) ------------------------------------------------
@@ -204,7 +212,7 @@ uris = st.from_regex(r"urn:ngsi-ld:[A-Z][a-z]{1,6}:[a-z0-9]{1,6}", fullmatch=Tru
 names = st.sampled_from(["accuracy", "source", "providedBy", "level", "note"])
 timestamps = st.datetimes(
     min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
-).map(lambda moment: moment.isoformat())
+).map(lambda moment: moment.isoformat().replace("+00:00", "Z"))
 
 
 def _instances(depth: int) -> st.SearchStrategy[dict[str, Any]]:
@@ -220,7 +228,7 @@ def _instances(depth: int) -> st.SearchStrategy[dict[str, Any]]:
         st.builds(
             lambda v: {"type": "VocabProperty", "vocab": v}, st.sampled_from(["barn", "farm"])
         ),
-        st.builds(lambda j: {"type": "JsonProperty", "json": j}, json_values),
+        st.builds(lambda j: {"type": "JsonProperty", "json": {"j": j}}, json_values),
         st.builds(
             lambda v: {"type": "ListProperty", "valueList": v}, st.lists(scalars, max_size=3)
         ),
@@ -238,7 +246,15 @@ def _instances(depth: int) -> st.SearchStrategy[dict[str, Any]]:
         optional={"observedAt": timestamps, "unitCode": st.sampled_from(["CEL", "MMT"])},
     )
     subs = st.dictionaries(names, _instances(depth - 1), max_size=2) if depth > 0 else st.just({})
-    return st.builds(lambda kind, extra, sub: {**kind, **extra, **sub}, kinds, extras, subs)
+    return st.builds(_attribute, kinds, extras, subs)
+
+
+def _attribute(kind: dict[str, Any], extra: dict[str, Any], sub: dict[str, Any]) -> dict[str, Any]:
+    """An attribute of `kind` with the extras its type takes (clause 4.5: no unit on a
+    Relationship or JsonProperty) and sub-attributes."""
+    if kind["type"] in ("Relationship", "JsonProperty"):
+        extra = {key: value for key, value in extra.items() if key != "unitCode"}
+    return {**kind, **extra, **sub}
 
 
 @given(_instances(depth=2))

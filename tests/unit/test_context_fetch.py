@@ -93,9 +93,7 @@ async def test_json_ld_is_asked_for(fetcher: HttpContextFetcher, base_url: str) 
     assert "application/ld+json" in document["accept"]
 
 
-@pytest.mark.parametrize(
-    "path", ["/missing", "/huge", "/huge-undeclared", "/invalid", "/not-a-context"]
-)
+@pytest.mark.parametrize("path", ["/missing", "/huge", "/huge-undeclared"])
 async def test_unusable_answers_are_ld_context_not_available(
     fetcher: HttpContextFetcher, base_url: str, path: str
 ) -> None:
@@ -107,7 +105,32 @@ async def test_unusable_answers_are_ld_context_not_available(
         f"document of at most {MAX_BYTES} bytes, served within {TIMEOUT_S:g} s from a public "
         "address"
     )
-    assert caught.value.status == 503
+    assert caught.value.status == 504
+
+
+@pytest.mark.parametrize("path", ["/invalid", "/not-a-context"])
+async def test_an_answer_that_is_no_context_is_bad_request_data(
+    fetcher: HttpContextFetcher, base_url: str, path: str
+) -> None:
+    """The server answered, with something that is not a JSON-LD @context: the client's error."""
+    with pytest.raises(BadRequestData, match="is not a JSON-LD @context") as caught:
+        await fetcher(base_url + path)
+    assert caught.value.status == 400
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://exa mple.org/ctx.jsonld",
+        "http://[::1/ctx.jsonld",
+        "http://example.org:99999/ctx.jsonld",
+        "http://" + "a" * 70 + ".example/ctx.jsonld",
+    ],
+)
+async def test_a_malformed_url_is_bad_request_data(fetcher: HttpContextFetcher, url: str) -> None:
+    """A URL that cannot be fetched as written is the client's error, found before any fetch."""
+    with pytest.raises(BadRequestData, match="malformed"):
+        await fetcher(url)
 
 
 @pytest.mark.parametrize("path", ["/slow", "/drip"])

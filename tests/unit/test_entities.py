@@ -137,7 +137,7 @@ def test_partial_update_merges_into_one_instance() -> None:
     partial_update_attribute(doc, "a", A, {"s": 5}, TERMS, T1)
     assert _show(doc, format="concise")["a"] == [
         {"value": 1, "s": 5},
-        {"value": 2, "observedAt": "2026-02-01T00:00:00.000Z", "datasetId": GPS},
+        {"value": 2, "observedAt": "2026-02-01T00:00:00Z", "datasetId": GPS},
     ]
 
 

@@ -32,13 +32,20 @@ def near(
     return GeoQuery("near", {"type": "Point", "coordinates": [lon, lat]}, "loc", max_m, min_m)
 
 
-def test_near_with_distances_parses() -> None:
-    query = parse_geo_query(
-        "near;maxDistance==500;minDistance==10", "Point", "[11.2558,43.7696]", None, expand
-    )
+def test_near_with_a_distance_parses() -> None:
+    query = parse_geo_query("near;minDistance==10", "Point", "[11.2558,43.7696]", None, expand)
     assert query is not None
-    assert (query.georel, query.max_distance, query.min_distance) == ("near", 500.0, 10.0)
+    assert (query.georel, query.max_distance, query.min_distance) == ("near", None, 10.0)
     assert query.geoproperty == expand("location")
+
+
+def test_near_measures_from_any_reference_geometry() -> None:
+    """Clause 4.10: near takes any geometry; the distance is to its nearest point."""
+    line = "[[11.0,43.0],[11.0,44.0]]"
+    query = parse_geo_query("near;maxDistance==1000", "LineString", line, None, expand)
+    assert query is not None
+    assert query.matches({"type": "Point", "coordinates": [11.005, 43.5]}) is not None
+    assert query.matches({"type": "Point", "coordinates": [11.05, 43.5]}) is None
 
 
 def test_no_geo_parameters_is_no_geo_query() -> None:
@@ -49,9 +56,9 @@ def test_no_geo_parameters_is_no_geo_query() -> None:
     ("georel", "geometry", "coordinates", "message"),
     [
         ("near", "Point", "[11,43]", "maxDistance"),
+        ("near;maxDistance==500;minDistance==10", "Point", "[11,43]", "one of"),
         ("near;maxDistance==-1", "Point", "[11,43]", "non-negative"),
         ("near;maxDistance==abc", "Point", "[11,43]", "number of metres"),
-        ("near;maxDistance==5", "Polygon", "[[[0,0],[1,0],[1,1],[0,0]]]", "Point"),
         ("inside", "Point", "[11,43]", "georel must be one of"),
         ("within;maxDistance==3", "Point", "[11,43]", "takes no distance"),
         ("within", "Circle", "[11,43]", "GeoJSON type"),

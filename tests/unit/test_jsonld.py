@@ -410,9 +410,10 @@ async def test_nesting_beyond_the_depth_limit_is_bad_request_data() -> None:
         await resolver.resolve("https://ctx.example/0")
 
 
-async def test_a_document_without_context_is_not_available() -> None:
+async def test_a_document_without_context_is_bad_request_data() -> None:
+    """Clause 6.3.5: the document is there but is no JSON-LD @context: the request's error."""
     resolver, _ = resolver_over({"https://ctx.example/x": {"speed": "http://a"}})
-    with pytest.raises(LdContextNotAvailable, match=re.escape("https://ctx.example/x")):
+    with pytest.raises(BadRequestData, match=re.escape("https://ctx.example/x")):
         await resolver.resolve("https://ctx.example/x")
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,6 +25,9 @@ from context_broker._query._geo import GeoQuery, haversine_m
 from context_broker._query._pages import Bucket, bounds, page_range
 from context_broker._query._plan import EntityQuery, PageCut, SortKey, plan
 from context_broker._query._store_traits import EMBEDDED_STORE, MONGODB, StoreTraits
+
+WALKING_STORE = replace(EMBEDDED_STORE, walk_documents=3)
+"""The embedded store's traits, with walks read three entities at a time."""
 
 TERMS = core_term_map()
 expand = TERMS.expand
@@ -273,6 +276,21 @@ class MemoryEntities:
         if found > self.max_documents:
             raise TooManyResults(what)
 
+    def check_time(self, started: float) -> None:
+        return None
+
+    async def range_matches(
+        self,
+        type_iri: str,
+        ids: Mapping[str, str],
+        rest: Mapping[str, Any] | None,
+        fields: Sequence[str],
+    ) -> list[Doc]:
+        lookup = {"type": type_iri, "_id": ids}
+        self.lookups.append(lookup)
+        found = [doc for doc in self.docs if matches(doc, lookup)]
+        return [_project(doc, fields) for doc in found if rest is None or matches(doc, rest)]
+
     async def ensure_value_indexes(self, fields: Sequence[str]) -> None:
         return None
 
@@ -413,6 +431,24 @@ def matches(doc: Doc, query: Mapping[str, Any]) -> bool:
     return True
 
 
+def _project(doc: Doc, fields: Sequence[str]) -> Doc:
+    """The document with only its id and the (dotted) fields."""
+    projected: Doc = {"_id": doc["_id"]}
+    for path in fields:
+        source: Any = doc
+        target = projected
+        *parents, last = path.split(".")
+        for name in parents:
+            if not isinstance(source, dict) or name not in source:
+                break
+            source = source[name]
+            target = target.setdefault(name, {})
+        else:
+            if isinstance(source, dict) and last in source:
+                target[last] = source[last]
+    return projected
+
+
 def _sort_value(doc: Doc, field: str, direction: int) -> tuple[int, Any]:
     values = _values(doc, field)
     if not values:
@@ -432,7 +468,11 @@ def run(
     return asyncio.run(execute(MemoryEntities(docs, bucket_size), plan(query, traits)))
 
 
-@pytest.mark.parametrize("traits", [EMBEDDED_STORE, MONGODB], ids=["embedded", "mongodb"])
+@pytest.mark.parametrize(
+    "traits",
+    [EMBEDDED_STORE, MONGODB, WALKING_STORE],
+    ids=["embedded", "mongodb", "walking"],
+)
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(entities=entity_sets(), case=cases())
 def test_a_planned_query_answers_what_brute_force_finds(
@@ -527,3 +567,151 @@ def test_ranges_are_cut_every_size_entities() -> None:
         Bucket("urn:x:006", None, 1),
     ]
     assert bounds([], 3) == [Bucket("", None, 0)]
+
+
+@st.composite
+def walk_cases(draw: st.DrawFn) -> Case:
+    """Queries of one type, by q and order alone: those a walk over the type's id ranges
+    may answer."""
+    kind = draw(st.sampled_from("AB"))
+    tests: list[Test] = [lambda e: e.type == kind]
+    q = draw(st.none() | Q)
+    if q is not None:
+        tests.append(q[1])
+    query = EntityQuery(
+        types=((expand(kind),),),
+        q=None if q is None else parse_q(q[0]),
+        expand=expand,
+        order=draw(st.sampled_from(ORDERS)),
+        limit=draw(st.integers(0, 6)),
+        offset=draw(st.integers(0, 5)),
+        count=draw(st.booleans()),
+    )
+    return Case(query, lambda e: all(test(e) for test in tests), None, draw(st.integers(1, 4)))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(entities=entity_sets(), case=walk_cases())
+def test_a_query_walked_range_by_range_answers_what_brute_force_finds(
+    entities: list[Entity], case: Case
+) -> None:
+    """Clause 5.7.2 (Query Entities) with count (clause 6.3.13) and orderBy (clause 4.23):
+    read three entities at a time over the type's id ranges, the page, its order, `more`
+    and the count are those of the whole selection."""
+    expected, total = brute_force(entities, case)
+    query = case.query
+    page = run(entities, query, WALKING_STORE, bucket_size=case.bucket_size)
+    assert [doc["_id"] for doc in page.docs] == expected[query.offset : query.offset + query.limit]
+    assert page.total == (total if query.count else None)
+    if query.limit:
+        assert page.more == (total > query.offset + query.limit)
+
+
+def _numbered(count: int, n: Callable[[int], int | None]) -> list[Doc]:
+    return [
+        build_document(
+            Entity(f"urn:ngsi-ld:A:{i:02d}", "A", n(i), None, None, EPOCH).payload(), TERMS, EPOCH
+        )
+        for i in range(count)
+    ]
+
+
+def _range_reads(store: MemoryEntities) -> list[int]:
+    """How many entities each read of an id range held."""
+    return [
+        sum(1 for doc in store.docs if matches(doc, lookup))
+        for lookup in store.lookups
+        if set(lookup) == {"type", "_id"}
+    ]
+
+
+def test_a_count_and_an_order_by_value_walk_the_type_a_few_entities_at_a_time() -> None:
+    """`q=n>=0` with count, ordered by n descending (clauses 4.9, 4.23, 6.3.13): no read
+    holds more than the walk's entities (and one range), and no lookup selects the whole
+    type at once."""
+    store = MemoryEntities(_numbered(20, lambda i: i % 7), bucket_size=1)
+    query = EntityQuery(
+        types=((expand("A"),),),
+        q=parse_q("n>=0"),
+        expand=expand,
+        order=(SortKey(N_FIELD, descending=True),),
+        limit=4,
+        offset=1,
+        count=True,
+    )
+    planned = plan(query, WALKING_STORE)
+    assert planned.walk is not None
+    page = asyncio.run(execute(store, planned))
+    # n = i % 7, descending, then by id: 6 (ids 06, 13), 5 (05, 12, 19), ...
+    assert [doc["_id"] for doc in page.docs] == [
+        "urn:ngsi-ld:A:13",
+        "urn:ngsi-ld:A:05",
+        "urn:ngsi-ld:A:12",
+        "urn:ngsi-ld:A:19",
+    ]
+    assert (page.total, page.more) == (20, True)
+    reads = _range_reads(store)
+    assert sum(reads) == 20
+    assert max(reads) <= 3
+    assert len(store.lookups) == len(reads)  # the plan's own lookups never ran
+
+
+def test_a_walk_gives_way_to_an_index_that_finds_few() -> None:
+    """`q=n==5` over a type of 20 where one entity matches: the first range read finds
+    fewer matches than would fill one read over the whole type, so the attribute's
+    index answers instead (one lookup per alternative), with the same answer."""
+    store = MemoryEntities(_numbered(20, lambda i: 5 if i == 11 else 1), bucket_size=1)
+    query = EntityQuery(types=((expand("A"),),), q=parse_q("n==5"), expand=expand, count=True)
+    planned = plan(query, WALKING_STORE)
+    assert planned.walk is not None and planned.walk.sampled
+    page = asyncio.run(execute(store, planned))
+    assert [doc["_id"] for doc in page.docs] == ["urn:ngsi-ld:A:11"]
+    assert page.total == 1
+    assert len(_range_reads(store)) == 1
+    assert len(store.lookups) > 1
+
+
+def test_only_one_type_on_a_walking_store_is_walked() -> None:
+    by_value = EntityQuery(types=((expand("A"),),), q=parse_q("n>1"), expand=expand)
+    assert plan(by_value, WALKING_STORE).walk is not None
+    assert plan(by_value, MONGODB).walk is None
+    two_types = EntityQuery(types=((expand("A"),), (expand("B"),)), q=parse_q("n>1"))
+    assert plan(two_types, WALKING_STORE).walk is None
+    collated = EntityQuery(types=((expand("A"),),), order=(SortKey(N_FIELD),), collation="fr")
+    assert plan(collated, WALKING_STORE).walk is None
+    type_alone = EntityQuery(types=((expand("A"),),))
+    assert plan(type_alone, WALKING_STORE).walk is None  # its id ranges answer it
+
+
+def test_a_geo_query_with_many_candidates_walks_the_type() -> None:
+    """georel within (clause 4.10) a box holding every entity of a type, with count: the
+    candidates are read over the type's id ranges, a few at a time, and the page and
+    count are those of the whole type."""
+    entities = [
+        Entity(f"urn:ngsi-ld:A:{i:02d}", "A", None, None, _on_grid(i % 5, i // 5), EPOCH)
+        for i in range(20)
+    ]
+    store = MemoryEntities(
+        [build_document(e.payload(), TERMS, e.created) for e in entities], bucket_size=1
+    )
+    ring = [[WEST, SOUTH], [WEST + 9 * STEP, SOUTH], [WEST + 9 * STEP, SOUTH + 9 * STEP]]
+    box = {"type": "Polygon", "coordinates": [[*ring, [WEST, SOUTH + 9 * STEP], [WEST, SOUTH]]]}
+    query = EntityQuery(
+        types=((expand("A"),),),
+        geo=GeoQuery("within", box, LOCATION),
+        expand=expand,
+        limit=3,
+        offset=2,
+        count=True,
+    )
+    page = asyncio.run(execute(store, plan(query, WALKING_STORE)))
+    assert [doc["_id"] for doc in page.docs] == [e.id for e in entities[2:5]]
+    assert (page.total, page.more) == (20, True)
+    reads = _range_reads(store)
+    assert sum(reads) == 20
+    assert max(reads) <= 3
+    assert len(store.lookups) == len(reads)
+
+
+def _on_grid(column: int, row: int) -> tuple[float, float]:
+    return (WEST + (column + 0.3) * STEP, SOUTH + (row + 0.6) * STEP)

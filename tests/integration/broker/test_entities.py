@@ -37,7 +37,7 @@ async def test_retrieve_returns_the_entity_as_created(api: httpx.AsyncClient) ->
             "type": "Property",
             "value": 21.5,
             "unitCode": "CEL",
-            "observedAt": "2026-01-31T12:00:00.000Z",
+            "observedAt": "2026-01-31T12:00:00Z",  # as sent (clause 4.6.3)
         },
         "isIn": {"type": "Relationship", "object": "urn:ngsi-ld:Building:b1"},
         "location": {
@@ -190,7 +190,7 @@ async def test_merge_entity_merges_attributes_and_keeps_the_others(
         "type": "Property",
         "value": 2,
         "unitCode": "CEL",
-        "observedAt": "2026-02-01T08:00:00.000Z",
+        "observedAt": "2026-02-01T08:00:00Z",
         "accuracy": prop(0.5),
     }
     assert body["b"] == prop("keep")

@@ -81,7 +81,6 @@ async def test_an_oversized_body_is_413(api: httpx.AsyncClient) -> None:
         {"type": "GeoProperty", "value": "POINT(11 43)"},
         _polygon([11, 43], [12, 43], [12, 44], [11, 44]),
         _polygon([11, 43], [12, 43], [11, 43]),
-        _polygon([0, 0], [2, 2], [2, 0], [0, 2], [0, 0]),
     ],
     ids=[
         "longitude-out-of-range",
@@ -93,7 +92,6 @@ async def test_an_oversized_body_is_413(api: httpx.AsyncClient) -> None:
         "wkt-string",
         "unclosed-ring",
         "short-ring",
-        "self-intersecting",
     ],
 )
 async def test_invalid_geojson_is_400(api: httpx.AsyncClient, location: object) -> None:
@@ -116,21 +114,23 @@ async def test_invalid_geojson_in_an_update_is_400_and_changes_nothing(
 
 
 @pytest.mark.parametrize(
-    ("path", "params"),
+    ("path", "params", "error"),
     [
-        ("/entities/{id}", {"options": "everything"}),
-        ("/entities/{id}", {"options": "keyValues,fast"}),
-        ("/entities/{id}", {"lang": ""}),
-        ("/entities", {"type": "Sensor", "options": "nope"}),
-        ("/types", {"details": "maybe"}),
+        ("/entities/{id}", {"options": "everything"}, "InvalidRequest"),
+        ("/entities/{id}", {"options": "keyValues,fast"}, "InvalidRequest"),
+        ("/entities/{id}", {"lang": ""}, "BadRequestData"),
+        ("/entities", {"type": "Sensor", "options": "nope"}, "InvalidRequest"),
+        ("/types", {"details": "maybe"}, "BadRequestData"),
     ],
 )
 async def test_unknown_options_and_bad_parameters_are_400(
-    api: httpx.AsyncClient, path: str, params: dict[str, str]
+    api: httpx.AsyncClient, path: str, params: dict[str, str], error: str
 ) -> None:
+    """An options value the spec does not list is InvalidRequest (clause 6.3.7); a bad value
+    of a known parameter is BadRequestData."""
     entity_id = await create(api, entity(a=prop(1)))
     response = await api.get(path.format(id=entity_id), params=params)
-    assert_problem(response, 400, "BadRequestData")
+    assert_problem(response, 400, error)
 
 
 async def test_an_unknown_path_is_404_problem_details(api: httpx.AsyncClient) -> None:
@@ -139,7 +139,8 @@ async def test_an_unknown_path_is_404_problem_details(api: httpx.AsyncClient) ->
 
 
 async def test_an_unsupported_method_is_405_problem_details(api: httpx.AsyncClient) -> None:
-    response = await api.delete("/entities")
+    # DELETE /entities is Purge Entities (clause 6.4.3.3); PUT has no operation there.
+    response = await api.put("/entities", json={})
     assert response.status_code == 405
     assert response.json()["type"].startswith(ERRORS)
 

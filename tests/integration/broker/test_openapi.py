@@ -45,7 +45,7 @@ async def test_every_ngsi_ld_route_describes_its_parameters_body_and_answers(
     openapi: dict[str, Any],
 ) -> None:
     operations = list(_operations(openapi))
-    assert len(operations) == 30
+    assert len(operations) == 32
     for path, method, operation in operations:
         where = (method, path)
         declared = {(p["in"], p["name"]): p for p in operation["parameters"]}
@@ -85,12 +85,19 @@ def reads(monkeypatch: pytest.MonkeyPatch) -> set[str]:
     """The names of the query parameters the broker looks up while the test runs."""
     seen: set[str] = set()
     original = QueryParams.__getitem__
+    original_contains = QueryParams.__contains__
 
     def recording(self: QueryParams, key: str) -> str:
         seen.add(key)
         return original(self, key)
 
+    def recording_contains(self: QueryParams, key: object) -> bool:
+        if isinstance(key, str):
+            seen.add(key)
+        return original_contains(self, key)
+
     monkeypatch.setattr(QueryParams, "__getitem__", recording)
+    monkeypatch.setattr(QueryParams, "__contains__", recording_contains)
     return seen
 
 
@@ -123,6 +130,7 @@ async def test_the_described_query_parameters_are_the_ones_the_broker_reads(
         ("put", "/entities/{entity_id}", one, {"temperature": prop(3)}),
         ("delete", "/entities/{entity_id}/attrs/{attr}", f"{one}/attrs/temperature", None),
         ("delete", "/entities/{entity_id}", one, None),
+        ("delete", "/entities", "/entities?type=NoSuchType", None),
         ("post", "/entityOperations/query", "/entityOperations/query", query),
         ("post", "/entityOperations/create", "/entityOperations/create", [body | {"id": new_id()}]),
         ("post", "/entityOperations/upsert", "/entityOperations/upsert", [body]),
@@ -133,6 +141,7 @@ async def test_the_described_query_parameters_are_the_ones_the_broker_reads(
         ("get", "/types/{type_name}", "/types/Room", None),
         ("get", "/attributes", "/attributes", None),
         ("get", "/attributes/{attr_name}", "/attributes/temperature", None),
+        ("get", "/info/sourceIdentity", "/info/sourceIdentity", None),
         ("post", "/jsonldContexts", "/jsonldContexts", {"@context": {"t": "urn:t"}}),
         ("get", "/jsonldContexts", "/jsonldContexts", None),
         ("get", "/jsonldContexts/{context_id}", "/jsonldContexts/unknown", None),

@@ -16,7 +16,7 @@ from context_broker._query import parse_q
 from context_broker._query._plan import EntityQuery, plan
 from context_broker._query._store_traits import QUERY_TRAITS
 
-from ._helpers import DEFAULT_VOCAB, assert_problem, entity, prop
+from ._helpers import CORE_CONTEXT, DEFAULT_VOCAB, assert_problem, entity, prop
 
 pytestmark = pytest.mark.integration
 
@@ -278,6 +278,7 @@ async def test_geojson_query_with_geometry_property(api: httpx.AsyncClient) -> N
                 "properties": {"name": prop("Prato")},
             }
         ],
+        "@context": CORE_CONTEXT,
     }
 
 
@@ -383,7 +384,11 @@ async def test_post_query_answers_as_get(city: httpx.AsyncClient) -> None:
     assert posted.status_code == 200, posted.text
     assert posted.json() == got.json() and len(got.json()) == 2
     assert posted.headers["NGSILD-Results-Count"] == got.headers["NGSILD-Results-Count"] == "2"
-    by_ids = {"type": "Query", "entities": [{"id": n(3)[0]}, {"id": n(5)[0]}], "pick": "id"}
+    by_ids = {
+        "type": "Query",
+        "entities": [{"id": n(3, 5), "type": "Camera,Meter"}],
+        "pick": "id",
+    }
     answered = await city.post("/entityOperations/query", json=by_ids)
     assert answered.json() == [{"id": n(3)[0]}, {"id": n(5)[0]}]
     paged = await city.post(

@@ -105,7 +105,7 @@ async def test_conflicting_representations_are_400(api: httpx.AsyncClient) -> No
     response = await api.get(f"/entities/{payload['id']}", params={"options": "concise,keyValues"})
     assert_problem(response, 400, "BadRequestData")
     response = await api.get(f"/entities/{payload['id']}", params={"format": "pretty"})
-    assert_problem(response, 400, "BadRequestData")
+    assert_problem(response, 400, "InvalidRequest")
 
 
 async def test_json_answers_carry_the_context_in_a_link_header(api: httpx.AsyncClient) -> None:

@@ -212,7 +212,7 @@ async def test_names_expanded_on_write_and_compacted_on_read(api: httpx.AsyncCli
     context = {"@context": {"NO2": EX + "no2", "AQ": EX + "AirQualityObserved"}}
     hosted = await api.post("/jsonldContexts", json=context)
     assert hosted.status_code == 201, hosted.text
-    url = hosted.headers["Location"]
+    url = str(api.base_url.join(hosted.headers["Location"]))
     body = subscription(
         entities=[{"type": "AQ"}],
         watchedAttributes=["NO2"],
