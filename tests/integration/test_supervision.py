@@ -29,6 +29,8 @@ HTTP_TYPE = "HttpProbe"
 MQTT_TYPE = "MqttProbe"
 HTTP_WRITERS = 3
 MQTT_PER_S = 150
+MOSQUITTO_AUTOSAVE_S = 5.0
+"""`autosave_interval` of the Mosquitto configuration `contesto up` writes."""
 STOPPED_WITHIN_S = 10.0
 CHILD_NAMES = {
     "store": "the embedded store",
@@ -56,6 +58,8 @@ class Load:
     stop: threading.Event = field(default_factory=threading.Event)
     posted: set[int] = field(default_factory=set)
     published: set[int] = field(default_factory=set)
+    # When Mosquitto acknowledged each message (time.monotonic()).
+    acknowledged_at: dict[int, float] = field(default_factory=dict)
     # Seconds each refused or failed POST took to be answered.
     refusals: list[tuple[int, float]] = field(default_factory=list)
     threads: list[threading.Thread] = field(default_factory=list)
@@ -104,6 +108,7 @@ class Load:
                         payload = orjson.dumps({"n": n})
                         mqtt.publish(f"/json/{self.key}/dev-{n}/attrs", payload)
                         self.published.add(n)
+                        self.acknowledged_at[n] = time.monotonic()
                         n += 1
                         time.sleep(1 / MQTT_PER_S)
             except MqttError:  # the broker is away: message n was not acknowledged
@@ -183,10 +188,12 @@ def test_a_child_killed_under_load_is_restarted_and_nothing_acknowledged_is_lost
     load = Load(up, tenant, key)
     load.start()
     try:
-        time.sleep(2.0)
+        # Long enough before a kill of Mosquitto for messages older than its autosave.
+        time.sleep(MOSQUITTO_AUTOSAVE_S + 3.0 if victim == "mqtt" else 2.0)
         before_kill = (len(load.posted), len(load.published))
         assert before_kill[0] > 0 and before_kill[1] > 0, "writes flow before the kill"
         pid = up.children()[victim]
+        killed_at = time.monotonic()
         os.kill(pid, signal.SIGKILL)
         name = CHILD_NAMES[victim]
         up.wait_for_output(f"{name} killed by signal 9 (SIGKILL); restarting it", 10)
@@ -202,7 +209,18 @@ def test_a_child_killed_under_load_is_restarted_and_nothing_acknowledged_is_lost
     missing_http = _wait_for_all(up, tenant, HTTP_TYPE, load.posted, 10)
     missing_mqtt = _wait_for_all(up, tenant, MQTT_TYPE, load.published, 30)
     assert sorted(missing_http) == [], "acknowledged HTTP writes were lost"
-    assert sorted(missing_mqtt) == [], "acknowledged MQTT messages were lost"
+    if victim == "mqtt":
+        # Mosquitto saves what it holds every MOSQUITTO_AUTOSAVE_S: a kill -9 may lose
+        # messages it acknowledged within that window and had not passed on yet
+        # (docs/operations.md), never older ones, never later ones.
+        unsaved = {
+            n
+            for n, at in load.acknowledged_at.items()
+            if killed_at - MOSQUITTO_AUTOSAVE_S - 1.0 <= at <= killed_at
+        }
+        assert set(missing_mqtt) <= unsaved, sorted(set(missing_mqtt) - unsaved)
+    else:
+        assert sorted(missing_mqtt) == [], "acknowledged MQTT messages were lost"
     if victim == "store":
         assert load.refusals, "the API refused writes while the store was away"
         assert {status for status, _ in load.refusals} <= {503}, load.refusals
