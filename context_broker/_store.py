@@ -47,7 +47,7 @@ from context_broker._query._store_traits import QUERY_TRAITS, StoreTraits
 from context_broker._single_commit import SingleCommitWriter
 from context_broker._type_pages import Change, TypeRanges, stored_types, type_changes
 from regional_tenants import MongoTenantDirectory, platform_database, tenant_database
-from store_edge import API_SERVER_SELECTION_MS, client_options
+from store_edge import API_SERVER_SELECTION_MS, HEARTBEAT_MS, Reachability, client_options
 
 Document = dict[str, Any]
 Filter = dict[str, Any]
@@ -60,13 +60,15 @@ _ALL = 1_000_000
 _OPTIMISTIC_RETRIES = 8
 """Reads and conditional writes of one entity before giving up to concurrent writers."""
 
+_UNREACHABLE = "the entity store is not reachable; try again shortly"
+
 
 def store_error(error: PyMongoError, what: str) -> NgsiLdError:
     """Translate a driver error into the error a client sees."""
     if isinstance(error, DuplicateKeyError):
         return AlreadyExists(f"{what} already exists")
     if isinstance(error, ConnectionFailure | ServerSelectionTimeoutError | AutoReconnect):
-        return StoreUnavailable("the entity store is not reachable; try again shortly")
+        return StoreUnavailable(_UNREACHABLE)
     return StoreUnavailable(f"the entity store failed: {error}")
 
 
@@ -769,8 +771,10 @@ class Store:
         *,
         auto_create: bool,
         budget: QueryBudget | None = None,
+        reachability: Reachability | None = None,
     ):
         self.client = client
+        self.reachability = reachability or Reachability()
         self.prefix = prefix
         self.budget = budget or QueryBudget()
         self._turns = StoreTurns(self.budget.store_slots)
@@ -791,12 +795,18 @@ class Store:
         journaled: bool = True,
         budget: QueryBudget | None = None,
     ) -> Store:
-        # A store that is down makes requests fail fast (503), not hang.
+        # A store that is down makes requests fail fast (503), not hang; one that is
+        # busy is waited for.
+        reachability = Reachability()
         client: AsyncMongoClient[Document] = AsyncMongoClient(
             url,
             **client_options(url, journaled=journaled, server_selection_ms=API_SERVER_SELECTION_MS),
+            heartbeatFrequencyMS=HEARTBEAT_MS,
+            event_listeners=[reachability],
         )
-        return cls(client, prefix, auto_create=auto_create, budget=budget)
+        return cls(
+            client, prefix, auto_create=auto_create, budget=budget, reachability=reachability
+        )
 
     async def close(self) -> None:
         await self.client.close()
@@ -810,6 +820,8 @@ class Store:
         """The tenant's repository. An unknown tenant is created when `create_if_missing`
         and the directory allows it (the first write of creation operations), else it is
         NonexistentTenant."""
+        if self.reachability.down:
+            raise StoreUnavailable(_UNREACHABLE)
         if tenant is not None:
             async with translated("tenant registry"):
                 if create_if_missing:

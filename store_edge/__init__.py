@@ -13,11 +13,14 @@ from ._errors import (
     translated,
 )
 from ._indexes import Index, ensure_indexes
+from ._reachability import HEARTBEAT_MS, Reachability
 
 __all__ = [
     "API_SERVER_SELECTION_MS",
+    "HEARTBEAT_MS",
     "DuplicateRecord",
     "Index",
+    "Reachability",
     "RecordRefused",
     "StoreError",
     "StoreUnavailable",

@@ -13,10 +13,10 @@ from ._errors import StoreError
 __all__ = ["API_SERVER_SELECTION_MS", "client_options", "connect", "write_concern"]
 
 _URL_SETS_W = re.compile(r"[?&]w=", re.IGNORECASE)
-# How long an API request waits for a store that is not answering before it fails: the
-# client answers 503 at once instead of hanging, and the driver finds the store again by
-# itself when it is back. Workers wait longer: they retry anyway.
-API_SERVER_SELECTION_MS = 300
+# How long an API request waits for a store that is up but busy (a fresh client's first
+# handshake, an index being built). A store that is down fails requests at once instead
+# (`Reachability`). Workers wait longer: they retry anyway.
+API_SERVER_SELECTION_MS = 5_000
 _WORKER_SERVER_SELECTION_MS = 15_000
 
 
