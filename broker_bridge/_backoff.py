@@ -8,6 +8,9 @@ import random
 
 __all__ = ["Backoff", "sleep_or_stop"]
 
+_JITTER = random.Random()
+"""Its own generator: drawing jitter leaves the global one alone."""
+
 
 class Backoff:
     """Delays that double from `base_s` to `cap_s`, each drawn from its upper half."""
@@ -20,7 +23,7 @@ class Backoff:
     def next_delay(self) -> float:
         ceiling = min(self._cap_s, self._base_s * 2 ** min(self._failures, 16))
         self._failures += 1
-        return random.uniform(ceiling / 2, ceiling)
+        return _JITTER.uniform(ceiling / 2, ceiling)
 
     def reset(self) -> None:
         self._failures = 0

@@ -89,6 +89,16 @@ class Outbox:
         if records:
             await self._records.delete_many({"_id": {"$in": [r.id for r in records]}})
 
+    @store_operation("the outbox's oldest record")
+    async def oldest_queued_at(self) -> datetime | None:
+        """When the oldest waiting record was appended; None when the outbox is empty.
+        Unlike `oldest`, it leaves the publisher's wake-up alone."""
+        found = await self._records.find_one({}, {"queued": 1}, sort=[("_id", ASCENDING)])
+        if found is None:
+            return None
+        queued: datetime = found["queued"]
+        return queued if queued.tzinfo is not None else queued.replace(tzinfo=UTC)
+
     @store_operation("the outbox's size")
     async def size(self) -> int:
         """Records waiting (an estimate from the store's metadata: cheap enough to poll)."""

@@ -1,5 +1,6 @@
-"""Checks of linked-entity retrieval (V1.8 clause 4.5.23: `join`, `joinLevel`) and of the
-entity lifecycle: Purge Entities (5.6.21, 6.4.3.3) and transient entities (`expiresAt`)."""
+"""Checks of linked-entity retrieval (V1.8 clause 4.5.23: `join`, `joinLevel`, `containedBy`,
+GeoJSON answers, projections into linked entities) and of the entity lifecycle: Purge
+Entities (5.6.21, 6.4.3.3) and transient entities (`expiresAt`)."""
 
 from __future__ import annotations
 
@@ -85,6 +86,76 @@ async def q_through_relationship(ctx: ProbeContext) -> None:
     expect(entity_ids(reply) == [source], f"only {source}", reply.describe())
 
 
+_GEO_JSON = {"Accept": "application/geo+json"}
+
+
+def _features(reply: Reply) -> list[Any]:
+    body = reply.body if isinstance(reply.body, dict) else {}
+    features = body.get("features") if body.get("type") == "FeatureCollection" else None
+    return features if isinstance(features, list) else []
+
+
+@linked("linked-geojson-inline", "4.5.23; 4.5.16", "GeoJSON join=inline nests a Feature")
+async def geojson_inline(ctx: ProbeContext) -> None:
+    source, target = await _linked_pair(ctx)
+    params = {"id": source, "type": ctx.entity_type, "join": "inline"}
+    reply = await ctx.request("GET", "entities", params=params, headers=_GEO_JSON)
+    expect_status(reply, 200)
+    features = _features(reply)
+    properties = features[0].get("properties") if len(features) == 1 else None
+    relationship = properties.get("managedBy") if isinstance(properties, dict) else None
+    inner = relationship.get("entity") if isinstance(relationship, dict) else None
+    expect(
+        isinstance(inner, dict) and inner.get("type") == "Feature" and inner.get("id") == target,
+        f"one Feature whose properties.managedBy.entity is the Feature of {target}",
+        reply.describe(),
+    )
+
+
+@linked("linked-geojson-flat", "4.5.23; 4.5.16", "GeoJSON join=flat adds Features")
+async def geojson_flat(ctx: ProbeContext) -> None:
+    source, target = await _linked_pair(ctx)
+    params = {"id": source, "type": ctx.entity_type, "join": "flat"}
+    reply = await ctx.request("GET", "entities", params=params, headers=_GEO_JSON)
+    expect_status(reply, 200)
+    features = _features(reply)
+    expect(
+        [f.get("id") for f in features if isinstance(f, dict)] == [source, target]
+        and all(f.get("type") == "Feature" for f in features),
+        f"a FeatureCollection of the Feature of {source}, then that of {target}",
+        reply.describe(),
+    )
+
+
+@linked("linked-pick-flat", "4.21; 4.5.23", "pick=rel{...} projects the flat linked entity")
+async def pick_flat(ctx: ProbeContext) -> None:
+    source, target = await _linked_pair(ctx)
+    params = {"id": source, "type": ctx.entity_type, "join": "flat", "pick": "id,managedBy{id}"}
+    reply = await ctx.request("GET", "entities", params=params)
+    expect_status(reply, 200)
+    body = reply.body if isinstance(reply.body, list) else []
+    expect(
+        len(body) == 2 and set(body[0]) == {"id", "managedBy"} and body[1] == {"id": target},
+        f"{source} with id and managedBy only, then {target} with its id only",
+        reply.describe(),
+    )
+
+
+@linked("linked-contained-by", "4.5.23", "containedBy ids are not joined again")
+async def contained_by(ctx: ProbeContext) -> None:
+    source, target = await _linked_pair(ctx)
+    reply = await ctx.retrieve(source, join="inline", containedBy=target)
+    expect_status(reply, 200)
+    relationship: Any = reply.body.get("managedBy") if isinstance(reply.body, dict) else None
+    expect(
+        isinstance(relationship, dict)
+        and relationship.get("object") == target
+        and "entity" not in relationship,
+        f"managedBy without the entity {target}, which containedBy names as traversed",
+        reply.describe(),
+    )
+
+
 async def _purge(ctx: ProbeContext, **params: str) -> Reply:
     return await ctx.request("DELETE", "entities", params={"type": ctx.entity_type, **params})
 
@@ -129,3 +200,34 @@ async def expires(ctx: ProbeContext) -> None:
         await asyncio.sleep(0.25)
         reply = await ctx.retrieve(entity_id)
     expect_status(reply, 404, what=f"within {_EXPIRY_WAIT_S:.0f} s of its expiresAt")
+
+
+@lifecycle("lifecycle-attribute-expires-at", "4.22", "An expired attribute goes, the entity stays")
+async def attribute_expires(ctx: ProbeContext) -> None:
+    entity_id = ctx.new_id()
+    at = datetime.now(UTC) + timedelta(seconds=1)
+    expires_at = at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    level = {"type": "Property", "value": 1, "expiresAt": expires_at}
+    await ctx.create_ok(ctx.entity(entity_id, level=level, name="gauge"))
+    deadline = time.monotonic() + _EXPIRY_WAIT_S
+    reply = await ctx.retrieve(entity_id)
+    while _has(reply, "level") and time.monotonic() < deadline:
+        await asyncio.sleep(0.25)
+        reply = await ctx.retrieve(entity_id)
+    expect_status(reply, 200, what="for the entity, which stays")
+    expect(
+        not _has(reply, "level") and _has(reply, "name"),
+        f"name without level within {_EXPIRY_WAIT_S:.0f} s of level's expiresAt",
+        reply.describe(),
+    )
+
+
+@lifecycle("lifecycle-attribute-expires-at-400", "4.22", "An attribute's expiresAt is a DateTime")
+async def attribute_expires_not_a_time(ctx: ProbeContext) -> None:
+    level = {"type": "Property", "value": 1, "expiresAt": "tomorrow"}
+    reply = await ctx.request("POST", "entities", json=ctx.entity(level=level))
+    expect_problem(reply, 400, "BadRequestData")
+
+
+def _has(reply: Reply, member: str) -> bool:
+    return isinstance(reply.body, dict) and member in reply.body

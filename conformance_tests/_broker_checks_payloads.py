@@ -102,6 +102,15 @@ async def geojson_syntax(ctx: ProbeContext) -> None:
     await ctx.create_ok(ctx.entity(entity_id, area={"type": "GeoProperty", "value": bowtie}))
 
 
+@payload_check(
+    "payload-sealed-outside-proof", "4.5.2.2", "entityIdSealed outside ngsildproof is refused"
+)
+async def sealed_outside_proof(ctx: ProbeContext) -> None:
+    entity_id = ctx.new_id()
+    member = {"type": "Property", "value": 1, "entityIdSealed": entity_id}
+    await _refused(ctx, ctx.entity(entity_id, temperature=member))
+
+
 async def _entity_with(ctx: ProbeContext, **attrs: Any) -> str:
     entity_id = ctx.new_id()
     await ctx.create_ok(ctx.entity(entity_id, **attrs))
@@ -209,3 +218,26 @@ async def time_as_sent(ctx: ProbeContext) -> None:
     shown = attribute(await ctx.retrieve(entity_id), "temperature")
     got = shown.get("observedAt") if isinstance(shown, dict) else None
     expect(got == when, f"observedAt {when}", repr(got))
+
+
+@update_check("update-ngsildproof-as-sent", "4.5.2.2; C.11", "ngsildproof is answered as sent")
+async def ngsildproof_as_sent(ctx: ProbeContext) -> None:
+    entity_id = ctx.new_id()
+    proof = {
+        "type": "Property",
+        "entityIdSealed": entity_id,
+        "entityTypeSealed": ctx.entity_type,
+        "value": {
+            "type": "DataIntegrityProof",
+            "created": "2025-01-27T21:02:24Z",
+            "verificationMethod": "https://example.edu/issuers/565049#key-1",
+            "cryptosuite": "eddsa-rdfc-2022",
+            "proofPurpose": "assertionMethod",
+            "proofValue": "z3XrH3diVCqpVHXkE7WbnictqyQCkJBGTx",
+        },
+    }
+    signed = {"type": "Property", "value": {"addressLocality": "Prato"}, "ngsildproof": proof}
+    await ctx.create_ok(ctx.entity(entity_id, address=signed))
+    shown = attribute(await ctx.retrieve(entity_id), "address")
+    got = shown.get("ngsildproof") if isinstance(shown, dict) else None
+    expect(got == proof, "the ngsildproof as sent, its members not wrapped", repr(got))

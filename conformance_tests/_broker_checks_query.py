@@ -161,3 +161,48 @@ async def geo_within(ctx: ProbeContext) -> None:
         "coordinates": "[[[10.9,43.6],[11.4,43.6],[11.4,44.0],[10.9,44.0],[10.9,43.6]]]",
     }
     expect_ids(await ctx.request("GET", "entities", params=params), [firenze, prato])
+
+
+@check("query-system-attrs-400", "5.7.2.4", "q over system attributes alone is 400")
+async def system_attributes_alone(ctx: ProbeContext) -> None:
+    await _seed(ctx)
+    params = {"q": 'modifiedAt>"2000-01-01T00:00:00Z"'}
+    expect_problem(await ctx.request("GET", "entities", params=params), 400, "BadRequestData")
+
+
+@check("query-expand-values", "4.9; 6.4.3.2", "expandValues compares q values as IRIs")
+async def expand_values(ctx: ProbeContext) -> None:
+    as_iri, as_term = ctx.new_id(), ctx.new_id()
+    await ctx.create_ok(ctx.entity(as_iri, category=_DEFAULT_VOCAB + "Grocery"))
+    await ctx.create_ok(ctx.entity(as_term, category="Grocery"))
+    params = {"type": ctx.entity_type, "q": "category==Grocery", "expandValues": "category"}
+    expect_ids(await ctx.request("GET", "entities", params=params), [as_iri])
+
+
+_DEFAULT_VOCAB = "https://uri.etsi.org/ngsi-ld/default-context/"
+_FIRENZE = "[11.2558,43.7696]"
+
+
+@check("query-order-distance", "4.23; 6.4.3.2", "orderBy=location;dist-asc|dist-desc")
+async def order_by_distance(ctx: ProbeContext) -> None:
+    firenze, prato, pisa = await _seed(ctx)
+    params = {"type": ctx.entity_type, "orderFrom": _FIRENZE}
+    nearest = await _query(ctx, **params, orderBy="location;dist-asc")
+    expect(nearest == [firenze, prato, pisa], "Firenze, Prato, Pisa (nearest first)", str(nearest))
+    farthest = await _query(ctx, **params, orderBy="location;dist-desc")
+    expect(farthest == [pisa, prato, firenze], "Pisa, Prato, Firenze", str(farthest))
+
+
+@check("query-ordering-member", "5.2.43; 6.23.3.1", "a Query's ordering orders the answer")
+async def ordering_member(ctx: ProbeContext) -> None:
+    firenze, prato, pisa = await _seed(ctx)
+    ordering = {"orderBy": ["location;dist-desc"], "coordinates": [11.2558, 43.7696]}
+    body = {"type": "Query", "entities": [{"type": ctx.entity_type}], "ordering": ordering}
+    ids = entity_ids(await ctx.request("POST", "entityOperations/query", json=body))
+    expect(ids == [pisa, prato, firenze], "Pisa, Prato, Firenze (farthest first)", str(ids))
+
+
+@check("query-order-from-400", "4.23; 6.4.3.2", "an order by distance without orderFrom is 400")
+async def order_without_reference(ctx: ProbeContext) -> None:
+    params = {"type": ctx.entity_type, "orderBy": "location;dist-asc"}
+    expect_problem(await ctx.request("GET", "entities", params=params), 400, "BadRequestData")

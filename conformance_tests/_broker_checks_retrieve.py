@@ -202,3 +202,30 @@ async def version_preference(ctx: ProbeContext) -> None:
         "a Preference-Applied: ngsi-ld=<version> header",
         applied or "no Preference-Applied header",
     )
+
+
+@check("version-fallback", "4.3.6.8", "An earlier preferred version gets the tables' fallbacks")
+async def version_fallback(ctx: ProbeContext) -> None:
+    entity_id = ctx.new_id()
+    settings = {"type": "JsonProperty", "json": {"mode": "eco"}}
+    await ctx.create_ok(ctx.entity(entity_id, settings=settings))
+    reply = await ctx.request(
+        "GET", f"entities/{quote(entity_id, safe='')}", headers={"Prefer": "ngsi-ld=1.7"}
+    )
+    body = _body(reply)
+    shown = body.get("settings") if isinstance(body, dict) else None
+    expect(
+        reply.headers.get("preference-applied") == "ngsi-ld=1.7"
+        and shown == {"type": "Property", "value": {"mode": "eco"}},
+        "Preference-Applied: ngsi-ld=1.7 and the JsonProperty reformatted as a Property",
+        reply.describe(),
+    )
+
+
+@check("version-malformed", "6.3.21", "A malformed ngsi-ld preference is ignored, not an error")
+async def version_malformed(ctx: ProbeContext) -> None:
+    entity_id = await _seed(ctx)
+    reply = await ctx.request(
+        "GET", f"entities/{quote(entity_id, safe='')}", headers={"Prefer": "ngsi-ld=1.3-1.6"}
+    )
+    expect_status(reply, 200, what="with the entity, the preference ignored (RFC 7240)")

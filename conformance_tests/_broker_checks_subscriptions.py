@@ -509,3 +509,30 @@ async def q_filter(ctx: ProbeContext) -> None:
         f"waited {ABSENCE_WAIT_S:g} s",
         wrong.describe() if wrong is not None else "",
     )
+
+
+@notification_check(
+    "notification-linked-q", "5.8.1; 5.11; 4.9; 4.5.23", "A q through a Relationship filters"
+)
+async def linked_q_filter(ctx: ProbeContext) -> None:
+    entity_type = _probe_type(ctx)
+    operator, stranger = ctx.new_id(), ctx.new_id()
+    await ctx.create_ok(ctx.entity(operator, name="operator"))
+    await ctx.create_ok(ctx.entity(stranger, name="stranger"))
+    subscription_id, path = await _subscribe(ctx, entity_type, q='managedBy{name}=="operator"')
+    ours, theirs = ctx.new_id(), ctx.new_id()
+    for entity_id, target in ((theirs, stranger), (ours, operator)):
+        managed_by = {"type": "Relationship", "object": target}
+        await ctx.create_ok(_typed(ctx, entity_type, entity_id, managedBy=managed_by))
+    got = await _notification(
+        ctx, path, f"a Notification holding {ours} (managedBy {operator})", _holding(ours)
+    )
+    _expect_notification(got, subscription_id, ours)
+    receiver = _receiver(ctx)
+    wrong = await receiver.wait_for(_posted_to(path, _holding(theirs)), ABSENCE_WAIT_S)
+    expect(
+        wrong is None,
+        f"no Notification holding {theirs}, whose managedBy {stranger} is not named "
+        f"operator, waited {ABSENCE_WAIT_S:g} s",
+        wrong.describe() if wrong is not None else "",
+    )

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from contesto._cli_backup import backup, restore_command
 from contesto._cli_conformance import conformance_app
 from contesto._cli_devices import devices_app
 from contesto._cli_ingest import dead_letter_app, ingest, simulate
@@ -35,6 +36,8 @@ app.add_typer(notifications_app, name="notifications")
 app.command()(audit)
 app.command()(ingest)
 app.command()(simulate)
+app.command()(backup)
+app.command("restore")(restore_command)
 
 
 @app.callback()
@@ -74,6 +77,8 @@ def up(
     (try `contesto simulate`). A child process that dies is restarted; one that keeps dying
     ends the stack with exit status 1 (CONTESTO_RESTART_MAX, CONTESTO_RESTART_WINDOW_S).
     Ctrl-C or SIGTERM stops the API, ingest, MQTT, then the store, within 10 s.
+    While it serves, DIR/runtime.json (owner only) tells the operator commands (tenants,
+    devices, dead-letter, simulate) where it runs; a clean stop removes it.
     """
     given: dict[str, Any] = {"host": host, "port": port, "data_dir": data_dir}
     settings = StackSettings(**{name: value for name, value in given.items() if value is not None})

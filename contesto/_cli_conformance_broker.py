@@ -15,6 +15,7 @@ from rich.table import Table
 from conformance_tests._broker_framework import Check, CheckResult, Outcome
 from conformance_tests._broker_reports import markdown_line, to_json, to_junit_xml
 from conformance_tests._broker_runner import GROUPS, SuiteResult, run_suite, select_checks
+from contesto._cli_stack import DataDir, stack_api_url
 
 __all__ = ["broker"]
 
@@ -23,12 +24,14 @@ _STYLE = {Outcome.PASS: "green", Outcome.FAIL: "red", Outcome.NOT_SUPPORTED: "ye
 
 def broker(
     url: Annotated[
-        str,
+        str | None,
         typer.Argument(
             help="The broker's root or its NGSI-LD API URL, e.g. http://127.0.0.1:1026 or "
-            "http://127.0.0.1:1026/ngsi-ld/v1."
+            "http://127.0.0.1:1026/ngsi-ld/v1 [the running local `contesto up` of --data-dir, "
+            "found in DATA_DIR/runtime.json].",
+            show_default=False,
         ),
-    ],
+    ] = None,
     group: Annotated[
         list[str] | None,
         typer.Option("--group", "-g", help=f"Run only these groups: {', '.join(GROUPS)}."),
@@ -67,6 +70,7 @@ def broker(
         float,
         typer.Option(min=0.1, help="Seconds to wait for each expected notification."),
     ] = 10.0,
+    data_dir: DataDir = None,
 ) -> None:
     """Check an NGSI-LD broker against ETSI GS CIM 009 V1.8; exit 1 when any check fails.
 
@@ -76,6 +80,7 @@ def broker(
     --notify-host:--notify-port for the broker's notifications: a remote broker needs a
     host it can reach (and a port its firewall lets through).
     """
+    url = stack_api_url(url, data_dir)
     console = Console()
     try:
         checks = select_checks(group)

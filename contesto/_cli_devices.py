@@ -1,6 +1,7 @@
 """`contesto devices ...`: provision, list, show and delete devices in the device registry.
 
-Works on the registry's database directly (CONTESTO_MONGO_URL); the files are in the
+Works on the registry's database directly (--store-url or CONTESTO_MONGO_URL, else the
+running local `contesto up`); the files are in the
 FIWARE IoT Agent provisioning shape that `POST /iot/services` and `POST /iot/devices` take.
 """
 
@@ -20,6 +21,8 @@ from pymongo.errors import PyMongoError
 from rich.console import Console
 from rich.table import Table
 
+from contesto._cli_stack import DataDir, stack_store_url
+from contesto._cli_stack import StoreUrl as MongoUrl
 from contesto._mqtt_access import MqttAccessError, MqttAccessFiles, keep_access_in_step
 from sensor_ingest import Device, DeviceRegistry, Format, ServiceGroup, bind
 from sensor_ingest._devices import bind_device_only
@@ -40,7 +43,8 @@ T = TypeVar("T")
 devices_app = typer.Typer(
     name="devices",
     help="The device registry: provision service groups and devices from IoT Agent JSON "
-    "files, list, show and delete them. Works on the store named by CONTESTO_MONGO_URL.",
+    "files, list, show and delete them. Works on the store of --store-url or "
+    "CONTESTO_MONGO_URL, else on the running local `contesto up` (its DATA_DIR/runtime.json).",
     no_args_is_help=True,
     rich_markup_mode=None,
 )
@@ -54,15 +58,6 @@ Tenant = Annotated[
         "--tenant",
         "-t",
         help="The tenant: the fiware-service of the IoT Agent API, NGSILD-Tenant of the broker.",
-    ),
-]
-MongoUrl = Annotated[
-    str | None,
-    typer.Option(
-        "--mongo-url",
-        envvar="CONTESTO_MONGO_URL",
-        show_envvar=True,
-        help="MongoDB connection string of the registry's store.",
     ),
 ]
 Database = Annotated[
@@ -103,6 +98,7 @@ def provision(
     tenant: Tenant,
     mongo_url: MongoUrl = None,
     database: Database = DEFAULT_DATABASE,
+    data_dir: DataDir = None,
 ) -> None:
     """Create or update the service groups and devices of FILE for one tenant.
 
@@ -124,7 +120,7 @@ def provision(
             f"{_count(len(plan.devices), 'device')} provisioned for tenant {key}"
         )
 
-    _run(mongo_url, database, work)
+    _run(mongo_url, data_dir, database, work)
 
 
 @devices_app.command("list")
@@ -132,6 +128,7 @@ def list_devices(
     tenant: Tenant,
     mongo_url: MongoUrl = None,
     database: Database = DEFAULT_DATABASE,
+    data_dir: DataDir = None,
     limit: Annotated[int, typer.Option(min=1, max=1000, help="Devices per page.")] = 100,
     offset: Annotated[int, typer.Option(min=0, help="Devices to skip.")] = 0,
     as_json: Annotated[
@@ -157,7 +154,7 @@ def list_devices(
             return
         _print_tables(key, groups, devices, total, offset)
 
-    _run(mongo_url, database, work)
+    _run(mongo_url, data_dir, database, work)
 
 
 DeviceId = Annotated[str, typer.Argument(help="The device id.", show_default=False)]
@@ -169,6 +166,7 @@ def show(
     tenant: Tenant,
     mongo_url: MongoUrl = None,
     database: Database = DEFAULT_DATABASE,
+    data_dir: DataDir = None,
     apikey: ApiKey = None,
     format: FormatOption = None,
 ) -> None:
@@ -178,7 +176,7 @@ def show(
         group = await registry.get_group(device.tenant, device.format, device.group)
         typer.echo(json.dumps(device_to_json(device, group), indent=2, ensure_ascii=False))
 
-    _on_device(mongo_url, database, tenant, device_id, apikey, format, work)
+    _on_device(mongo_url, data_dir, database, tenant, device_id, apikey, format, work)
 
 
 @devices_app.command("delete")
@@ -187,6 +185,7 @@ def delete(
     tenant: Tenant,
     mongo_url: MongoUrl = None,
     database: Database = DEFAULT_DATABASE,
+    data_dir: DataDir = None,
     apikey: ApiKey = None,
     format: FormatOption = None,
 ) -> None:
@@ -196,11 +195,12 @@ def delete(
         await registry.remove(device)
         typer.echo(f"device {device.device_id} deleted from {device.group} ({device.format})")
 
-    _on_device(mongo_url, database, tenant, device_id, apikey, format, work)
+    _on_device(mongo_url, data_dir, database, tenant, device_id, apikey, format, work)
 
 
 def _on_device(
     mongo_url: str | None,
+    data_dir: Path | None,
     database: str,
     tenant: str,
     device_id: str,
@@ -220,7 +220,7 @@ def _on_device(
             raise _Failed(f"no device {device_id!r}{where} in tenant {key!r}")
         await work(registry, device)
 
-    _run(mongo_url, database, found)
+    _run(mongo_url, data_dir, database, found)
 
 
 def _described(record: ServiceGroup | Device) -> str:
@@ -309,15 +309,15 @@ def _table(title: str, *columns: str) -> Table:
     return table
 
 
-def _run(mongo_url: str | None, database: str, work: Callable[[DeviceRegistry], Awaitable[T]]) -> T:
-    """Run `work` on the registry; every expected failure is `error: ...` and exit code 1."""
-    if not mongo_url:
-        typer.echo(
-            "error: no store given: set CONTESTO_MONGO_URL or pass --mongo-url "
-            "(the MongoDB URL of the ingest deployment)",
-            err=True,
-        )
-        raise typer.Exit(1)
+def _run(
+    explicit_url: str | None,
+    data_dir: Path | None,
+    database: str,
+    work: Callable[[DeviceRegistry], Awaitable[T]],
+) -> T:
+    """Run `work` on the registry of the store the command names (`_cli_stack.py`); every
+    expected failure is `error: ...` and exit code 1."""
+    mongo_url = stack_store_url(explicit_url, data_dir)
     try:
         return asyncio.run(_with_registry(mongo_url, database, work))
     except (_Failed, ProvisioningError, RegistryError) as exc:
@@ -359,6 +359,7 @@ def mqtt_acl(
     out: Annotated[Path, typer.Option(help="Directory for the acl, passwd and credentials.")],
     mongo_url: MongoUrl = None,
     database: Database = DEFAULT_DATABASE,
+    data_dir: DataDir = None,
     ingest_user: Annotated[str, typer.Option(help="The ingest workers' MQTT user.")] = (
         "contesto-ingest"
     ),
@@ -382,9 +383,9 @@ def mqtt_acl(
     """
     if every is not None:
         files = MqttAccessFiles(out, ingest_user)
-        _run(mongo_url, database, lambda registry: _keep_in_step(registry, files, every))
+        _run(mongo_url, data_dir, database, lambda registry: _keep_in_step(registry, files, every))
         return
-    groups = _run(mongo_url, database, lambda registry: registry.all_groups())
+    groups = _run(mongo_url, data_dir, database, lambda registry: registry.all_groups())
     try:
         MqttAccessFiles(out, ingest_user).write(groups)
     except MqttAccessError as exc:

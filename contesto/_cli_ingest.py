@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -17,6 +16,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from contesto._cli_stack import DataDir, StoreUrl, stack_mqtt, stack_store_url
 from contesto._demo import DEMO_DEVICES, DEMO_GROUPS, simulated_messages
 from contesto._ingest import IngestRuntime, open_ingest, serve_ingest
 from sensor_ingest import IngestSettings, MqttError, MqttOptions
@@ -29,7 +29,9 @@ __all__ = ["dead_letter_app", "ingest", "simulate"]
 T = TypeVar("T")
 
 dead_letter_app = typer.Typer(
-    help="Messages that could not become entities: list them, read why, replay them.",
+    help="Messages that could not become entities: list them, read why, replay them. Works "
+    "on the store of --store-url or CONTESTO_MONGO_URL, else on the running local "
+    "`contesto up` (its DATA_DIR/runtime.json).",
     no_args_is_help=True,
     rich_markup_mode=None,
 )
@@ -75,22 +77,34 @@ async def _provision_demo(settings: IngestSettings) -> None:
 def simulate(
     count: Annotated[int, typer.Option(help="How many messages to publish.")] = 100,
     rate: Annotated[float, typer.Option(help="Messages per second (0: as fast as possible).")] = 10,
-    mqtt_host: Annotated[str, typer.Option(help="MQTT broker host.")] = "127.0.0.1",
-    mqtt_port: Annotated[int, typer.Option(help="MQTT broker port.")] = 1883,
+    mqtt_host: Annotated[
+        str | None,
+        typer.Option(help="MQTT broker host [env CONTESTO_MQTT_HOST; the local stack's]."),
+    ] = None,
+    mqtt_port: Annotated[
+        int | None,
+        typer.Option(help="MQTT broker port [env CONTESTO_MQTT_PORT; the local stack's; 1883]."),
+    ] = None,
     credentials: Annotated[
         Path | None,
         typer.Option(
             help="Log in as each demo group's MQTT user, from this `credentials` file "
-            "(regional profile: DATA_DIR/mqtt/access/credentials)."
+            "[the local stack's in the regional profile, or DATA_DIR/mqtt/access/credentials "
+            "with CONTESTO_AUTH_REQUIRED=true; none: anonymous]."
         ),
     ] = None,
+    data_dir: DataDir = None,
 ) -> None:
     """Publish demo sensor data: Firenze air quality (IoT Agent JSON), Prato air quality
     (The Things Stack v3) and Prato parking bays (flat JSON), as `make run` provisions them.
 
+    Each of the MQTT host, port and logins comes from its option, else from the
+    CONTESTO_MQTT_* settings `contesto up` reads, else from the running local `contesto up`.
     Then look at http://127.0.0.1:1026/ngsi-ld/v1/entities?type=AirQualityObserved with
     the header `NGSILD-Tenant: firenze`.
     """
+    target = stack_mqtt(mqtt_host, mqtt_port, credentials, data_dir)
+    mqtt_host, mqtt_port, credentials = target.host, target.port, target.credentials
     interval = 1.0 / rate if rate > 0 else 0.0
     try:
         logins = _logins(credentials)
@@ -135,19 +149,16 @@ def _logins(credentials: Path | None) -> dict[str, str] | None:
     return dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
 
 
-def _with_runtime(action: Callable[[IngestRuntime], Awaitable[T]]) -> T:
-    """Run `action` on the store named by CONTESTO_MONGO_URL; a clear error if there is none."""
-    if not os.environ.get("CONTESTO_MONGO_URL"):
-        typer.secho(
-            "set CONTESTO_MONGO_URL to the store of the ingest deployment "
-            "(under `make run`: export CONTESTO_MONGO_URL=$(cat var/db/store-url))",
-            err=True,
-            fg=typer.colors.RED,
-        )
-        raise typer.Exit(1)
+def _with_runtime(
+    explicit_url: str | None,
+    data_dir: Path | None,
+    action: Callable[[IngestRuntime], Awaitable[T]],
+) -> T:
+    """Run `action` on the ingest store the command names (`_cli_stack.py`)."""
+    settings = IngestSettings(mongo_url=stack_store_url(explicit_url, data_dir))
 
     async def main() -> T:
-        async with open_ingest(IngestSettings()) as runtime:
+        async with open_ingest(settings) as runtime:
             return await action(runtime)
 
     try:
@@ -168,13 +179,14 @@ def list_letters(
     ] = None,
     limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 50,
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table.")] = False,
+    store_url: StoreUrl = None,
+    data_dir: DataDir = None,
 ) -> None:
-    """The newest dead letters: when, tenant, topic, reason and what was wrong.
-
-    Reads the store at CONTESTO_MONGO_URL.
-    """
+    """The newest dead letters: when, tenant, topic, reason and what was wrong."""
     letters = _with_runtime(
-        lambda rt: rt.dead_letters.recent(tenant=tenant, reason=reason, limit=limit)
+        store_url,
+        data_dir,
+        lambda rt: rt.dead_letters.recent(tenant=tenant, reason=reason, limit=limit),
     )
     if as_json:
         for letter in letters:
@@ -196,9 +208,13 @@ def list_letters(
 
 
 @dead_letter_app.command("show")
-def show_letter(letter_id: Annotated[str, typer.Argument(help="The id `list` shows.")]) -> None:
+def show_letter(
+    letter_id: Annotated[str, typer.Argument(help="The id `list` shows.")],
+    store_url: StoreUrl = None,
+    data_dir: DataDir = None,
+) -> None:
     """One dead letter in full: payload, topic, reason, path and the hint to fix it."""
-    letter = _with_runtime(lambda rt: rt.dead_letters.get(letter_id))
+    letter = _with_runtime(store_url, data_dir, lambda rt: rt.dead_letters.get(letter_id))
     if letter is None:
         typer.secho(f"no dead letter {letter_id!r}", err=True, fg=typer.colors.RED)
         raise typer.Exit(1)
@@ -212,6 +228,8 @@ def replay_letters(
     ] = None,
     tenant: TenantOption = None,
     reason: Annotated[str | None, typer.Option(help="Only dead letters of this reason.")] = None,
+    store_url: StoreUrl = None,
+    data_dir: DataDir = None,
 ) -> None:
     """Run dead letters through the pipeline again, after fixing a device's mapping.
 
@@ -239,7 +257,7 @@ def replay_letters(
             passed += 1
         return passed, failed
 
-    passed, failed = _with_runtime(replay)
+    passed, failed = _with_runtime(store_url, data_dir, replay)
     for failure in failed:
         typer.echo(f"still refused {failure['id']}: {failure['reason']}: {failure['message']}")
     typer.echo(f"replayed {passed}, still refused {len(failed)}")

@@ -1,6 +1,7 @@
 """`contesto tenants ...` and `contesto audit`: the regional operator's commands.
 
-They work on the platform database of the store named by CONTESTO_MONGO_URL; the admin
+They work on the platform database of the store given by --store-url or CONTESTO_MONGO_URL,
+else of the running local `contesto up` (`_cli_stack.py`); the admin
 HTTP API (`/admin/tenants`, OpenAPI at /docs) does the same over the network.
 """
 
@@ -19,6 +20,8 @@ from pymongo import AsyncMongoClient
 from rich.console import Console
 from rich.table import Table
 
+from contesto._cli_stack import ApiUrl, DataDir, stack_api_url, stack_store_url
+from contesto._cli_stack import StoreUrl as MongoUrl
 from datamodels import CatalogueError, PersonalData, load_catalogue
 from ngsild_client import Endpoint, HttpAdapter, NgsiLdClient, NgsiLdClientError, Refused
 from regional_tenants import (
@@ -45,16 +48,13 @@ ACTOR = "cli"
 
 tenants_app = typer.Typer(
     help="Onboard comuni and utilities as tenants, issue their API keys, suspend or delete "
-    "them. Works on the store named by CONTESTO_MONGO_URL.",
+    "them. Works on the store of --store-url or CONTESTO_MONGO_URL, else on the running "
+    "local `contesto up` (its DATA_DIR/runtime.json).",
     no_args_is_help=True,
     rich_markup_mode=None,
 )
 _console = Console()
 
-MongoUrl = Annotated[
-    str,
-    typer.Option(envvar="CONTESTO_MONGO_URL", help="The store [env CONTESTO_MONGO_URL]."),
-]
 Prefix = Annotated[
     str,
     typer.Option(envvar="CONTESTO_DATABASE_PREFIX", help="The broker's database prefix [ctx]."),
@@ -74,7 +74,10 @@ Slug = Annotated[str, typer.Argument(help="The tenant's name.", callback=_tenant
 Work = Callable[[AsyncMongoClient[dict[str, Any]], TenantRegistry], Awaitable[T]]
 
 
-def _run(url: str, prefix: str, work: Work[T]) -> T:
+def _run(explicit_url: str | None, data_dir: Path | None, prefix: str, work: Work[T]) -> T:
+    """Run `work` on the tenant registry of the store the command names (`_cli_stack.py`)."""
+    url = stack_store_url(explicit_url, data_dir)
+
     async def main() -> T:
         client = connect(url)
         try:
@@ -99,7 +102,7 @@ def _say_key(slug: str, key: str, role: str) -> None:
 
 
 @tenants_app.command("bootstrap")
-def bootstrap(mongo_url: MongoUrl, prefix: Prefix = "ctx") -> None:
+def bootstrap(mongo_url: MongoUrl = None, prefix: Prefix = "ctx", data_dir: DataDir = None) -> None:
     """Create the regional tenant `toscana` and print a region-admin key (shown once)."""
 
     async def work(_client: object, registry: TenantRegistry) -> str:
@@ -107,12 +110,12 @@ def bootstrap(mongo_url: MongoUrl, prefix: Prefix = "ctx") -> None:
         await onboard(registry, tenant, actor=ACTOR)
         return await issue_key(registry, REGION_TENANT, "region-admin", actor=ACTOR)
 
-    _say_key(REGION_TENANT, _run(mongo_url, prefix, work), "region-admin")
+    _say_key(REGION_TENANT, _run(mongo_url, data_dir, prefix, work), "region-admin")
 
 
 @tenants_app.command("onboard")
 def onboard_command(
-    mongo_url: MongoUrl,
+    mongo_url: MongoUrl = None,
     comune: Annotated[
         str | None, typer.Option(help="A comune by name, slug or ISTAT code, e.g. Prato, 100005.")
     ] = None,
@@ -124,6 +127,7 @@ def onboard_command(
         bool, typer.Option(help="Issue a new admin key even if the tenant exists.")
     ] = False,
     prefix: Prefix = "ctx",
+    data_dir: DataDir = None,
 ) -> None:
     """Onboard a comune (boundary, default data models, admin key) or a utility. Idempotent:
     an onboarded tenant is left as it is and gets no new key unless --new-key."""
@@ -141,7 +145,7 @@ def onboard_command(
         return done.tenant.slug, done.created, done.admin_key
 
     try:
-        slug, created, key = _run(mongo_url, prefix, work)
+        slug, created, key = _run(mongo_url, data_dir, prefix, work)
     except (OnboardingError, ValueError) as exc:
         typer.secho(str(exc), err=True, fg=typer.colors.RED)
         raise typer.Exit(1) from None
@@ -151,7 +155,9 @@ def onboard_command(
 
 
 @tenants_app.command("list")
-def list_command(mongo_url: MongoUrl, prefix: Prefix = "ctx") -> None:
+def list_command(
+    mongo_url: MongoUrl = None, prefix: Prefix = "ctx", data_dir: DataDir = None
+) -> None:
     """Every tenant: slug, kind, name, ISTAT code, status. Tenants created by a first write
     (where tenants are created automatically) have the kind `auto`."""
 
@@ -168,13 +174,15 @@ def list_command(mongo_url: MongoUrl, prefix: Prefix = "ctx") -> None:
         return rows
 
     table = Table("tenant", "kind", "name", "ISTAT", "status")
-    for row in _run(mongo_url, prefix, work):
+    for row in _run(mongo_url, data_dir, prefix, work):
         table.add_row(*row)
     _console.print(table)
 
 
 @tenants_app.command("show")
-def show_command(slug: Slug, mongo_url: MongoUrl, prefix: Prefix = "ctx") -> None:
+def show_command(
+    slug: Slug, mongo_url: MongoUrl = None, prefix: Prefix = "ctx", data_dir: DataDir = None
+) -> None:
     """One tenant's record (boundary summarised) and its API keys (ids, roles, profiles)."""
 
     async def work(_client: object, registry: TenantRegistry) -> dict[str, object] | None:
@@ -190,14 +198,20 @@ def show_command(slug: Slug, mongo_url: MongoUrl, prefix: Prefix = "ctx") -> Non
         ]
         return data
 
-    found = _run(mongo_url, prefix, work)
+    found = _run(mongo_url, data_dir, prefix, work)
     if found is None:
         typer.secho(f"no tenant {slug!r} is onboarded", err=True, fg=typer.colors.RED)
         raise typer.Exit(1)
     typer.echo(orjson.dumps(found, option=orjson.OPT_INDENT_2).decode())
 
 
-def _set_status(slug: str, status: Literal["active", "suspended"], url: str, prefix: str) -> None:
+def _set_status(
+    slug: str,
+    status: Literal["active", "suspended"],
+    url: str | None,
+    data_dir: Path | None,
+    prefix: str,
+) -> None:
     async def work(_client: object, registry: TenantRegistry) -> bool:
         tenants = registry.directory
         changed = await (tenants.suspend(slug) if status == "suspended" else tenants.resume(slug))
@@ -206,33 +220,38 @@ def _set_status(slug: str, status: Literal["active", "suspended"], url: str, pre
             await registry.audit(slug, ACTOR, action)
         return changed
 
-    if not _run(url, prefix, work):
+    if not _run(url, data_dir, prefix, work):
         typer.secho(f"no tenant {slug!r} is onboarded", err=True, fg=typer.colors.RED)
         raise typer.Exit(1)
     typer.echo(f"tenant {slug} is {status}")
 
 
 @tenants_app.command("suspend")
-def suspend_command(slug: Slug, mongo_url: MongoUrl, prefix: Prefix = "ctx") -> None:
+def suspend_command(
+    slug: Slug, mongo_url: MongoUrl = None, prefix: Prefix = "ctx", data_dir: DataDir = None
+) -> None:
     """Refuse every request of the tenant (its data stays) until `resume`."""
-    _set_status(slug, "suspended", mongo_url, prefix)
+    _set_status(slug, "suspended", mongo_url, data_dir, prefix)
 
 
 @tenants_app.command("resume")
-def resume_command(slug: Slug, mongo_url: MongoUrl, prefix: Prefix = "ctx") -> None:
+def resume_command(
+    slug: Slug, mongo_url: MongoUrl = None, prefix: Prefix = "ctx", data_dir: DataDir = None
+) -> None:
     """Serve a suspended tenant again."""
-    _set_status(slug, "active", mongo_url, prefix)
+    _set_status(slug, "active", mongo_url, data_dir, prefix)
 
 
 @tenants_app.command("delete")
 def delete_command(
     slug: Slug,
-    mongo_url: MongoUrl,
+    mongo_url: MongoUrl = None,
     export: Annotated[
         Path | None, typer.Option(help="Where to export its data first [<slug>-export.jsonl].")
     ] = None,
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
     prefix: Prefix = "ctx",
+    data_dir: DataDir = None,
 ) -> None:
     """Export the tenant's entities (JSON lines), then delete its data, keys and rules.
 
@@ -260,7 +279,7 @@ def delete_command(
         return count
 
     try:
-        count = _run(mongo_url, prefix, work)
+        count = _run(mongo_url, data_dir, prefix, work)
     except OnboardingError as exc:
         typer.secho(str(exc), err=True, fg=typer.colors.RED)
         raise typer.Exit(1) from None
@@ -270,9 +289,10 @@ def delete_command(
 @tenants_app.command("key")
 def key_command(
     slug: Slug,
-    mongo_url: MongoUrl,
+    mongo_url: MongoUrl = None,
     role: Annotated[str, typer.Option(help="reader, writer or admin.")] = "reader",
     prefix: Prefix = "ctx",
+    data_dir: DataDir = None,
 ) -> None:
     """Issue a new API key for the tenant (shown once; stored hashed)."""
     if role not in ("reader", "writer", "admin"):
@@ -284,7 +304,7 @@ def key_command(
             return None
         return await issue_key(registry, slug, role, actor=ACTOR)  # type: ignore[arg-type]
 
-    key = _run(mongo_url, prefix, work)
+    key = _run(mongo_url, data_dir, prefix, work)
     if key is None:
         typer.secho(f"no tenant {slug!r} is onboarded", err=True, fg=typer.colors.RED)
         raise typer.Exit(1)
@@ -295,9 +315,10 @@ def audit(
     tenant: Annotated[
         str, typer.Argument(help="The tenant whose log to show.", callback=_tenant_name)
     ],
-    mongo_url: MongoUrl,
+    mongo_url: MongoUrl = None,
     limit: Annotated[int, typer.Option(help="At most this many entries, newest first.")] = 50,
     prefix: Prefix = "ctx",
+    data_dir: DataDir = None,
 ) -> None:
     """A tenant's append-only audit log: admin actions and cross-tenant shares."""
 
@@ -308,7 +329,7 @@ def audit(
         ]
 
     table = Table("at (UTC)", "actor", "action", "detail")
-    for row in _run(mongo_url, prefix, work):
+    for row in _run(mongo_url, data_dir, prefix, work):
         table.add_row(*row)
     _console.print(table)
 
@@ -319,7 +340,6 @@ def share_command(
         str,
         typer.Argument(help="The tenant that shares (a utility, a comune).", callback=_tenant_name),
     ],
-    mongo_url: MongoUrl,
     name: Annotated[str, typer.Option(help="The rule's name, unique for the owner.")],
     types: Annotated[str, typer.Option(help="Entity types, comma-separated, e.g. Alert.")],
     attrs: Annotated[
@@ -336,7 +356,9 @@ def share_command(
         str | None,
         typer.Option(help="A profile whose private and personal attributes are never shared."),
     ] = None,
+    mongo_url: MongoUrl = None,
     prefix: Prefix = "ctx",
+    data_dir: DataDir = None,
 ) -> None:
     """Share an owner's entities of some types, only the allowed attributes, with other
     tenants. The bridge applies it to everything the owner publishes from now on."""
@@ -358,7 +380,7 @@ def share_command(
         await registry.put_rule(owner, rule)
         await registry.audit(owner, ACTOR, "sharing.rule-set", rule.to_dict())
 
-    _run(mongo_url, prefix, work)
+    _run(mongo_url, data_dir, prefix, work)
     withheld = sorted(set(rule.private) | set(rule.personal))
     shared = ", ".join(sorted(rule.shared_attributes))
     never = f"; never {', '.join(withheld)}" if withheld else ""
@@ -375,20 +397,16 @@ def purge_command(
         str,
         typer.Argument(help="The tenant whose personal data to purge.", callback=_tenant_name),
     ],
-    mongo_url: MongoUrl,
     profile: Annotated[
         str, typer.Option(help="The profile that flags personal attributes and their retention.")
     ],
-    broker_url: Annotated[
-        str,
-        typer.Option(
-            envvar="CONTESTO_BROKER_URL", help="The NGSI-LD API [env CONTESTO_BROKER_URL]."
-        ),
-    ] = "http://127.0.0.1:1026/ngsi-ld/v1",
+    broker_url: ApiUrl = None,
     token: Annotated[
         str | None, typer.Option(envvar="CONTESTO_BROKER_TOKEN", help="An API key of the tenant.")
     ] = None,
+    mongo_url: MongoUrl = None,
     prefix: Prefix = "ctx",
+    data_dir: DataDir = None,
 ) -> None:
     """Delete personal attributes observed longer ago than their retention (GDPR).
 
@@ -401,12 +419,16 @@ def purge_command(
     except CatalogueError as exc:
         typer.secho(str(exc), err=True, fg=typer.colors.RED)
         raise typer.Exit(2) from None
-    purged = asyncio.run(_purge(Endpoint(broker_url, tenant, token), found.base, found.personal))
+    purged = asyncio.run(
+        _purge(
+            Endpoint(stack_api_url(broker_url, data_dir), tenant, token), found.base, found.personal
+        )
+    )
 
     async def work(_client: object, registry: TenantRegistry) -> None:
         await registry.audit(tenant, ACTOR, "gdpr.purged", {"profile": profile, **purged})
 
-    _run(mongo_url, prefix, work)
+    _run(mongo_url, data_dir, prefix, work)
     for name, count in purged.items():
         typer.echo(f"{name}: removed from {count} entities")
 

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import uvicorn
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
+from uvicorn.config import LOGGING_CONFIG
 
 from broker_bridge import (
     CopyLedger,
@@ -25,12 +26,15 @@ from broker_bridge import (
     SharingStage,
     TenantClients,
 )
+from contesto._ingest_metrics import IngestMetrics, report_status
+from contesto._ingest_operations import operations_router
 from contesto._mqtt_access import (
     INGEST_USER,
     MqttAccessFiles,
     keep_access_in_step,
     reload_mosquitto,
 )
+from context_broker import ReadinessSettings, json_logging
 from ngsild_client import HttpAdapter
 from regional_tenants import TenantRegistry, platform_database
 from sensor_ingest import (
@@ -61,6 +65,7 @@ class IngestRuntime:
     publisher: Publisher
     sharing: SharingStage
     tenants: TenantRegistry
+    metrics: IngestMetrics
 
 
 @contextlib.asynccontextmanager
@@ -78,6 +83,7 @@ async def open_ingest(ingest: IngestSettings) -> AsyncIterator[IngestRuntime]:
         pipeline = Pipeline(
             registry, outbox, dead_letters, max_message_bytes=ingest.ingest_max_message_bytes
         )
+        metrics = IngestMetrics()
         worker = IngestWorker(
             ingest.mqtt_options(),
             pipeline,
@@ -85,6 +91,7 @@ async def open_ingest(ingest: IngestSettings) -> AsyncIterator[IngestRuntime]:
             outbox_limit=ingest.outbox_limit,
             batch_size=ingest.ingest_batch_size,
             batch_wait_s=ingest.ingest_batch_wait_s,
+            observer=metrics,
         )
         async with HttpAdapter(timeout_s=30.0, max_connections=16) as http:
             clients = TenantClients(http, ingest.targets())
@@ -105,7 +112,15 @@ async def open_ingest(ingest: IngestSettings) -> AsyncIterator[IngestRuntime]:
                 linger_s=ingest.bridge_linger_s,
             )
             yield IngestRuntime(
-                registry, dead_letters, outbox, pipeline, worker, publisher, sharing, tenants
+                registry,
+                dead_letters,
+                outbox,
+                pipeline,
+                worker,
+                publisher,
+                sharing,
+                tenants,
+                metrics,
             )
     finally:
         await client.close()
@@ -139,14 +154,21 @@ def _bridge_audit(tenants: TenantRegistry) -> Callable[[str, str, dict[str, Any]
     return audit
 
 
-def provisioning_app(registry: DeviceRegistry, access: ProvisioningAccess | None) -> FastAPI:
-    """The IoT-Agent-compatible provisioning API (`/iot/services`, `/iot/devices`)."""
+def provisioning_app(
+    registry: DeviceRegistry,
+    access: ProvisioningAccess | None,
+    operations: APIRouter | None = None,
+) -> FastAPI:
+    """The IoT-Agent-compatible provisioning API (`/iot/services`, `/iot/devices`), and the
+    `operations` routes (health, metrics) when given."""
     app = FastAPI(
         title="Contesto device provisioning",
         description="FIWARE IoT Agent provisioning API shape: service groups and devices "
         "per tenant (`fiware-service` header).",
     )
     app.include_router(iot_agent_router(registry, access=access))
+    if operations is not None:
+        app.include_router(operations)
     return app
 
 
@@ -162,6 +184,12 @@ async def run_ingest(
         tasks = [
             asyncio.create_task(runtime.worker.run(stop), name="ingest-worker"),
             asyncio.create_task(runtime.publisher.run(stop), name="bridge-publisher"),
+            asyncio.create_task(
+                report_status(
+                    runtime.worker, runtime.outbox, runtime.metrics, ingest.ingest_status_file, stop
+                ),
+                name="ingest-status",
+            ),
         ]
         if ingest.mqtt_access_dir is not None:
             tasks.append(
@@ -177,11 +205,14 @@ async def run_ingest(
                         ProvisioningAccess(
                             runtime.tenants, ingest.auth_required, ingest.auto_create_tenants
                         ),
+                        operations_router(runtime.metrics, ReadinessSettings().readiness_limits()),
                     ),
                     host=host,
                     port=port,
                     log_level="warning",
                     lifespan="off",
+                    # JSON logs are set up for the whole process already (serve_ingest).
+                    log_config=None if ingest.log_format == "json" else LOGGING_CONFIG,
                 )
             )
             tasks.append(asyncio.create_task(server.serve(), name="provisioning-api"))
@@ -209,6 +240,9 @@ def serve_ingest(
     say: Callable[[str], None],
 ) -> None:
     """Run the ingest process until SIGINT or SIGTERM."""
+
+    if ingest.log_format == "json":
+        json_logging()
 
     async def main() -> None:
         stop = asyncio.Event()

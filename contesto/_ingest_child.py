@@ -12,7 +12,12 @@ from contesto._child import ChildProcess
 from contesto._embedded import port_in_use
 from contesto._settings import StackSettings
 
-__all__ = ["IngestChild", "IngestChildError"]
+__all__ = ["IngestChild", "IngestChildError", "ingest_status_path"]
+
+
+def ingest_status_path(data_dir: Path) -> Path:
+    """Where the stack's ingest process writes its status for the API's readiness."""
+    return data_dir.absolute() / "ingest-status.json"
 
 
 class IngestChildError(RuntimeError):
@@ -45,6 +50,7 @@ class IngestChild(ChildProcess):
         self._mqtt_access = mqtt_access
         self._start_timeout_s = start_timeout_s
         self.log_path = settings.data_dir.absolute() / "ingest.log"
+        self.status_path = ingest_status_path(settings.data_dir)
 
     def start(self) -> None:
         settings = self._settings
@@ -61,6 +67,7 @@ class IngestChild(ChildProcess):
             "CONTESTO_MQTT_HOST": settings.mqtt_host,
             "CONTESTO_MQTT_PORT": str(settings.mqtt_port),
             "CONTESTO_BROKER_URL": f"http://{api_host}:{settings.port}/ngsi-ld/v1",
+            "CONTESTO_INGEST_STATUS_FILE": str(self.status_path),
         }
         if self._mqtt_protocol is not None:
             env["CONTESTO_MQTT_PROTOCOL"] = self._mqtt_protocol
@@ -74,6 +81,8 @@ class IngestChild(ChildProcess):
         if settings.demo_tenants:
             command.append("--demo")
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        # Until the new process writes its own, no status: the API is not ready.
+        self.status_path.unlink(missing_ok=True)
         offset = self._spawn(command, env=env)
         self._wait_until(
             lambda: port_in_use(host, port),

@@ -32,6 +32,9 @@ class StackSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 1026
     log_level: str = "info"
+    # "json": one JSON object per log line (time, level, logger, message, requestId), for
+    # log collectors; the API and the ingest process alike.
+    log_format: Literal["text", "json"] = "text"
     # One log line per request costs about 4% of a request's CPU on the hot path.
     access_log: bool = False
     mqtt_host: str = "127.0.0.1"

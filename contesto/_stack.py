@@ -6,25 +6,29 @@ import asyncio
 import contextlib
 import errno
 import re
+import shutil
 import signal
 import socket
 import threading
 from collections.abc import Callable, Iterator
 from types import FrameType
+from typing import Any
 
 import uvicorn
 
 from contesto._child import ChildProcess
 from contesto._embedded import EmbeddedStore, EmbeddedStoreError
-from contesto._ingest_child import IngestChild, IngestChildError
+from contesto._ingest_child import IngestChild, IngestChildError, ingest_status_path
 from contesto._mqtt_access import MqttAccessError
 from contesto._mqtt_broker import MqttBrokerError
+from contesto._runtime_file import StackRuntime, remove_runtime, runtime_path
 from contesto._settings import StackSettings
 from contesto._stack_lock import StackLock, StackLocked
+from contesto._stack_metrics import restart_counter
 from contesto._stack_mqtt import LocalMqtt, local_mqtt
 from contesto._store_lock import StoreLocked, clear_orphaned_store
 from contesto._supervisor import RestartPolicy, Supervisor
-from context_broker import BrokerSettings, create_app
+from context_broker import BrokerSettings, create_app, json_logging_config, shared_metrics
 
 __all__ = ["StackError", "run_stack"]
 
@@ -55,10 +59,15 @@ def run_stack(settings: StackSettings, say: Callable[[str], None]) -> None:
             # Until the HTTP server runs, SIGTERM unwinds like Ctrl-C so the store is stopped.
             with _signal_handlers(_interrupt):
                 _lock_data_dir(settings, resources, say)
+                resources.enter_context(shared_metrics(_metrics_dir(settings)))
                 mongo_url, store_lines = _open_store(settings, resources, children)
+                status_file = None
                 if settings.ingest:
                     store_lines += _open_ingest(settings, mongo_url, resources, children)
-                app = create_app(BrokerSettings(mongo_url=mongo_url))
+                    status_file = ingest_status_path(settings.data_dir)
+                app = create_app(
+                    BrokerSettings(mongo_url=mongo_url, ingest_status_file=status_file)
+                )
             server = uvicorn.Server(
                 uvicorn.Config(
                     app,
@@ -66,13 +75,28 @@ def run_stack(settings: StackSettings, say: Callable[[str], None]) -> None:
                     lifespan="on",
                     access_log=settings.access_log,
                     timeout_graceful_shutdown=int(_API_STOP_S / 2),
+                    **_log_config(settings),
                 )
             )
             policy = RestartPolicy(settings.restart_max, settings.restart_window_s)
-            supervisor = Supervisor(children, policy, say, give_up=lambda _: _ask_exit(server))
+            supervisor = Supervisor(
+                children,
+                policy,
+                say,
+                give_up=lambda _: _ask_exit(server),
+                on_restart=restart_counter(),
+            )
             supervisor.start()
             resources.callback(supervisor.stop, _CHILDREN_STOP_S)
             banner = _banner(settings, store_lines)
+            runtime = StackRuntime.of(settings, mongo_url)
+            resources.callback(remove_runtime, settings.data_dir)
+
+            def ready() -> None:
+                # Operator commands find the stack through this file once the API serves.
+                runtime.write(settings.data_dir)
+                say(banner)
+
             # uvicorn handles the signals while it serves and re-raises them after its
             # shutdown; ours ask the server to exit, which is a no-op once it has.
             with _signal_handlers(_exit_handler(server)):
@@ -81,13 +105,29 @@ def run_stack(settings: StackSettings, say: Callable[[str], None]) -> None:
                 loop_factory = server.config.get_loop_factory()
                 try:
                     with asyncio.Runner(loop_factory=loop_factory) as runner:
-                        runner.run(_serve(server, http_socket, lambda: say(banner)))
+                        runner.run(_serve(server, http_socket, ready))
                 except SystemExit as exc:  # uvicorn exits this way when the app fails to start
                     raise StackError("the broker did not start: see the error above") from exc
             if supervisor.failure is not None:
                 raise StackError(supervisor.failure)
     except KeyboardInterrupt:
         return
+
+
+def _metrics_dir(settings: StackSettings) -> str:
+    """The directory where the API and ingest write their metrics (multiprocess mode),
+    emptied at start so a scrape shows this stack's counts only."""
+    directory = settings.data_dir.absolute() / "metrics"
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    return str(directory)
+
+
+def _log_config(settings: StackSettings) -> dict[str, Any]:
+    """uvicorn's logging: its own text format, or JSON lines for every logger."""
+    if settings.log_format == "json":
+        return {"log_config": json_logging_config(settings.log_level)}
+    return {}
 
 
 def _lock_data_dir(
@@ -132,8 +172,7 @@ def _open_store(
     lines = [
         f"  store        embedded (SecantusDB), data in {store.storage_path}",
         f"  store URL    {store.redacted_url}",
-        f"               full URL in {store.url_path} (owner only), for `contesto dead-letter`:",
-        f"               export CONTESTO_MONGO_URL=$(cat {store.url_path})",
+        f"               full URL in {store.url_path} (owner only)",
         f"  store log    {store.log_path} (cache {store.cache_size})",
     ]
     if not store.journaled:
@@ -233,7 +272,10 @@ def _banner(settings: StackSettings, store_lines: list[str]) -> str:
         [
             "Contesto is up.",
             f"  NGSI-LD API  http://{host}:{settings.port}{NGSI_LD_PATH}",
+            f"  home page    http://{host}:{settings.port}/ (what runs, links; /version)",
             *store_lines,
+            "Operator commands (contesto tenants, devices, dead-letter) find it through"
+            f" {runtime_path(settings.data_dir)}.",
             "Stop with Ctrl-C.",
         ]
     )

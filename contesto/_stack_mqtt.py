@@ -20,7 +20,7 @@ from contesto._mqtt_access import MqttAccessFiles
 from contesto._mqtt_broker import MosquittoBroker, MqttBrokerError, find_mosquitto
 from contesto._settings import StackSettings
 
-__all__ = ["AMQTT_RISK", "LocalMqtt", "local_mqtt"]
+__all__ = ["AMQTT_RISK", "LocalMqtt", "access_files", "local_mqtt"]
 
 AMQTT_RISK = (
     "messages acknowledged by the embedded MQTT broker but not yet stored are lost "
@@ -54,7 +54,7 @@ def local_mqtt(settings: StackSettings) -> LocalMqtt:
             mosquitto,
             "Mosquitto; dev profile: anyone may publish and subscribe, no login",
         )
-    files = MqttAccessFiles(data_dir / "access")
+    files = access_files(settings)
     mosquitto.access = files.directory
     return LocalMqtt(
         mosquitto,
@@ -62,6 +62,11 @@ def local_mqtt(settings: StackSettings) -> LocalMqtt:
         credentials=files.ingest_credentials(),
         access=(files.directory, mosquitto.pid_file),
     )
+
+
+def access_files(settings: StackSettings) -> MqttAccessFiles:
+    """The regional profile's MQTT logins and ACL of the stack: DATA_DIR/mqtt/access."""
+    return MqttAccessFiles(settings.data_dir.absolute() / "mqtt" / "access")
 
 
 def _amqtt(settings: StackSettings, data_dir: Path) -> LocalMqtt:

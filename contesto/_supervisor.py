@@ -43,11 +43,13 @@ class Supervisor:
         policy: RestartPolicy,
         say: Callable[[str], None],
         give_up: Callable[[str], None],
+        on_restart: Callable[[str], None] | None = None,
     ) -> None:
         self._children = list(children)
         self._policy = policy
         self._say = say
         self._give_up = give_up
+        self._on_restart = on_restart
         self._stopping = threading.Event()
         self._stop_deadline = 0.0
         self._restarts: dict[str, deque[float]] = {name: deque() for name, _ in children}
@@ -112,6 +114,8 @@ class Supervisor:
                 how = f"did not start again ({exc})"
                 continue
             self._say(f"contesto up: {name} runs again (PID {child.pid})")
+            if self._on_restart is not None:
+                self._on_restart(name)
             return
 
     def _stop_all(self) -> None:

@@ -28,6 +28,7 @@ from context_broker._errors import (
     ResourceNotFound,
 )
 from context_broker._expiry import ExpirySchedule, ExpirySweep
+from context_broker._health import Readiness, status_file_reader
 from context_broker._hosted_contexts import HostedContexts
 from context_broker._http import (
     _admin,
@@ -36,6 +37,8 @@ from context_broker._http import (
     _discovery,
     _entities,
     _info,
+    _landing,
+    _operations,
     _query,
     _subscriptions,
 )
@@ -46,8 +49,10 @@ from context_broker._http._openapi import install_api_description
 from context_broker._http._params import parse_type_selection
 from context_broker._http._request_shape import RequestShape
 from context_broker._http._responses import problem_response
+from context_broker._http._telemetry import RequestTelemetry
 from context_broker._http._version import VersionPreference
 from context_broker._jsonld import ContextResolver
+from context_broker._metrics import BrokerMetrics, StoreLatency
 from context_broker._service import Broker
 from context_broker._settings import BrokerSettings
 from context_broker._store import Store
@@ -57,11 +62,15 @@ from context_broker._time import utc_now
 from regional_tenants import TenantRegistry
 
 API_PREFIX = "/ngsi-ld/v1"
+STORE_FIRST_CONTACT_S = 10.0
+"""How long startup waits for the store's first answer; a store that is down is not
+waited for longer (requests then answer 503 until it is back)."""
 log = logging.getLogger("context_broker")
 
 
 def create_app(settings: BrokerSettings) -> FastAPI:
     """Build the NGSI-LD API application; the store client opens in the lifespan."""
+    metrics = BrokerMetrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -71,7 +80,10 @@ def create_app(settings: BrokerSettings) -> FastAPI:
             auto_create=settings.auto_create_tenants,
             journaled=not settings.store_unjournaled_writes_risk_loss,
             budget=settings.query_budget(),
+            listeners=[StoreLatency(metrics)],
         )
+        metrics.tenant_known = store.is_open
+        await store.first_contact(STORE_FIRST_CONTACT_S)
         fetcher = HttpContextFetcher(
             settings.context_fetch_timeout_s,
             settings.context_max_bytes,
@@ -90,7 +102,12 @@ def create_app(settings: BrokerSettings) -> FastAPI:
             await queue.prepare()
             schedule = PeriodicSchedule(store.platform)
             await schedule.prepare()
-            sink = QueueingSink(live, queue, resolver.resolve)
+            sink = QueueingSink(
+                live,
+                queue,
+                resolver.resolve,
+                join_bounds=(settings.join_max_level, settings.join_max_entities),
+            )
             expiry = ExpirySchedule(store.platform)
             await expiry.prepare()
             broker = Broker(store, sink, expiry)
@@ -101,9 +118,16 @@ def create_app(settings: BrokerSettings) -> FastAPI:
             if settings.notifier_enabled:
                 notifier = _notifier(settings, broker, live, queue, schedule, resolver)
                 sink.notifier = notifier
+                notifier.on_settled = metrics.notification_settled
                 await notifier.start()
             app.state.deps = Deps(settings, broker, resolver, contexts)
             app.state.started_at = utc_now()
+            status_file = settings.ingest_status_file
+            app.state.readiness = Readiness(
+                lambda: store.reachability.down,
+                status_file_reader(status_file) if status_file is not None else None,
+                settings.readiness_limits(),
+            )
             app.state.tenant_registry = TenantRegistry(store.platform, directory=store.directory)
             app.state.subscriptions = Subscriptions(
                 store,
@@ -128,6 +152,7 @@ def create_app(settings: BrokerSettings) -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
+    app.state.metrics = metrics
     for router in (
         _entities.router,
         _query.router,
@@ -139,6 +164,8 @@ def create_app(settings: BrokerSettings) -> FastAPI:
     ):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(_admin.router)
+    app.include_router(_landing.router)
+    app.include_router(_operations.router)
     _install_error_handlers(app)
     install_api_description(app, key_required=settings.auth_required)
     # Inside the key guard and the error handler for unexpected errors, like the routes.
@@ -146,8 +173,10 @@ def create_app(settings: BrokerSettings) -> FastAPI:
     if settings.auth_required:
         app.add_middleware(ApiKeyGuard)
     app.add_middleware(VersionPreference)
-    # Outermost: a request refused for its shape never reaches the key guard's tenant lookup.
+    # A request refused for its shape never reaches the key guard's tenant lookup.
     app.add_middleware(RequestShape)
+    # Outermost: every answer carries the request id and is counted, refusals included.
+    app.add_middleware(RequestTelemetry, metrics=metrics)
     return app
 
 
@@ -171,7 +200,14 @@ def _notifier(
         endpoint_in_flight=settings.notification_endpoint_in_flight,
         endpoint_backlog=settings.notification_endpoint_backlog,
     )
-    periodic = PeriodicSweep(broker, queue, schedule, resolver.resolve, settings.query_max_limit)
+    periodic = PeriodicSweep(
+        broker,
+        queue,
+        schedule,
+        resolver.resolve,
+        settings.query_max_limit,
+        join_max_level=settings.join_max_level,
+    )
     notifier = Notifier(
         live,
         queue,

@@ -72,15 +72,35 @@ CORE_MEMBERS = frozenset(VALUE_MEMBERS) | {
     "createdAt",
     "modifiedAt",
     "deletedAt",
+    "expiresAt",
     "instanceId",
     "lang",
     "@context",
+    "entityIdSealed",
+    "entityTypeSealed",
 }
 # Members of a stored instance that a full attribute replace resets.
-REPLACEABLE_MEMBERS = (*VALUE_MEMBERS, "lv", "objectType", "observedAt", "ot", "unitCode", "sub")
+REPLACEABLE_MEMBERS = (
+    *VALUE_MEMBERS,
+    "lv",
+    "objectType",
+    "observedAt",
+    "ot",
+    "unitCode",
+    "expiresAt",
+    "entityIdSealed",
+    "entityTypeSealed",
+    "sub",
+)
 _MAX_DEPTH = 8
 _MAX_VALUE_DEPTH = 32
 _KEYED_IN_SIMPLIFIED = frozenset({"languageMap", "vocab", "json"})
+# Clause 4.5.2.2 and C.11: an attribute's signature is its `ngsildproof`, a Property whose
+# value is a W3C Data Integrity proof object, kept as given; entityIdSealed and
+# entityTypeSealed are its non-reified members, which no other attribute may carry.
+PROOF_IRI = _NGSI_LD + "ngsildproof"
+PROOF_FIELD = encode_field(PROOF_IRI)
+SEALED_MEMBERS = frozenset({"entityIdSealed", "entityTypeSealed"})
 
 
 def parse_attribute(
@@ -166,6 +186,10 @@ def parse_instance(
         instance["unitCode"] = raw["unitCode"]
     if "datasetId" in raw and raw["datasetId"] != "@none":
         instance["datasetId"] = check_uri(raw["datasetId"], f"{name}.datasetId")
+    if "expiresAt" in raw:
+        # Clause 4.22 (V1.9): a transient attribute; the broker removes it then.
+        instance["expiresAt"] = parse_utc_datetime(raw["expiresAt"], f"{name}.expiresAt")
+    instance.update(_sealed_members(raw, name, kind, terms))
     instance["createdAt"] = now
     instance["modifiedAt"] = now
     sub: dict[str, Any] = {}
@@ -179,6 +203,31 @@ def parse_instance(
     if sub:
         instance["sub"] = sub
     return instance
+
+
+def _sealed_members(raw: dict[str, Any], name: str, kind: str, terms: TermMap) -> dict[str, Any]:
+    """The non-reified members of an `ngsildproof` (clause 4.5.2.2): entityIdSealed as given,
+    entityTypeSealed expanded like a type (its core term is @vocab); none for another name."""
+    if terms.expand(name) != PROOF_IRI:
+        if not SEALED_MEMBERS.isdisjoint(raw):
+            raise BadRequestData(
+                f"attribute {name!r} cannot carry entityIdSealed or entityTypeSealed: only "
+                "ngsildproof does (clause 4.5.2.2)"
+            )
+        return {}
+    if kind != "Property" or not isinstance(raw["value"], dict):
+        raise BadRequestData(
+            f"{name} must be a Property whose value is a Data Integrity proof object "
+            "(clause 4.5.2.2)"
+        )
+    sealed: dict[str, Any] = {}
+    if "entityIdSealed" in raw:
+        sealed["entityIdSealed"] = check_uri(raw["entityIdSealed"], f"{name}.entityIdSealed")
+    if "entityTypeSealed" in raw:
+        sealed["entityTypeSealed"] = _expand_list(
+            raw["entityTypeSealed"], f"{name}.entityTypeSealed", terms
+        )
+    return sealed
 
 
 def _is_null_value(member: str, value: object) -> bool:
@@ -385,9 +434,15 @@ def render_instance(instance: dict[str, Any], terms: TermMap, options: RenderOpt
         out["unitCode"] = instance["unitCode"]
     if "datasetId" in instance:
         out["datasetId"] = instance["datasetId"]
+    if "entityIdSealed" in instance:
+        out["entityIdSealed"] = instance["entityIdSealed"]
+    if "entityTypeSealed" in instance:
+        out["entityTypeSealed"] = _compact_list(instance["entityTypeSealed"], terms)
     if options.sys_attrs:
         out["createdAt"] = format_datetime(instance["createdAt"])
         out["modifiedAt"] = format_datetime(instance["modifiedAt"])
+        if "expiresAt" in instance:
+            out["expiresAt"] = format_datetime(instance["expiresAt"])
     for field, sub_instance in instance.get("sub", {}).items():
         out[terms.compact(decode_field(field))] = render_instance(sub_instance, terms, options)
     if (

@@ -17,6 +17,7 @@ from typing import Any
 
 from context_broker._attributes import (
     NULL_URI,
+    PROOF_FIELD,
     REPLACEABLE_MEMBERS,
     VALUE_MEMBER,
     VALUE_MEMBERS,
@@ -346,10 +347,20 @@ def _merge_instance(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
         if is_null_instance(sub_new):
             subs.pop(key, None)
         else:
-            subs[key] = _merge_instance(subs[key], sub_new) if key in subs else sub_new
+            subs[key] = _merged(key, subs.get(key), sub_new)
     if subs:
         merged["sub"] = subs
     return merged
+
+
+def _merged(field: str, old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
+    """The instance a merge leaves: `new` merged into `old`, except that a signature
+    (ngsildproof, clause 4.5.2.2) is replaced whole, as its proof holds only as signed."""
+    if old is None:
+        return new
+    if field == PROOF_FIELD:
+        return _replace_instance(old, new)
+    return _merge_instance(old, new)
 
 
 def _has_null_key(value: object) -> bool:
@@ -447,7 +458,7 @@ def merge_entity(doc: Document, fragment: Fragment, now: datetime) -> None:
             if is_null_instance(new):
                 by_dataset.pop(new.get("datasetId"), None)
             else:
-                by_dataset[new.get("datasetId")] = new if old is None else _merge_instance(old, new)
+                by_dataset[new.get("datasetId")] = _merged(encoded, old, new)
         set_instances(doc, encoded, list(by_dataset.values()))
     _touch(doc, now)
 
@@ -537,6 +548,80 @@ def delete_attribute(
     _touch(doc, now)
 
 
+def delete_all_attributes(doc: Document, now: datetime) -> None:
+    """Delete every attribute and instance (DELETE on the attributes resource of clause 6.6).
+    The entity stays with what is not an attribute (clause 5.2.4): id, type, scope and its
+    system members."""
+    if not doc["an"]:
+        return
+    for name in list(doc["an"]):
+        set_instances(doc, encode_field(name), [])
+    _touch(doc, now)
+
+
+def expire_attributes(doc: Document, now: datetime) -> bool:
+    """Transient attributes (clause 4.22, V1.9): remove the instances and sub-attributes whose
+    expiresAt has passed at `now`, as deleting them would; whether any was."""
+    expired = False
+    for name in list(doc["an"]):
+        encoded = encode_field(name)
+        current = instances_of(doc, encoded)
+        kept = [_unexpired(i, now) for i in current if not _has_expired(i, now)]
+        if len(kept) != len(current) or any(a is not b for a, b in zip(kept, current, strict=True)):
+            set_instances(doc, encoded, kept)
+            expired = True
+    if expired:
+        _touch(doc, now)
+    return expired
+
+
+def _has_expired(instance: dict[str, Any], now: datetime) -> bool:
+    return "expiresAt" in instance and instance["expiresAt"] <= now
+
+
+def _unexpired(instance: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """The instance without its expired sub-attributes (itself when it has none)."""
+    sub = instance.get("sub")
+    if not sub or not any("expiresAt" in s or "sub" in s for s in sub.values()):
+        return instance
+    kept = {k: _unexpired(s, now) for k, s in sub.items() if not _has_expired(s, now)}
+    if len(kept) == len(sub) and all(kept[k] is sub[k] for k in kept):
+        return instance
+    pruned = {k: v for k, v in instance.items() if k != "sub"}
+    if kept:
+        pruned["sub"] = kept
+    return pruned
+
+
+def next_expiry(doc: Document) -> datetime | None:
+    """The earliest expiresAt of the entity and of its attributes at any depth, if any."""
+    times = [doc["expiresAt"]] if doc.get("expiresAt") is not None else []
+    for instance in doc.get("attrs", {}).values():
+        _collect_expiry(instance, times)
+    for instances in doc.get("ds", {}).values():
+        for instance in instances:
+            _collect_expiry(instance, times)
+    return min(times, default=None)
+
+
+def earliest_written_expiry(change: FieldUpdate) -> datetime | None:
+    """The earliest expiresAt a field update writes into attributes, if any."""
+    times: list[datetime] = []
+    for path, value in change.set_fields.items():
+        if path.endswith(".expiresAt") and isinstance(value, datetime):
+            times.append(value)
+        elif isinstance(value, dict) and "type" in value:
+            _collect_expiry(value, times)
+    return min(times, default=None)
+
+
+def _collect_expiry(instance: dict[str, Any], times: list[datetime]) -> None:
+    if "expiresAt" in instance:
+        times.append(instance["expiresAt"])
+    for sub in instance.get("sub", {}).values():
+        _collect_expiry(sub, times)
+
+
 def _missing_attribute(entity_id: str, name: str, dataset_id: object) -> str:
     if dataset_id is None:
         return f"entity {entity_id} has no attribute {name!r}"
@@ -570,6 +655,19 @@ def render_entity(
         if instances:
             out[terms.compact(name)] = render_attribute(instances, terms, options)
     return out
+
+
+def as_feature(doc: Document, body: dict[str, Any], geo_property: str) -> dict[str, Any]:
+    """The GeoJSON Feature (clause 4.5.16) of an entity rendered as `body`: its id, the
+    value of its `geo_property` as geometry, every other member in `properties`."""
+    properties = dict(body)
+    entity_id = properties.pop("id", doc["_id"])
+    return {
+        "id": entity_id,
+        "type": "Feature",
+        "geometry": geometry_of(doc, geo_property),
+        "properties": properties,
+    }
 
 
 def geometry_of(doc: Document, geo_property: str) -> dict[str, Any] | None:

@@ -1,22 +1,23 @@
-"""Transient entities (ETSI GS CIM 009 V1.8, the entity member `expiresAt`): the broker
-deletes an entity once its expiresAt has passed.
+"""Transient entities and attributes (ETSI GS CIM 009 V1.9 clause 4.22, the member
+`expiresAt`): the broker deletes an entity, attribute instance or sub-attribute once its
+expiresAt has passed.
 
 The embedded store keeps no TTL monitor, and MongoDB's runs once a minute, so the broker
-sweeps instead. Every write of an entity with an expiresAt records it in one platform
-collection (`entity_expiry`, indexed by time), so finding what is due costs one indexed
-read whatever the number of tenants. Each API process sweeps every
-CONTESTO_EXPIRY_SWEEP_MS: it reads at most a batch of due records, deletes each entity on
-condition that its stored expiresAt has passed (so a rewrite with a later expiresAt, or
-another process that got there first, leaves nothing to do), reports the deletion as any
-deletion is reported, and removes the record if it was not moved in between.
+sweeps instead. Every write of an entity with an expiresAt, its own or an attribute's,
+records the earliest in one platform collection (`entity_expiry`, one record per entity,
+indexed by time), so finding what is due costs one indexed read whatever the number of
+tenants. Each API process sweeps every CONTESTO_EXPIRY_SWEEP_MS: it reads at most a batch
+of due records; for each, the broker deletes the entity if its stored expiresAt has passed,
+else removes its expired attributes (so a rewrite with a later expiresAt, or another process
+that got there first, leaves nothing to do), reports that as any deletion is reported, and
+the record moves to the entity's next expiresAt, or goes, unless a write moved it between.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,8 @@ from pymongo import ASCENDING, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
+from context_broker._cancel import cancel_and_wait
+from context_broker._entities import next_expiry
 from context_broker._errors import NgsiLdError
 from context_broker._store import translated
 from context_broker._time import utc_now
@@ -38,11 +41,12 @@ log = logging.getLogger("context_broker.expiry")
 
 @dataclass(slots=True, frozen=True)
 class Expiring:
-    """An entity due to expire: its tenant, id and the expiresAt recorded."""
+    """An entity due to expire, whole or in part: its tenant, id and the time recorded."""
 
     tenant: str | None
     entity_id: str
     at: datetime
+    writes: int | None  # None: recorded before records counted writes
 
 
 def _key(tenant: str | None, entity_id: str) -> str:
@@ -60,15 +64,28 @@ class ExpirySchedule:
             await self.entries.create_index([("at", ASCENDING)], name="at")
 
     async def keep(self, tenant: str | None, docs: Iterable[Document]) -> None:
-        """Record the expiresAt of those of `docs` that have one (one write for all)."""
+        """Record when each of `docs` (entities as written) next expires, whole or in part,
+        for those that do (one write for all)."""
+        await self.keep_times(
+            tenant, [(doc["_id"], at) for doc in docs if (at := next_expiry(doc)) is not None]
+        )
+
+    async def keep_times(self, tenant: str | None, times: Sequence[tuple[str, datetime]]) -> None:
+        """Record that each entity expires, whole or in part, at the time given, unless it is
+        due earlier already. A write may not see the whole entity (an upsert that updates,
+        a field update), so a record can be early, never late: the sweep moves an early one
+        on to the entity's real next time."""
         writes = [
             UpdateOne(
-                {"_id": _key(tenant, doc["_id"])},
-                {"$set": {"tenant": tenant, "entity": doc["_id"], "at": doc["expiresAt"]}},
+                {"_id": _key(tenant, entity_id)},
+                {
+                    "$min": {"at": at},
+                    "$set": {"tenant": tenant, "entity": entity_id},
+                    "$inc": {"writes": 1},
+                },
                 upsert=True,
             )
-            for doc in docs
-            if doc.get("expiresAt") is not None
+            for entity_id, at in times
         ]
         if writes:
             async with translated("expiry schedule"):
@@ -79,14 +96,24 @@ class ExpirySchedule:
             found = await self.entries.find(
                 {"at": {"$lte": now}}, sort=[("at", ASCENDING)], limit=limit
             ).to_list()
-        return [Expiring(entry["tenant"], entry["entity"], entry["at"]) for entry in found]
+        return [
+            Expiring(entry["tenant"], entry["entity"], entry["at"], entry.get("writes"))
+            for entry in found
+        ]
 
-    async def done(self, expiring: Expiring) -> None:
-        """Forget the record unless a later write moved it."""
+    async def done(self, expiring: Expiring, next_at: datetime | None) -> None:
+        """Move the record to the entity's next expiresAt, or forget it when there is none,
+        unless a write recorded a time in between (the next sweep then looks again)."""
+        unmoved = {
+            "_id": _key(expiring.tenant, expiring.entity_id),
+            "at": expiring.at,
+            "writes": expiring.writes,
+        }
         async with translated("expiry schedule"):
-            await self.entries.delete_one(
-                {"_id": _key(expiring.tenant, expiring.entity_id), "at": expiring.at}
-            )
+            if next_at is None:
+                await self.entries.delete_one(unmoved)
+            else:
+                await self.entries.update_one(unmoved, {"$set": {"at": next_at}})
 
 
 class ExpirySweep:
@@ -107,9 +134,7 @@ class ExpirySweep:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait([self._task])
             self._task = None
 
     async def _run(self) -> None:
@@ -124,9 +149,10 @@ class ExpirySweep:
             await asyncio.sleep(self.interval_s)
 
     async def sweep(self, now: datetime) -> int:
-        """Delete the entities due at `now`, at most a batch; how many records it handled."""
+        """Delete what is due at `now` (entities, attributes), at most a batch of entities;
+        how many records it handled."""
         due = await self.schedule.due(now, self.batch)
         for expiring in due:
-            await self.broker.expire_entity(expiring.tenant, expiring.entity_id, now)
-            await self.schedule.done(expiring)
+            next_at = await self.broker.expire_entity(expiring.tenant, expiring.entity_id, now)
+            await self.schedule.done(expiring, next_at)
         return len(due)

@@ -5,7 +5,9 @@ them, `join=inline` (inside each Relationship) and `join=flat` (after the entiti
 Fetching is bounded: at most `max_level` levels, at most `max_entities` linked entities per
 answer, and one read of the tenant's entities per level (an `$in` of every id the level
 names), never one read per Relationship. The reader is the tenant's own, so a Relationship
-to another tenant's entity finds nothing.
+to another tenant's entity finds nothing. `containedBy` (V1.8) names entities already
+traversed, which are neither fetched nor joined again; an entity the answer already holds
+is not joined again either, so a loop of Relationships ends.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from context_broker._attributes import RenderOptions
 from context_broker._entities import instances_of, render_entity
 from context_broker._errors import BadRequestData, TooManyResults
 from context_broker._jsonld import TermMap
-from context_broker._names import check_name, encode_field
+from context_broker._names import check_name, check_uri, encode_field
 
 Document = dict[str, Any]
 Reader = Callable[[Sequence[str]], Awaitable[dict[str, Document]]]
@@ -28,14 +30,21 @@ JOINS = ("inline", "flat", "@none")
 
 @dataclass(slots=True, frozen=True)
 class LinkedRetrieval:
-    """`join` and `joinLevel` of a request (None: no join)."""
+    """`join`, `joinLevel` and `containedBy` of a request (None: no join)."""
 
     join: Join
     level: int = 1
+    contained_by: frozenset[str] = frozenset()
 
 
-def parse_join(join: str | None, join_level: str | None, max_level: int) -> LinkedRetrieval | None:
-    """`join=inline|flat|@none` and `joinLevel` (a positive integer up to `max_level`)."""
+def parse_join(
+    join: str | None, join_level: str | None, max_level: int, contained_by: str | None = None
+) -> LinkedRetrieval | None:
+    """`join=inline|flat|@none`, `joinLevel` (a positive integer up to `max_level`) and
+    `containedBy` (the comma-separated ids of the entities already traversed)."""
+    traversed = frozenset(
+        check_uri(item.strip(), "containedBy") for item in (contained_by or "").split(",") if item
+    )
     if join is None or join == "@none":
         if join_level is not None and join is None:
             raise BadRequestData("joinLevel needs join=inline or join=flat")
@@ -50,7 +59,7 @@ def parse_join(join: str | None, join_level: str | None, max_level: int) -> Link
                 f"(CONTESTO_JOIN_MAX_LEVEL); got {join_level!r}"
             )
         level = int(join_level)
-    return LinkedRetrieval(join, level)  # type: ignore[arg-type]
+    return LinkedRetrieval(join, level, traversed)  # type: ignore[arg-type]
 
 
 def targets(doc: Document) -> list[str]:
@@ -60,6 +69,11 @@ def targets(doc: Document) -> list[str]:
         for instance in instances_of(doc, encode_field(name)):
             found.extend(_objects(instance))
     return list(dict.fromkeys(found))
+
+
+def relationship_targets(doc: Document, name: str) -> list[str]:
+    """The ids the entity's Relationship `name` (expanded) points to, every instance."""
+    return [t for instance in instances_of(doc, encode_field(name)) for t in _objects(instance)]
 
 
 def _objects(instance: dict[str, Any]) -> list[str]:
@@ -76,11 +90,16 @@ def _objects(instance: dict[str, Any]) -> list[str]:
 
 
 async def fetch_linked(
-    read: Reader, docs: Iterable[Document], level: int, max_entities: int
+    read: Reader,
+    docs: Iterable[Document],
+    level: int,
+    max_entities: int,
+    traversed: Iterable[str] = (),
 ) -> dict[str, Document]:
     """The entities linked from `docs` up to `level` Relationships away, by id, one read
-    per level; TooManyResults past `max_entities`."""
-    known: dict[str, Document] = {doc["_id"]: doc for doc in docs}
+    per level, leaving out the `traversed` ids; TooManyResults past `max_entities`."""
+    known: dict[str, Document] = {entity_id: {} for entity_id in traversed}
+    known |= {doc["_id"]: doc for doc in docs}
     linked: dict[str, Document] = {}
     frontier = list(known.values())
     for _ in range(level):
@@ -171,13 +190,17 @@ def linked_projections(
 @dataclass(slots=True, frozen=True)
 class JoinedRendering:
     """Renders entities with their linked entities, as `join` asks, each linked entity
-    projected as `pick`/`omit` say for its Relationship."""
+    projected as `pick`/`omit` say for its Relationship and shaped by `shape` (a GeoJSON
+    answer shows each linked entity as a Feature, clause 4.5.23 with 4.5.16)."""
 
     retrieval: LinkedRetrieval
     linked: dict[str, Document]
     terms: TermMap
     options: RenderOptions
     projections: Mapping[str, LinkedProjection] = field(default_factory=dict)
+    shape: Callable[[Document, dict[str, Any]], dict[str, Any]] = field(
+        default=lambda _doc, body: body
+    )
 
     def inline(
         self,
@@ -233,14 +256,45 @@ class JoinedRendering:
             return None
         body = render_entity(doc, self.terms, self.options)
         if projection is None:
-            return self.inline(doc, body, depth, {})
-        return projection.apply(self.inline(doc, body, depth, projection.nested), self.terms)
+            return self.shape(doc, self.inline(doc, body, depth, {}))
+        joined = self.inline(doc, body, depth, projection.nested)
+        return self.shape(doc, projection.apply(joined, self.terms))
 
     def flat(self, docs: Sequence[Document]) -> list[dict[str, Any]]:
-        """The linked entities that are not among `docs`, rendered, in the order found."""
+        """The linked entities that are not among `docs`, rendered and projected, in the
+        order found."""
+        projections = self._flat_projections(docs)
         shown = {doc["_id"] for doc in docs}
-        return [
-            render_entity(doc, self.terms, self.options)
-            for entity_id, doc in self.linked.items()
-            if entity_id not in shown
-        ]
+        bodies = []
+        for entity_id, doc in self.linked.items():
+            if entity_id in shown:
+                continue
+            body = render_entity(doc, self.terms, self.options)
+            projection = projections.get(entity_id)
+            if projection is not None:
+                body = projection.apply(body, self.terms)
+            bodies.append(self.shape(doc, body))
+        return bodies
+
+    def _flat_projections(self, docs: Sequence[Document]) -> dict[str, LinkedProjection]:
+        """The projection of each linked entity, by the Relationship path that first
+        reached it, level by level (`pick=managedBy{name,ownedBy{name}}`)."""
+        found: dict[str, LinkedProjection] = {}
+        reached: set[str] = {doc["_id"] for doc in docs}
+        frontier = [(doc, self.projections) for doc in docs]
+        for _ in range(self.retrieval.level):
+            following: list[tuple[Document, Mapping[str, LinkedProjection]]] = []
+            for doc, chosen in frontier:
+                for name in doc.get("an", ()):
+                    projection = chosen.get(name)
+                    for instance in instances_of(doc, encode_field(name)):
+                        for target in _objects(instance):
+                            linked = self.linked.get(target)
+                            if linked is None or target in reached:
+                                continue
+                            reached.add(target)
+                            if projection is not None:
+                                found[target] = projection
+                            following.append((linked, projection.nested if projection else {}))
+            frontier = following
+        return found

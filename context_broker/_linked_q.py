@@ -10,13 +10,14 @@ sees an ordinary comparison of a Relationship's object with a list of ids.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from context_broker._errors import BadRequestData
-from context_broker._query._q import And, Comparison, Or, Query, ValueList
+from context_broker._query._q import And, Comparison, Or, Query, ValueList, parse_q
 
 MAX_LINKED_TERMS = 4
+MAX_LINKED_DEPTH = 8
 _PLACEHOLDER = "urn:ngsi-ld:linked-term:"
 
 
@@ -26,6 +27,53 @@ class LinkedTerm:
 
     relationship: str
     condition: str
+
+
+@dataclass(slots=True, frozen=True)
+class LinkedQuery:
+    """A q parsed with its linked terms: `query` compares the i-th term's Relationship
+    with a placeholder, `conditions[i]` is what that term asks of the linked entity (a
+    LinkedQuery again, for a condition going through Relationships itself)."""
+
+    query: Query
+    relationships: tuple[str, ...] = ()
+    conditions: tuple[LinkedQuery, ...] = ()
+
+    def queries(self) -> Iterator[Query]:
+        """Every parsed query inside, this one's first."""
+        yield self.query
+        for condition in self.conditions:
+            yield from condition.queries()
+
+    def plain_terms(self) -> Query | None:
+        """The terms of `query` every match needs and no linked term is part of (the
+        conjuncts without a placeholder), to test before reading any linked entity."""
+        if not self.conditions:
+            return self.query
+        if not isinstance(self.query, And):
+            return None
+        plain = tuple(term for term in self.query.terms if not _has_placeholder(term))
+        if not plain:
+            return None
+        return plain[0] if len(plain) == 1 else And(plain)
+
+    def names(self) -> Iterator[str]:
+        """The Relationship names the linked terms go through, at every depth."""
+        yield from self.relationships
+        for condition in self.conditions:
+            yield from condition.names()
+
+
+def parse_linked_q(q: str, depth: int = 0) -> LinkedQuery:
+    """`q` parsed, each linked term's condition too (at most MAX_LINKED_DEPTH deep)."""
+    if depth > MAX_LINKED_DEPTH:
+        raise BadRequestData(f"q goes through more than {MAX_LINKED_DEPTH} Relationships")
+    outer, terms = cut_linked_terms(q) if "{" in q else (q, [])
+    return LinkedQuery(
+        parse_q(outer),
+        tuple(term.relationship for term in terms),
+        tuple(parse_linked_q(term.condition, depth + 1) for term in terms),
+    )
 
 
 def cut_linked_terms(q: str) -> tuple[str, list[LinkedTerm]]:
@@ -88,6 +136,16 @@ def _term_end(q: str, start: int) -> int:
     while position < len(q) and q[position] not in ";|)":
         position = _after_string(q, position) if q[position] == '"' else position + 1
     return position
+
+
+def _has_placeholder(query: Query) -> bool:
+    if isinstance(query, And | Or):
+        return any(_has_placeholder(term) for term in query.terms)
+    return (
+        isinstance(query, Comparison)
+        and isinstance(query.value, str)
+        and query.value.startswith(_PLACEHOLDER)
+    )
 
 
 def with_targets(query: Query, targets: Sequence[Sequence[str]]) -> Query:

@@ -29,8 +29,14 @@ from context_broker._query._plan import (
     Plan,
     RangeWalk,
     SortSpec,
+    order_fields,
 )
-from context_broker._query._sort_order import SortKey, Unorderable, sort_key
+from context_broker._query._sort_order import (
+    SortKey,
+    Unorderable,
+    distance_sort_key,
+    sort_key,
+)
 from context_broker._query._types import has_types
 
 Document = dict[str, Any]
@@ -121,6 +127,8 @@ async def execute(repo: EntityReads, plan: Plan) -> QueryPage:
     matched: list[Document] | None = None
     if plan.patterns is not None:
         matched = await _pattern_matches(repo, plan.patterns)
+    if plan.by_distance:
+        return await _distance_page(repo, plan, names, matched)
     if plan.geo is not None:
         only = None if matched is None else {row["_id"] for row in matched}
         docs, counted = await _geo_page(repo, plan, plan.geo, names, only)
@@ -322,6 +330,31 @@ async def _page_in_order(
     page = [row["_id"] for row in ordered[plan.offset : plan.offset + plan.limit]]
     found = await repo.get_many(page, names) if page else {}
     return [found[entity_id] for entity_id in page if entity_id in found]
+
+
+async def _distance_page(
+    repo: EntityReads, plan: Plan, names: Sequence[str] | None, matched: list[Document] | None
+) -> QueryPage:
+    """One page of the matches in an order with a key by distance (clause 4.23): the broker
+    reads the ordering fields of every match, at most the budget's documents, and orders
+    them itself (the store has no such order)."""
+    if matched is None:
+        matched = await repo.scan(
+            plan.lookups, order_fields(plan.by_distance), limit=repo.max_documents
+        )
+    repo.check_documents(len(matched), "an order by distance")
+    try:
+        ranked = sorted((distance_sort_key(row, plan.by_distance), row["_id"]) for row in matched)
+    except Unorderable as error:
+        raise TooComplexQuery(
+            f"orderBy: a value of {error} cannot be ordered beside a distance; order by "
+            "attributes holding numbers, strings, booleans or times"
+        ) from None
+    page = [entity_id for _, entity_id in ranked[plan.offset : plan.offset + plan.limit]]
+    found = await repo.get_many(page, names) if page else {}
+    docs = [found[entity_id] for entity_id in page if entity_id in found]
+    more = bool(plan.limit) and len(ranked) > plan.offset + plan.limit
+    return QueryPage(docs, len(ranked) if plan.count else None, more)
 
 
 def _by_ids(matched: list[Document], most: int) -> Filter:

@@ -6,7 +6,7 @@ stored documents or outcomes; the HTTP layer turns those into representations.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from copy import copy, deepcopy
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -21,10 +21,14 @@ from context_broker._entities import (
     append_attributes,
     attributes_update,
     build_document,
+    delete_all_attributes,
     delete_attribute,
     delete_scope,
+    earliest_written_expiry,
     entity_id_of,
+    expire_attributes,
     merge_entity,
+    next_expiry,
     parse_fragment,
     partial_attribute_update,
     partial_update_attribute,
@@ -43,6 +47,7 @@ from context_broker._errors import (
 from context_broker._expiry import ExpirySchedule
 from context_broker._jsonld import TermMap
 from context_broker._linked import fetch_linked
+from context_broker._linked_q import LinkedQuery, with_targets
 from context_broker._names import check_name, check_uri, decode_field, encode_field
 from context_broker._plan_executor import QueryPage, execute
 from context_broker._purge import Purge
@@ -53,6 +58,7 @@ from context_broker._query._plan import (
     attribute_sort_field,
     plan,
 )
+from context_broker._query._q import Query
 from context_broker._store import EntityRepository, Store
 from context_broker._subscriptions._changes import (
     NO_CHANGES,
@@ -104,8 +110,8 @@ class Broker:
         self.expiry = expiry
 
     async def _schedule_expiry(self, tenant: str | None, docs: Sequence[Document]) -> None:
-        """Record the expiresAt of the written entities that have one."""
-        if self.expiry is not None and any("expiresAt" in doc for doc in docs):
+        """Record when the written entities expire, whole or in part, for those that do."""
+        if self.expiry is not None:
             await self.expiry.keep(tenant, docs)
 
     async def _listening(self, tenant: str | None) -> bool:
@@ -153,13 +159,17 @@ class Broker:
         """The one-round-trip attribute update (`EntityRepository.update_existing`); when
         anyone listens, the store answers the entity before it, to report the change."""
         if not await self._listening(tenant):
-            return await repo.update_existing(entity_id, change)
-        before = await repo.update_existing_before(entity_id, change)
-        if before is None:
-            return False
-        after = with_field_update(before, change)
-        await self._report([EntityChange(tenant, entity_id, before, after)])
-        return True
+            updated = await repo.update_existing(entity_id, change)
+        else:
+            before = await repo.update_existing_before(entity_id, change)
+            updated = before is not None
+            if before is not None:
+                after = with_field_update(before, change)
+                await self._report([EntityChange(tenant, entity_id, before, after)])
+        expires = earliest_written_expiry(change)
+        if updated and expires is not None and self.expiry is not None:
+            await self.expiry.keep_times(tenant, [(entity_id, expires)])
+        return updated
 
     # --- clause 5.6: entities -------------------------------------------------------------
 
@@ -364,6 +374,20 @@ class Broker:
             ),
         )
 
+    async def delete_attributes(
+        self, tenant: str | None, entity_id: str, *, entity_type: str | None = None
+    ) -> None:
+        """DELETE on the attributes resource (clause 6.6, a Contesto extension): every
+        attribute goes, the entity stays; `entity_type` (expanded) must be one of its types."""
+        check_uri(entity_id, "entity id")
+        repo = await self._repo(tenant)
+        await self._modify(
+            tenant,
+            repo,
+            entity_id,
+            _in_place(_typed(entity_type, lambda doc: delete_all_attributes(doc, utc_now()))),
+        )
+
     # --- clause 5.6.7-5.6.10, 5.6.20: batch operations ------------------------------------
 
     async def batch(
@@ -551,27 +575,65 @@ class Broker:
             if not page.more:
                 return ids
 
-    async def expire_entity(self, tenant: str | None, entity_id: str, now: datetime) -> None:
-        """Delete a transient entity whose expiresAt has passed at `now`, reporting the
-        deletion; nothing when it is gone, rewritten to live on, or its tenant gone."""
+    async def expire_entity(
+        self, tenant: str | None, entity_id: str, now: datetime
+    ) -> datetime | None:
+        """Delete a transient entity whose expiresAt has passed at `now`, else its expired
+        attribute instances and sub-attributes (clause 4.22), reporting each as a deletion;
+        nothing when it is gone, rewritten to live on, or its tenant gone. When the entity
+        expires next, in whole or in part (None: never)."""
         try:
             repo = await self._repo(tenant)
         except NonexistentTenant:
-            return
+            return None
         listening = await self._listening(tenant)
         deleted = await repo.delete_expired(entity_id, now, whole=listening)
-        if deleted is not None and listening:
-            await self._report([EntityChange(tenant, entity_id, deleted, None)])
+        if deleted is not None:
+            if listening:
+                await self._report([EntityChange(tenant, entity_id, deleted, None)])
+            return None
+        doc = await repo.get(entity_id)
+        if doc is None:
+            return None
+        if expire_attributes(deepcopy(doc), now):
+            try:
+                return await self._modify(tenant, repo, entity_id, _expiring(now))
+            except ResourceNotFound:
+                return None
+        return next_expiry(doc)
+
+    async def resolve_linked_q(
+        self, tenant: str | None, linked: LinkedQuery, expand: Callable[[str], str], levels: int
+    ) -> Query:
+        """`linked.query` with each term through a Relationship (`managedBy{name}=="Acme"`,
+        clause 4.9 with 4.5.23) compared with the ids of the entities its condition
+        selects; a condition going through Relationships again is resolved first, at most
+        `levels` deep (CONTESTO_JOIN_MAX_LEVEL)."""
+        targets = []
+        for condition in linked.conditions:
+            if condition.conditions and levels <= 1:
+                raise BadRequestData(
+                    "q goes through more Relationships than CONTESTO_JOIN_MAX_LEVEL"
+                )
+            inner = await self.resolve_linked_q(tenant, condition, expand, levels - 1)
+            targets.append(await self.matching_ids(tenant, EntityQuery(q=inner, expand=expand)))
+        return with_targets(linked.query, targets)
 
     async def linked_entities(
-        self, tenant: str | None, docs: Sequence[Document], level: int, max_entities: int
+        self,
+        tenant: str | None,
+        docs: Sequence[Document],
+        level: int,
+        max_entities: int,
+        traversed: Iterable[str] = (),
     ) -> dict[str, Document]:
         """The tenant's entities linked from `docs`, up to `level` Relationships away
-        (Linked Entity Retrieval, clause 4.5.23), one read per level."""
+        (Linked Entity Retrieval, clause 4.5.23), one read per level, without the
+        `traversed` ones (containedBy)."""
         if not docs:
             return {}
         repo = await self._repo(tenant)
-        return await fetch_linked(repo.get_many, docs, level, max_entities)
+        return await fetch_linked(repo.get_many, docs, level, max_entities, traversed)
 
     async def type_attribute_pairs(
         self, tenant: str | None, types: Sequence[str] = ()
@@ -626,6 +688,17 @@ def _typed(entity_type: str | None, change: Callable[[Document], T]) -> Callable
 def _in_place(change: Callable[[Document], T]) -> Callable[[Document], tuple[Document, T]]:
     """A change that edits the document it reads, as `Broker._modify` takes it."""
     return lambda doc: (doc, change(doc))
+
+
+def _expiring(now: datetime) -> Callable[[Document], tuple[Document, datetime | None]]:
+    """The change that removes the attributes expired at `now`; its outcome is when the
+    entity expires next."""
+
+    def change(doc: Document) -> tuple[Document, datetime | None]:
+        expire_attributes(doc, now)
+        return doc, next_expiry(doc)
+
+    return change
 
 
 def _attribute_field(entity_id: str, attr: str, terms: TermMap) -> str:

@@ -2,13 +2,33 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from context_broker._budget import QueryBudget
+from context_broker._health import ReadinessLimits
 
 
-class BrokerSettings(BaseSettings):
+class ReadinessSettings(BaseSettings):
+    """The limits of /health/ready's ingest checks, for the API and for ingest alike."""
+
+    model_config = SettingsConfigDict(env_prefix="CONTESTO_", extra="ignore")
+
+    ready_max_ingest_lag_s: float = Field(default=60.0, gt=0)
+    ready_max_outbox_depth: int = Field(default=10_000, ge=0)
+    ready_max_ingest_status_age_s: float = Field(default=5.0, gt=0)
+
+    def readiness_limits(self) -> ReadinessLimits:
+        return ReadinessLimits(
+            max_ingest_lag_s=self.ready_max_ingest_lag_s,
+            max_outbox_depth=self.ready_max_outbox_depth,
+            max_status_age_s=self.ready_max_ingest_status_age_s,
+        )
+
+
+class BrokerSettings(ReadinessSettings):
     """What the broker needs to run: where its store is and how it treats tenants and input."""
 
     model_config = SettingsConfigDict(env_prefix="CONTESTO_", extra="ignore")
@@ -69,6 +89,9 @@ class BrokerSettings(BaseSettings):
     purge_batch: int = Field(default=200, ge=1, le=10_000)
     # How often each API process removes the transient entities whose expiresAt has passed.
     expiry_sweep_ms: int = Field(default=500, ge=10, le=60_000)
+    # /health/ready: the ingest process's status file (`contesto up` sets it; without it
+    # only the store is checked).
+    ingest_status_file: Path | None = None
 
     @model_validator(mode="after")
     def _lease_outlasts_a_send(self) -> BrokerSettings:

@@ -28,6 +28,7 @@ from pymongo.errors import (
     PyMongoError,
     ServerSelectionTimeoutError,
 )
+from pymongo.monitoring import CommandListener
 
 from context_broker._budget import QueryBudget, StoreTurns, TenantGate
 from context_broker._entities import FieldUpdate
@@ -794,6 +795,7 @@ class Store:
         auto_create: bool,
         journaled: bool = True,
         budget: QueryBudget | None = None,
+        listeners: Sequence[CommandListener] = (),
     ) -> Store:
         # A store that is down makes requests fail fast (503), not hang; one that is
         # busy is waited for.
@@ -802,7 +804,7 @@ class Store:
             url,
             **client_options(url, journaled=journaled, server_selection_ms=API_SERVER_SELECTION_MS),
             heartbeatFrequencyMS=HEARTBEAT_MS,
-            event_listeners=[reachability],
+            event_listeners=[reachability, *listeners],
         )
         return cls(
             client, prefix, auto_create=auto_create, budget=budget, reachability=reachability
@@ -810,6 +812,40 @@ class Store:
 
     async def close(self) -> None:
         await self.client.close()
+
+    async def first_contact(self, within_s: float) -> None:
+        """Wait until the client's first heartbeat has ended, at most `within_s`: a fresh
+        client on a busy store takes longer to find it than a request waits for a store."""
+        await self.client.aconnect()
+        deadline = time.monotonic() + within_s
+        while not self.reachability.heard and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+
+    async def server_version(self, within_s: float) -> str | None:
+        """The store server's version, or None when it does not answer within `within_s`."""
+        if self.reachability.down:
+            return None
+        try:
+            async with asyncio.timeout(within_s):
+                info = await self.client.admin.command("buildInfo")
+        except (PyMongoError, TimeoutError):
+            return None
+        version = info.get("version")
+        return str(version) if version is not None else None
+
+    async def tenant_count(self, within_s: float) -> int | None:
+        """How many tenants the directory holds, or None when it does not answer in time."""
+        if self.reachability.down:
+            return None
+        try:
+            async with asyncio.timeout(within_s):
+                return len(await self.directory.entries())
+        except (PyMongoError, TimeoutError):
+            return None
+
+    def is_open(self, tenant: str) -> bool:
+        """Whether this process has opened the tenant's repository (the tenant exists)."""
+        return tenant in self._known
 
     def _forget(self, tenant: str) -> None:
         self._known.pop(tenant, None)

@@ -3,9 +3,8 @@
 Used by the image's HEALTHCHECK, the compose file and the Kubernetes exec probes; the
 standard library only, so each probe starts fast.
 
-    healthcheck.py http URL    an HTTP answer below 500: 401 counts, because the regional
-                               profile asks every /ngsi-ld/ request for a key and a probe
-                               holds none
+    healthcheck.py http URL    an HTTP answer below 500 (the API's probe asks
+                               /health/ready, which answers 503 when not ready)
     healthcheck.py tcp PORT    a connection to 127.0.0.1:PORT is accepted
 """
 

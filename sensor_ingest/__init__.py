@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ._dead_letters import DeadLetter, DeadLetters
-from ._decode import TOPIC_FILTERS, decode
+from ._decode import TOPIC_FILTERS, decode, format_of
 from ._devices import AttributeMapping, Binding, Device, ServiceGroup, StaticAttribute, bind
 from ._iot_access import ProvisioningAccess
 from ._iot_api import iot_agent_router
@@ -19,13 +19,14 @@ from ._registry import (
     RegistryUnavailable,
 )
 from ._settings import IngestSettings
-from ._worker import IngestCounters, IngestWorker
+from ._worker import BatchObserver, IngestCounters, IngestWorker
 
 __all__ = [
     "DEFAULT_MAX_MESSAGE_BYTES",
     "TOPIC_FILTERS",
     "AmbiguousDevice",
     "AttributeMapping",
+    "BatchObserver",
     "BatchOutcome",
     "Binding",
     "DeadLetter",
@@ -52,6 +53,7 @@ __all__ = [
     "StaticAttribute",
     "bind",
     "decode",
+    "format_of",
     "iot_agent_router",
     "to_fragment",
 ]

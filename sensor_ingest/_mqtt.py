@@ -151,6 +151,11 @@ class MqttFeed:
             batch.extend(self._take(max_size - len(batch)))
         return batch
 
+    @property
+    def connected(self) -> bool:
+        """Whether the session with the MQTT broker is open now."""
+        return bool(self._client.is_connected())
+
     def pending(self) -> int:
         """Deliveries received but not yet taken by `next_batch`."""
         return len(self._received)

@@ -48,6 +48,11 @@ class IngestSettings(BaseSettings):
     # signalling the Mosquitto whose pid is in `mqtt_broker_pid_file` to reload it.
     mqtt_access_dir: Path | None = None
     mqtt_broker_pid_file: Path | None = None
+    # Where this process writes, once a second, its MQTT session state, outbox depth and
+    # lag for the API's /health/ready (`contesto up` sets it in its data directory).
+    ingest_status_file: Path | None = None
+    # "json": one JSON object per log line, as the API writes them (CONTESTO_LOG_FORMAT).
+    log_format: Literal["text", "json"] = "text"
     # The regional profile, as for the broker: the provisioning API asks for API keys and
     # provisions only onboarded tenants.
     auth_required: bool = False

@@ -12,15 +12,17 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
+from typing import Protocol
 
 from broker_bridge import Backoff, OutboxStore, sleep_or_stop
 from store_edge import StoreError
 
 from ._decode import TOPIC_FILTERS
+from ._messages import InboundMessage
 from ._mqtt import Delivery, MqttFeed, MqttOptions
 from ._pipeline import BatchOutcome, Pipeline
 
-__all__ = ["IngestCounters", "IngestWorker"]
+__all__ = ["BatchObserver", "IngestCounters", "IngestWorker"]
 
 log = logging.getLogger("sensor_ingest.worker")
 
@@ -37,6 +39,12 @@ class IngestCounters:
     paused_s: float = 0.0
 
 
+class BatchObserver(Protocol):
+    """Told of every batch once it is stored and acknowledged (for the metrics)."""
+
+    def batch_done(self, messages: list[InboundMessage], outcome: BatchOutcome) -> None: ...
+
+
 class IngestWorker:
     """Runs one MQTT feed through the pipeline until stopped."""
 
@@ -49,6 +57,7 @@ class IngestWorker:
         outbox_limit: int = 2000,
         batch_size: int = 1000,
         batch_wait_s: float = 0.02,
+        observer: BatchObserver | None = None,
     ) -> None:
         self._options = options
         self._pipeline = pipeline
@@ -57,12 +66,20 @@ class IngestWorker:
         self._batch_size = batch_size
         self._batch_wait_s = batch_wait_s
         self._outbox_checked = 0.0
+        self._observer = observer
+        self._feed: MqttFeed | None = None
         self.counters = IngestCounters()
         self.ready = asyncio.Event()
+
+    @property
+    def mqtt_connected(self) -> bool:
+        """Whether the worker's MQTT session is open now."""
+        return self._feed is not None and self._feed.connected
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until `stop` is set; unacknowledged messages stay with the MQTT broker."""
         async with MqttFeed(self._options, TOPIC_FILTERS) as feed:
+            self._feed = feed
             self.ready.set()
             while not stop.is_set():
                 await self._wait_for_room(stop)
@@ -74,6 +91,8 @@ class IngestWorker:
                     return
                 feed.acknowledge(batch)
                 self._count(len(batch), outcome)
+                if self._observer is not None:
+                    self._observer.batch_done([d.message for d in batch], outcome)
 
     async def _handle(self, batch: list[Delivery], stop: asyncio.Event) -> BatchOutcome | None:
         """Process and store until it works; None if stopped first (nothing acknowledged).

@@ -13,10 +13,10 @@ from ._errors import StoreError
 __all__ = ["API_SERVER_SELECTION_MS", "client_options", "connect", "write_concern"]
 
 _URL_SETS_W = re.compile(r"[?&]w=", re.IGNORECASE)
-# How long an API request waits for a store that is up but busy (a fresh client's first
-# handshake, an index being built). A store that is down fails requests at once instead
-# (`Reachability`). Workers wait longer: they retry anyway.
-API_SERVER_SELECTION_MS = 5_000
+# How long an API request waits for a store the client has lost. A store known to be down
+# fails requests at once (`Reachability`), and startup waits for the first contact
+# (`Store.first_contact`). Workers wait longer: they retry anyway.
+API_SERVER_SELECTION_MS = 500
 _WORKER_SERVER_SELECTION_MS = 15_000
 
 

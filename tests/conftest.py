@@ -21,6 +21,19 @@ from context_broker import BrokerSettings, create_app
 NGSI_LD_PATH = "/ngsi-ld/v1"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def no_local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Operator commands look for a running `contesto up` in CONTESTO_DATA_DIR (./var): the
+    tests point it at an empty directory, so a `make run` beside them is never found."""
+    previous = os.environ.get("CONTESTO_DATA_DIR")
+    os.environ["CONTESTO_DATA_DIR"] = str(tmp_path_factory.mktemp("no-stack"))
+    yield
+    if previous is None:
+        os.environ.pop("CONTESTO_DATA_DIR", None)
+    else:
+        os.environ["CONTESTO_DATA_DIR"] = previous
+
+
 @pytest.fixture(scope="session")
 def store_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A MongoDB connection string: CONTESTO_TEST_MONGO_URL, else an embedded store."""

@@ -17,11 +17,12 @@ import logging
 import time
 import uuid
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from context_broker._cancel import cancel_and_wait
 from context_broker._delivery._backoff import retry_delay
 from context_broker._delivery._outcome import Outcome
 from context_broker._delivery._periodic import PeriodicSweep
@@ -98,6 +99,8 @@ class Notifier:
         self._done: list[Queued] = []
         self._retries: list[tuple[Queued, datetime]] = []
         self._status = DeliveryStatus()
+        # Told each notification's outcome: delivered, retry or failed (for the metrics).
+        self.on_settled: Callable[[str], None] | None = None
         self._last_sent: dict[str, datetime] = {}  # throttled subscriptions' last send
         self._tasks: list[asyncio.Task[None]] = []
         self._next_sweep = 0.0
@@ -122,22 +125,15 @@ class Notifier:
         """Stop claiming, let sends under way finish, write their outcomes and give the
         unsent claims back: within about `timeout_s` in all."""
         self._stopping = True
-        claiming = self._tasks[:1]
-        for task in claiming:
-            task.cancel()
-        await asyncio.gather(*claiming, return_exceptions=True)
+        await cancel_and_wait(self._tasks[:1])
         unsent = [record for endpoint in self._endpoints.values() for record, _ in endpoint.backlog]
         unsent += [record for record, _ in self._handed]
         self._handed = []
         self._endpoints.clear()
         if self._sending:
             _, pending = await asyncio.wait(set(self._sending), timeout=timeout_s * 2 / 3)
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
-        for task in self._tasks[1:]:
-            task.cancel()
-        await asyncio.gather(*self._tasks[1:], return_exceptions=True)
+            await cancel_and_wait(pending)
+        await cancel_and_wait(self._tasks[1:])
         self._tasks = []
         try:
             async with asyncio.timeout(timeout_s / 3):
@@ -302,12 +298,15 @@ class Notifier:
     def _settle(self, record: Queued, outcome: Outcome) -> None:
         now = utc_now()
         if outcome.verdict == "delivered":
+            settled = "delivered"
             self._done.append(record)
             self._status.delivered(record.tenant, record.subscription_id, now)
         elif outcome.verdict == "retry" and record.attempts + 1 < self.options.max_attempts:
+            settled = "retry"
             delay = retry_delay(record.attempts + 1, self.options.retry_base_s)
             self._retries.append((record, now + timedelta(seconds=delay)))
         else:
+            settled = "failed"
             attempts = record.attempts + 1
             log.warning(
                 "notification of subscription %s to %s given up after %d attempt%s: %s",
@@ -319,6 +318,8 @@ class Notifier:
             )
             self._done.append(record)
             self._status.failed(record.tenant, record.subscription_id, now)
+        if self.on_settled is not None:
+            self.on_settled(settled)
         self._flush.set()
 
     # -- outcomes ---------------------------------------------------------------------

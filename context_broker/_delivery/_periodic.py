@@ -16,7 +16,8 @@ from context_broker._delivery._compose import notification_record
 from context_broker._delivery._queue import NotificationQueue
 from context_broker._delivery._sink import TermsOf
 from context_broker._errors import NgsiLdError, NonexistentTenant
-from context_broker._query import parse_q, parse_scope_q
+from context_broker._linked_q import parse_linked_q
+from context_broker._query import Query, parse_q, parse_scope_q
 from context_broker._query._plan import EntityQuery
 from context_broker._service import Broker
 from context_broker._subscriptions._model import (
@@ -33,11 +34,12 @@ Document = dict[str, Any]
 log = logging.getLogger("context_broker.notifier")
 
 
-def entity_queries(subscription: Document, limit: int) -> list[EntityQuery]:
+def entity_queries(subscription: Document, limit: int, q: Query | None = None) -> list[EntityQuery]:
     """The queries of the entities a subscription selects now: one per entity selector,
-    each with the subscription's q, geoQ and scopeQ."""
+    each with the subscription's q (or `q`, its linked terms resolved), geoQ and scopeQ."""
     expand = q_expander(dict(subscription.get("qNames", [])))
-    q = parse_q(subscription["q"]) if "q" in subscription else None
+    if q is None and "q" in subscription:
+        q = parse_q(subscription["q"])
     geo = geo_query_of(subscription["geoQ"]) if "geoQ" in subscription else None
     scope = parse_scope_q(subscription["scopeQ"]) if "scopeQ" in subscription else None
     return [
@@ -66,6 +68,7 @@ class PeriodicSweep:
         terms_of: TermsOf,
         max_entities: int,
         on_queued: Callable[[], None] = lambda: None,
+        join_max_level: int = 3,
     ) -> None:
         self.broker = broker
         self.queue = queue
@@ -73,6 +76,7 @@ class PeriodicSweep:
         self.terms_of = terms_of
         self.max_entities = max_entities
         self.on_queued = on_queued
+        self.join_max_level = join_max_level
 
     async def sweep(self, now: datetime) -> int:
         """Queue each due periodic notification once; returns how many were queued."""
@@ -110,7 +114,13 @@ class PeriodicSweep:
         self, tenant: str | None, subscription: Document, now: datetime
     ) -> Document | None:
         found: dict[str, Document] = {}
-        for query in entity_queries(subscription, self.max_entities):
+        q = None
+        linked = parse_linked_q(subscription["q"]) if "q" in subscription else None
+        if linked is not None and linked.conditions:
+            expand = q_expander(dict(subscription.get("qNames", [])))
+            levels = self.join_max_level
+            q = await self.broker.resolve_linked_q(tenant, linked, expand, levels)
+        for query in entity_queries(subscription, self.max_entities, q):
             page = await self.broker.query_entities(tenant, query)
             for doc in page.docs:
                 found.setdefault(str(doc["_id"]), doc)

@@ -4,21 +4,25 @@ write is acknowledged (docs/architecture.md, "Notifications")."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 from context_broker._delivery._compose import notification_record
 from context_broker._delivery._group_commit import GroupCommit
 from context_broker._delivery._queue import Claim, NotificationQueue, Queued
+from context_broker._errors import TooManyResults
 from context_broker._jsonld import ContextValue, TermMap
 from context_broker._subscriptions._changes import EntityChange
+from context_broker._subscriptions._linked_match import LinkedReads, linked_q_holds
 from context_broker._subscriptions._live import LiveSubscriptions
-from context_broker._subscriptions._matching import Change
+from context_broker._subscriptions._matching import Change, Match
 from context_broker._subscriptions._model import context_of
 from context_broker._subscriptions._notification import build_notification
 from context_broker._time import utc_now
 
 Document = dict[str, Any]
+log = logging.getLogger("context_broker.notifier")
 TermsOf = Callable[[ContextValue | None, str | None], Awaitable[TermMap]]
 """Resolves a subscription's stored @context, for a tenant, to its term map."""
 Shown = tuple[Document | None, Document]
@@ -45,9 +49,13 @@ class QueueingSink:
         queue: NotificationQueue,
         terms_of: TermsOf,
         notifier: LocalNotifier | None = None,
+        join_bounds: tuple[int, int] = (3, 1000),
     ):
         self.live = live
         self.terms_of = terms_of
+        # (levels, entities) a linked q may read per change: CONTESTO_JOIN_MAX_LEVEL and
+        # CONTESTO_JOIN_MAX_ENTITIES, as for a query.
+        self.join_bounds = join_bounds
         self.commits = GroupCommit(queue)
         # This process's notifier, handed what its writes queued (no claim round trip).
         self.notifier = notifier
@@ -61,7 +69,8 @@ class QueueingSink:
         for told in changes:
             index = await self.live.index_of(told.tenant)
             change = Change.between(told.tenant, told.before, told.after)
-            for subscription in index.match(change, now).subscriptions:
+            match = index.match(change, now)
+            for subscription in [*match.subscriptions, *await self._linked(change, match)]:
                 key = (told.tenant, str(subscription["_id"]))
                 _, entities = notified.setdefault(key, (subscription, []))
                 entities.append((told.before, _shown(change)))
@@ -81,6 +90,24 @@ class QueueingSink:
                 self.notifier.hand_over(handed)
             if len(handed) < len(records):
                 self.notifier.wake()
+
+    async def _linked(self, change: Change, match: Match) -> list[Document]:
+        """The pending subscriptions whose q's linked terms hold for the changed entity."""
+        if not match.pending:
+            return []
+        repo = await self.live.store.repository(change.tenant)
+        reads = LinkedReads(repo.get_many, *self.join_bounds)
+        notified = []
+        for each in match.pending:
+            assert each.linked is not None
+            try:
+                holds = await linked_q_holds(each.linked, change.entity, each.expand, reads)
+            except TooManyResults as error:
+                log.warning("subscription %s: linked q not resolved: %s", each.id, error)
+                continue
+            if holds:
+                notified.append(each.doc)
+        return notified
 
 
 def _shown(change: Change) -> Document:

@@ -216,6 +216,24 @@ async def delete_attribute(entity_id: str, attr: str, request: Request) -> Respo
     return no_content(call)
 
 
+@router.delete(
+    "/entities/{entity_id:entity_id}/attrs",
+    openapi_extra=operation(
+        "Delete Entity Attributes (Contesto extension on the resource of clause 6.6)",
+        query=("type",),
+        errors=REMOVE,
+        answers=answer(204),
+    ),
+)
+async def delete_attributes(entity_id: str, request: Request) -> Response:
+    deps = deps_of(request)
+    call = await get_call(request, deps.resolver)
+    await deps.broker.delete_attributes(
+        call.tenant, entity_id, entity_type=_entity_type(request, call)
+    )
+    return no_content(call)
+
+
 # Single-entity routes come after the attribute routes: an entity id may hold "/" (any URI
 # is an id), so "{entity_id:entity_id}" must not swallow ".../attrs/{attr}".
 @router.get(
@@ -261,10 +279,15 @@ async def retrieve_entity(entity_id: str, request: Request) -> Response:
     if projection is not ALL_MEMBERS:
         _require_members(entity_id, members, attrs="attrs" in params)
     join = join_of(request)
-    if join is not None and call.media_type != GEO_JSON:
-        bodies = await joined(request, call, join, [doc], [body], render, linked)
-        return representation(call, bodies if join.join == "flat" else bodies[0])
-    return representation(call, body)
+    if join is None:
+        return representation(call, body)
+    geo = geo_property if call.media_type == GEO_JSON else None
+    bodies = await joined(request, call, join, [doc], [body], render, linked, geo)
+    if join.join == "inline":
+        return representation(call, bodies[0])
+    if geo is not None:
+        return representation(call, {"type": "FeatureCollection", "features": bodies})
+    return representation(call, bodies)
 
 
 def _require_members(entity_id: str, members: AbstractSet[str], *, attrs: bool) -> None:

@@ -31,11 +31,10 @@ ENTITIES_PATH = "/ngsi-ld/v1/entities/"
 _ATTRIBUTE_PATH = re.compile(re.escape(ENTITIES_PATH) + r"([^/]+)/attrs/([^/]+)")
 
 
-def _known_query_names(endpoint: Callable[..., Awaitable[Response]]) -> frozenset[str]:
-    """What the route of `endpoint` takes: the handler checks the query against it."""
+def _route_of(endpoint: Callable[..., Awaitable[Response]]) -> APIRoute:
     for route in router.routes:
         if isinstance(route, APIRoute) and route.endpoint is endpoint:
-            return declared_query_names(route)
+            return route
     raise LookupError(f"no route runs {endpoint.__name__}")
 
 
@@ -44,8 +43,12 @@ class HotPath:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self._retrieve_names = _known_query_names(retrieve_entity)
-        self._update_names = _known_query_names(partial_update_attribute)
+        # The routes as the router would record them in the scope (for the request metrics),
+        # and the query names each takes: the handler checks the query against them.
+        self._retrieve = _route_of(retrieve_entity)
+        self._update = _route_of(partial_update_attribute)
+        self._retrieve_names = declared_query_names(self._retrieve)
+        self._update_names = declared_query_names(self._update)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and not scope.get("root_path"):
@@ -55,6 +58,7 @@ class HotPath:
                 entity_id = path[len(ENTITIES_PATH) :]
                 if entity_id and "/" not in entity_id:
                     scope[KNOWN_QUERY_NAMES] = self._retrieve_names
+                    scope["route"] = self._retrieve
                     handled = retrieve_entity(entity_id, Request(scope, receive))
                     await _answer(handled, scope, receive, send)
                     return
@@ -62,6 +66,7 @@ class HotPath:
                 match = _ATTRIBUTE_PATH.fullmatch(path)
                 if match is not None:
                     scope[KNOWN_QUERY_NAMES] = self._update_names
+                    scope["route"] = self._update
                     handled = partial_update_attribute(match[1], match[2], Request(scope, receive))
                     await _answer(handled, scope, receive, send)
                     return

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 from fastapi import Request
 
 from context_broker._attributes import RenderOptions
-from context_broker._errors import BadRequestData
+from context_broker._entities import as_feature
 from context_broker._http._deps import deps_of
 from context_broker._http._negotiation import Call
 from context_broker._jsonld import TermMap
@@ -22,8 +23,7 @@ from context_broker._linked import (
     parse_join,
     split_projection,
 )
-from context_broker._linked_q import LinkedTerm, cut_linked_terms, with_targets
-from context_broker._query import parse_q
+from context_broker._linked_q import LinkedQuery, LinkedTerm, parse_linked_q
 from context_broker._service import EntityQuery
 
 Document = dict[str, Any]
@@ -38,6 +38,7 @@ def join_of(
         join if join is not None else params.get("join"),
         join_level if join_level is not None else params.get("joinLevel"),
         deps_of(request).settings.join_max_level,
+        params.get("containedBy"),
     )
 
 
@@ -61,22 +62,14 @@ async def with_linked_targets(
     if query.q is None:
         return query
     deps = deps_of(request)
-    targets = [await _targets(request, call, term, deps.settings.join_max_level) for term in terms]
-    return replace(query, q=with_targets(query.q, targets))
-
-
-async def _targets(request: Request, call: Call, term: LinkedTerm, levels: int) -> list[str]:
-    """The ids of the entities the term's condition selects; a condition going through
-    Relationships again is resolved first, at most `levels` deep (CONTESTO_JOIN_MAX_LEVEL)."""
-    condition, deeper = cut_linked_terms(term.condition)
-    if deeper and levels <= 1:
-        raise BadRequestData("q goes through more Relationships than CONTESTO_JOIN_MAX_LEVEL")
-    query = EntityQuery(q=parse_q(condition), expand=call.terms.expand)
-    if deeper:
-        inner = [await _targets(request, call, nested, levels - 1) for nested in deeper]
-        assert query.q is not None
-        query = replace(query, q=with_targets(query.q, inner))
-    return await deps_of(request).broker.matching_ids(call.tenant, query)
+    linked = LinkedQuery(
+        query.q,
+        tuple(term.relationship for term in terms),
+        tuple(parse_linked_q(term.condition) for term in terms),
+    )
+    levels = deps.settings.join_max_level
+    q = await deps.broker.resolve_linked_q(call.tenant, linked, call.terms.expand, levels)
+    return replace(query, q=q)
 
 
 async def joined(
@@ -87,15 +80,26 @@ async def joined(
     bodies: list[dict[str, Any]],
     render: RenderOptions,
     projections: Mapping[str, LinkedProjection] | None = None,
+    geo_property: str | None = None,
 ) -> list[dict[str, Any]]:
-    """The bodies of `docs` with their linked entities inline, or followed by them (flat)."""
+    """The bodies of `docs` with their linked entities inline, or followed by them (flat).
+    With `geo_property` the bodies are GeoJSON Features and so is each linked entity:
+    inline inside the Relationship in `properties`, flat as more Features."""
     if retrieval is None:
         return bodies
     deps = deps_of(request)
     linked = await deps.broker.linked_entities(
-        call.tenant, docs, retrieval.level, deps.settings.join_max_entities
+        call.tenant,
+        docs,
+        retrieval.level,
+        deps.settings.join_max_entities,
+        retrieval.contained_by,
     )
     rendering = JoinedRendering(retrieval, linked, call.terms, render, projections or {})
-    if retrieval.join == "inline":
-        return [rendering.inline(doc, body) for doc, body in zip(docs, bodies, strict=True)]
-    return [*bodies, *rendering.flat(docs)]
+    if geo_property is not None:
+        rendering = replace(rendering, shape=partial(as_feature, geo_property=geo_property))
+    if retrieval.join == "flat":
+        return [*bodies, *rendering.flat(docs)]
+    for doc, body in zip(docs, bodies, strict=True):
+        rendering.inline(doc, body["properties"] if geo_property is not None else body)
+    return bodies

@@ -111,14 +111,33 @@ QUERY_PARAMETERS: dict[str, tuple[str, dict[str, Any]]] = {
     ),
     "orderBy": (
         "Comma-separated `path` or `path;asc|desc`: id, type, createdAt, modifiedAt or an "
-        "attribute path as in q.",
+        "attribute path as in q; `geoproperty;dist-asc|dist-desc` orders by distance from "
+        "orderFrom (clause 4.23).",
         _string("temperature;desc,id"),
+    ),
+    "orderFrom": (
+        "Coordinates of the reference geometry of an orderBy by distance, as in GeoJSON.",
+        _string("[11.0963,43.8808]"),
+    ),
+    "orderGeometry": (
+        "GeoJSON type of the orderFrom reference geometry.",
+        _string("Point", default="Point"),
+    ),
+    "expandValues": (
+        "Comma-separated attribute names whose values q compares as IRIs: each string value "
+        "in q is expanded with the @context first (clause 4.9).",
+        _string("category"),
     ),
     "collation": ("Language tag whose rules order text values.", _string("it")),
     "join": (
         "Linked Entity Retrieval (clause 4.5.23): `inline` puts each Relationship's target "
         "entity inside it, `flat` lists the linked entities after the entities.",
         _string(enum=["inline", "flat", "@none"]),
+    ),
+    "containedBy": (
+        "Linked Entity Retrieval (clause 4.5.23): the comma-separated ids of the entities "
+        "already traversed, which the answer does not join again.",
+        _string("urn:ngsi-ld:Building:b1"),
     ),
     "joinLevel": (
         "How many Relationships away linked entities are fetched (with join); at most "
@@ -168,17 +187,18 @@ PATH_PARAMETERS: dict[str, str] = {
 
 _QUERY_SELECTION = (
     *("id", "idPattern", "type", "attrs", "pick", "omit", "q", "scopeQ"),
-    *("georel", "geometry", "coordinates", "geoproperty", "local", "csf"),
+    *("georel", "geometry", "coordinates", "geoproperty", "local", "csf", "expandValues"),
 )
 QUERY_ANSWER = (
     *("options", "format", "lang", "limit", "offset", "count", "datasetId"),
-    *("geometryProperty", "orderBy", "collation", "join", "joinLevel"),
+    *("geometryProperty", "orderBy", "collation", "join", "joinLevel", "containedBy"),
+    *("orderFrom", "orderGeometry"),
 )
 QUERY_ENTITIES = (*_QUERY_SELECTION, *QUERY_ANSWER)
 RETRIEVE_ENTITY = (
     *("type", "attrs", "pick", "omit", "datasetId", "options", "format", "lang"),
     "geometryProperty",
-    *("join", "joinLevel"),
+    *("join", "joinLevel", "containedBy"),
 )
 
 
@@ -291,7 +311,8 @@ ENTITY_IDS = Body(
     with_context=False,
 )
 QUERY_BODY = Body(
-    "A Query (clause 5.2.23): entities, q, attrs, pick, omit, geoQ, scopeQ, lang.",
+    "A Query (clause 5.2.23): entities, q, attrs, pick, omit, geoQ, scopeQ, lang, "
+    "expandValues, ordering (clause 5.2.43).",
     {**_OBJECT, "required": ["type"]},
     _QUERY_EXAMPLE,
 )

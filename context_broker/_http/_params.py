@@ -13,8 +13,9 @@ from context_broker._attributes import Format, RenderOptions, parse_lang
 from context_broker._datasets import parse_dataset_ids
 from context_broker._errors import BadRequestData, InvalidRequest, TooManyResults
 from context_broker._jsonld import TermMap
-from context_broker._names import check_name, check_uri
+from context_broker._names import check_name, check_uri, encode_field
 from context_broker._query import Exists, parse_q
+from context_broker._query._geo import DistanceFrom
 from context_broker._query._q import syntax_error
 from context_broker._query._types import TypeSelection
 from context_broker._service import ENTITY_SORT_FIELDS, SortKey, attribute_sort_field
@@ -203,17 +204,25 @@ def _bounded(selection: TypeSelection, parser: _TypeParser) -> TypeSelection:
     return selection
 
 
-def parse_order_by(text: str, expand: Callable[[str], str]) -> tuple[SortKey, ...]:
+def parse_order_by(
+    text: str, expand: Callable[[str], str], reference: DistanceFrom | None = None
+) -> tuple[SortKey, ...]:
     """orderBy (clause 4.23): comma-separated `path` or `path;asc|desc`; a path is id, type,
-    createdAt, modifiedAt or an attribute path as in q (`attr.sub[member]`)."""
+    createdAt, modifiedAt or an attribute path as in q (`attr.sub[member]`); a GeoProperty
+    `name;dist-asc|dist-desc` orders by distance from `reference`."""
     keys: list[SortKey] = []
     for item in text.split(","):
         path, _, direction = item.strip().partition(";")
         path = path.strip()
         if not path:
             raise BadRequestData(f"orderBy must list attribute paths; got {text!r}")
-        if direction not in ("", "asc", "desc"):
-            raise BadRequestData(f"orderBy direction must be asc or desc; got {direction!r}")
+        if direction not in ("", "asc", "desc", "dist-asc", "dist-desc"):
+            raise BadRequestData(
+                f"orderBy direction must be asc, desc, dist-asc or dist-desc; got {direction!r}"
+            )
+        if direction.startswith("dist-"):
+            keys.append(_distance_key(path, direction, expand, reference))
+            continue
         field = ENTITY_SORT_FIELDS.get(path)
         if field is None:
             parsed = parse_q(path) if _ORDER_PATH.fullmatch(path) else None
@@ -226,7 +235,23 @@ def parse_order_by(text: str, expand: Callable[[str], str]) -> tuple[SortKey, ..
         if any(key.field == field for key in keys):
             raise BadRequestData(f"orderBy names {path!r} twice")
         keys.append(SortKey(field, descending=direction == "desc"))
+    if reference is not None and not any(key.distance_from for key in keys):
+        raise BadRequestData("orderFrom and orderGeometry need an orderBy by distance")
     return tuple(keys)
+
+
+def _distance_key(
+    name: str, direction: str, expand: Callable[[str], str], reference: DistanceFrom | None
+) -> SortKey:
+    """An order by distance (clause 4.23.1): of a GeoProperty, from the reference geometry."""
+    if reference is None:
+        raise BadRequestData(
+            f"orderBy {name};{direction} needs the reference geometry's coordinates (orderFrom)"
+        )
+    if name in ENTITY_SORT_FIELDS or not _ORDER_PATH.fullmatch(name) or "." in name:
+        raise BadRequestData(f"orderBy: only a GeoProperty is ordered by distance; got {name!r}")
+    field = "attrs." + encode_field(expand(check_name(name, "orderBy")))
+    return SortKey(field, descending=direction == "dist-desc", distance_from=reference)
 
 
 _ORDER_PATH = re.compile(r"[^\s!=<>~|;,()\"]+")

@@ -12,7 +12,7 @@ import orjson
 from fastapi import APIRouter, Request, Response
 
 from context_broker._datasets import select_datasets
-from context_broker._entities import geometry_of, render_entity
+from context_broker._entities import as_feature, render_entity
 from context_broker._errors import (
     BadRequestData,
     OperationNotSupported,
@@ -43,6 +43,7 @@ from context_broker._http._openapi import (
     answer,
     operation,
 )
+from context_broker._http._ordering import body_ordering, url_ordering
 from context_broker._http._params import (
     Projection,
     bool_param,
@@ -50,7 +51,6 @@ from context_broker._http._params import (
     entity_ids,
     options_of,
     page_params,
-    parse_order_by,
     parse_type_selection,
     projection_of,
     render_options,
@@ -62,6 +62,7 @@ from context_broker._linked_q import LinkedTerm, cut_linked_terms
 from context_broker._names import check_name
 from context_broker._query import parse_q, parse_scope_q
 from context_broker._query._geo import GeoQuery, parse_geo_query
+from context_broker._query._q import attribute_names, with_expanded_values
 from context_broker._service import EntityQuery
 
 router = APIRouter(tags=["Query"])
@@ -69,7 +70,7 @@ router = APIRouter(tags=["Query"])
 # Members of a Query (clause 5.2.23) this broker reads; others are refused, not ignored.
 _QUERY_MEMBERS = frozenset(
     {"type", "entities", "attrs", "pick", "omit", "q", "geoQ", "scopeQ", "lang", "csf"}
-    | {"temporalQ", "local", "@context", "join", "joinLevel"}
+    | {"temporalQ", "local", "@context", "join", "joinLevel", "expandValues", "ordering"}
 )
 _SELECTOR_MEMBERS = frozenset({"id", "idPattern", "type"})
 
@@ -86,6 +87,8 @@ class Selection:
     linked: Mapping[str, LinkedProjection] = field(default_factory=dict)
     # q terms through Relationships (`managedBy{name}=="Acme"`), resolved before the query.
     linked_q: tuple[LinkedTerm, ...] = ()
+    # A Query's `ordering` member (clause 5.2.43) as sent; None: the URL's ordering.
+    ordering: object = None
 
 
 async def query_entities_get(request: Request) -> Response:
@@ -112,6 +115,7 @@ async def query_entities_get(request: Request) -> Response:
         ),
         local=bool_param(request, "local"),
         csf=params.get("csf"),
+        expand_values=params.get("expandValues"),
     )
     return await _answer(request, call, replace(selection, join=join_of(request)))
 
@@ -173,9 +177,11 @@ async def query_entities_post(request: Request) -> Response:
         local=payload.get("local") is True or bool_param(request, "local"),
         lang=_text(payload, "lang"),
         csf=_text(payload, "csf"),
+        expand_values=_text_or_list(payload, "expandValues"),
     )
     join = join_of(request, _text(payload, "join"), _join_level(payload))
-    return await _answer(request, call, replace(selection, join=join))
+    selection = replace(selection, join=join, ordering=payload.get("ordering"))
+    return await _answer(request, call, selection)
 
 
 def _selection(
@@ -193,16 +199,30 @@ def _selection(
     local: bool,
     lang: str | None = None,
     csf: str | None = None,
+    expand_values: str | None = None,
 ) -> Selection:
-    """Parse the selection members; a query needs at least one (clause 5.7.2.4). An id
-    takes precedence over idPattern (clause 5.2.33); `type=*` is every type."""
-    if not (ids or id_pattern or types or attrs or q or scope_q or geo is not None or local):
+    """Parse the selection members; a query needs at least one, where attrs and q count
+    only with a name that is not a system attribute (clause 5.7.2.4). An id takes
+    precedence over idPattern (clause 5.2.33); `type=*` is every type."""
+    q_text, linked_q = cut_linked_terms(q) if q is not None and "{" in q else (q, [])
+    parsed_q = parse_q(q_text) if q_text is not None else None
+    selects_attribute = (
+        _names_attribute(attrs)
+        or bool(linked_q)
+        or (parsed_q is not None and bool(attribute_names(parsed_q) - _SYSTEM_ATTRIBUTES))
+    )
+    if not (ids or id_pattern or types or selects_attribute or scope_q or geo is not None or local):
         raise BadRequestData(
             "Query Entities needs at least one of id, idPattern, type, attrs, q, geoQ or scopeQ "
-            "(or local=true)"
+            "(or local=true); attrs and q count when they name an attribute other than "
+            f"{', '.join(sorted(_SYSTEM_ATTRIBUTES))}"
         )
+    if expand_values is not None:
+        # Clause 4.9: the values compared to these attributes are IRIs, given as terms.
+        expanded = frozenset(_expand_values_names(expand_values))
+        if parsed_q is not None:
+            parsed_q = with_expanded_values(parsed_q, expanded, terms.expand)
     pick, omit, linked = linked_projection_of(pick, omit, terms)
-    q_text, linked_q = cut_linked_terms(q) if q is not None and "{" in q else (q, [])
     projection = projection_of(attrs, pick, omit, terms)
     if csf is not None:
         # Context source filters select registrations (clause 4.9); with no registrations
@@ -213,12 +233,30 @@ def _selection(
         id_pattern=None if ids else id_pattern,
         types=parse_type_selection(types, terms.expand) if types not in (None, "*") else (),
         attrs=tuple(projection.attributes or ()) if attrs is not None else (),
-        q=parse_q(q_text) if q_text is not None else None,
+        q=parsed_q,
         scope_q=parse_scope_q(scope_q) if scope_q is not None else None,
         geo=geo,
         expand=terms.expand,
     )
     return Selection(query, projection, lang, linked=linked, linked_q=tuple(linked_q))
+
+
+# System-generated members (clause 4.8): a query over these alone selects no attribute.
+_SYSTEM_ATTRIBUTES = frozenset({"createdAt", "modifiedAt", "deletedAt"})
+
+
+def _names_attribute(attrs: str | None) -> bool:
+    """Whether attrs names an attribute other than the system ones."""
+    names = (name.strip() for name in (attrs or "").replace("|", ",").split(","))
+    return any(name and name not in _SYSTEM_ATTRIBUTES for name in names)
+
+
+def _expand_values_names(raw: str) -> list[str]:
+    """expandValues (clause 4.9): the attribute names, as q names them (short names)."""
+    names = [name.strip() for name in raw.split(",") if name.strip()]
+    if not names:
+        raise BadRequestData("expandValues must list at least one attribute name")
+    return [check_name(name, "expandValues") for name in names]
 
 
 def _geo_query(
@@ -240,12 +278,12 @@ async def _answer(request: Request, call: Call, selection: Selection) -> Respons
     limit, offset, count = page_params(request, deps.settings)
     projection = selection.projection
     geo_property = geometry_property(request, call)
-    order = params.get("orderBy")
+    ordering = body_ordering(selection.ordering, url_ordering(params))
     query = replace(
         selection.query,
         names=projection.fetch(geo_property if call.media_type == GEO_JSON else None),
-        order=parse_order_by(order, call.terms.expand) if order is not None else (),
-        collation=_collation(params.get("collation")),
+        order=ordering.keys(call.terms.expand),
+        collation=ordering.collation_tag(),
         limit=limit,
         offset=offset,
         count=count,
@@ -263,6 +301,9 @@ async def _answer(request: Request, call: Call, selection: Selection) -> Respons
             feature(doc, call.terms, render, projection.shown(doc), geo_property, projection)
             for doc in docs
         ]
+        features = await joined(
+            request, call, selection.join, docs, features, render, selection.linked, geo_property
+        )
         body: Any = {"type": "FeatureCollection", "features": features}
     else:
         body = [
@@ -297,16 +338,6 @@ def _page_link(request: Request, limit: int, offset: int, rel: str) -> str:
     items = [(k, paging.pop(k, v)) for k, v in request.query_params.multi_items()]
     query = urlencode([*items, *paging.items()], quote_via=quote)
     return f'<{request.url.path}?{query}>; rel="{rel}"'
-
-
-def _collation(raw: str | None) -> str | None:
-    """collation: the language tag (BCP 47) whose rules order text values."""
-    if raw is None:
-        return None
-    tag = raw.strip()
-    if not tag or not all(part.isalnum() and len(part) <= 8 for part in tag.split("-")):
-        raise BadRequestData(f"collation must be a language tag such as it or de-AT; got {raw!r}")
-    return tag.replace("-", "_")
 
 
 def _entity_selectors(raw: object) -> tuple[str | None, str | None, str | None]:
@@ -418,10 +449,4 @@ def feature(
     properties = render_entity(doc, terms, render, shown)
     if projection is not None:
         properties = projection.apply(properties)
-    entity_id = properties.pop("id", doc["_id"])
-    return {
-        "id": entity_id,
-        "type": "Feature",
-        "geometry": geometry_of(doc, geo_property),
-        "properties": properties,
-    }
+    return as_feature(doc, properties, geo_property)

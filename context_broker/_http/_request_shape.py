@@ -83,9 +83,9 @@ def _is_collection(scope: Scope, relative: str) -> bool:
 
 
 def _without_trailing_slash(scope: Scope) -> Scope:
-    changed = dict(scope)
-    changed["path"] = scope["path"][:-1]
+    # In place: the middlewares outside read the route the router records in the scope.
+    scope["path"] = scope["path"][:-1]
     raw_path = scope.get("raw_path")
     if raw_path and raw_path.endswith(b"/"):
-        changed["raw_path"] = raw_path[:-1]
-    return changed
+        scope["raw_path"] = raw_path[:-1]
+    return scope

@@ -184,6 +184,51 @@ def distance_m(reference: Geometry, entity: Geometry) -> float:
     return haversine_m(near_ref.x / scale, near_ref.y, near_entity.x / scale, near_entity.y)
 
 
+@dataclass(frozen=True)
+class DistanceFrom:
+    """The reference geometry of an order by distance (clause 4.23): great-circle metres
+    (haversine) from it to the nearest point of an entity's GeoProperty."""
+
+    geometry: dict[str, Any]
+
+    @cached_property
+    def _prepared(self) -> Geometry:
+        reference = _shape(self.geometry)
+        prepare(reference)
+        return reference
+
+    def metres_to(self, stored: dict[str, Any]) -> float:
+        if self.geometry["type"] == "Point" and stored["type"] == "Point":
+            lon, lat = self.geometry["coordinates"][:2]
+            return haversine_m(lon, lat, *stored["coordinates"][:2])
+        return distance_m(self._prepared, _shape(stored))
+
+
+def parse_distance_from(geometry: object, coordinates: object) -> DistanceFrom:
+    """The reference of an order by distance: `coordinates` (a JSON array, or its text in a
+    URL) of a `geometry` (Point by default; any GeoJSON type but GeometryCollection)."""
+    if coordinates is None:
+        raise BadRequestData(
+            "ordering by distance (dist-asc, dist-desc) needs the coordinates of the "
+            "reference geometry: orderFrom in the URL, coordinates in a Query's ordering"
+        )
+    if geometry is not None and not isinstance(geometry, str):
+        raise BadRequestData(f"the ordering geometry must be a GeoJSON type; got {geometry!r}")
+    if isinstance(coordinates, str):
+        try:
+            coordinates = json.loads(coordinates)
+        except ValueError:
+            raise BadRequestData(
+                f"orderFrom must be a JSON array such as [11.2558,43.7696]; got {coordinates!r}"
+            ) from None
+    if not isinstance(coordinates, list):
+        raise BadRequestData(f"the ordering coordinates must be a JSON array; got {coordinates!r}")
+    value = check_geometry(
+        {"type": geometry or "Point", "coordinates": coordinates}, "the ordering geometry"
+    )
+    return DistanceFrom(value)
+
+
 def parse_geo_query(
     georel: str | None,
     geometry: str | None,

@@ -16,7 +16,7 @@ from typing import Any
 
 from context_broker._errors import BadRequestData
 from context_broker._names import encode_field
-from context_broker._query._geo import GeoQuery
+from context_broker._query._geo import DistanceFrom, GeoQuery
 from context_broker._query._patterns import PatternPlan, plan_patterns
 from context_broker._query._q import AttrPath, Query
 from context_broker._query._regex import anchored_prefix
@@ -44,10 +44,12 @@ _INSTANCE_MEMBERS = frozenset({"observedAt", "createdAt", "modifiedAt", "unitCod
 
 @dataclass(slots=True, frozen=True)
 class SortKey:
-    """One key of an orderBy (clause 4.23): a stored field and its direction."""
+    """One key of an orderBy (clause 4.23): a stored field and its direction; with
+    `distance_from`, the field is a GeoProperty ordered by its distance from there."""
 
     field: str
     descending: bool = False
+    distance_from: DistanceFrom | None = None
 
 
 @dataclass(slots=True, frozen=True)
@@ -187,11 +189,26 @@ class Plan:
     walk: RangeWalk | None = None
     """With `PageCut.STORE`: the lookups read range by range instead (unless sampled
     and selective)."""
+    by_distance: tuple[SortKey, ...] = ()
+    """An order with a key by distance: the broker orders every match (read with
+    `order_fields`, at most the budget's documents) and reads the page by id."""
+
+
+def order_fields(order: Sequence[SortKey]) -> tuple[str, ...]:
+    """The stored fields the broker reads to order matches by `order` itself."""
+    fields: list[str] = []
+    for key in order:
+        if key.distance_from is None:
+            fields.append(key.field)
+        else:
+            fields.extend((f"{key.field}.type", f"{key.field}.value"))
+    return tuple(dict.fromkeys(fields))
 
 
 def plan(query: EntityQuery, traits: StoreTraits) -> Plan:
     """The plan of `query` on a store with `traits`."""
     sort = sort_spec(query.order)
+    by_distance = query.order if any(k.distance_from for k in query.order) else ()
     patterns = plan_patterns(query.q, query.id_pattern, query.expand)
     mergeable = query.collation is None and all(field in _MERGEABLE_SORT for field, _ in sort)
     pattern_step: PatternStep | None = None
@@ -204,6 +221,8 @@ def plan(query: EntityQuery, traits: StoreTraits) -> Plan:
             for part in patterns.undecided
         )
         sort_fields = [field for field, _ in sort] if mergeable else []
+        if by_distance:
+            sort_fields = list(order_fields(query.order))
         fields = tuple(dict.fromkeys([*patterns.fields(), *sort_fields]))
         pattern_step = PatternStep(patterns, candidates, undecided, fields)
         index_fields = _index_fields(candidates)
@@ -213,7 +232,7 @@ def plan(query: EntityQuery, traits: StoreTraits) -> Plan:
     else:
         index_fields = []
     geo_step = None if query.geo is None else _geo_step(query, query.geo, traits)
-    if geo_step is not None or (pattern_step is not None and mergeable):
+    if geo_step is not None or by_distance or (pattern_step is not None and mergeable):
         cut = PageCut.BROKER
     elif pattern_step is not None:
         cut = PageCut.STORE_BY_IDS
@@ -238,6 +257,7 @@ def plan(query: EntityQuery, traits: StoreTraits) -> Plan:
         max_ordered_by_ids=traits.max_ordered_by_ids,
         ranges_of=ranges_of,
         walk=walk,
+        by_distance=by_distance,
     )
 
 
@@ -326,7 +346,7 @@ def _one_type(types: TypeSelection) -> bool:
 
 def sort_spec(order: Sequence[SortKey]) -> SortSpec:
     """The order as stored fields, ending with the id so that it is total."""
-    spec = [(key.field, -1 if key.descending else 1) for key in order]
+    spec = [(key.field, -1 if key.descending else 1) for key in order if not key.distance_from]
     if not any(field == "_id" for field, _ in spec):
         spec.extend(ID_ORDER)
     return tuple(spec)

@@ -390,6 +390,36 @@ def _is_comparable(value: Scalar, quoted: bool) -> bool:
     return quoted or not isinstance(value, bool | str)
 
 
+def attribute_names(query: Query) -> frozenset[str]:
+    """The attributes (first names of the paths) a query's terms name."""
+    if isinstance(query, And | Or):
+        return frozenset().union(*(attribute_names(term) for term in query.terms))
+    return frozenset({query.path.attribute})
+
+
+def with_expanded_values(
+    query: Query, attributes: frozenset[str], expand: Callable[[str], str]
+) -> Query:
+    """The query with the string values compared to `attributes` expanded as IRIs
+    (expandValues, clause 4.9): `gender==Male` compares with the IRI the @context gives Male."""
+    if isinstance(query, And | Or):
+        return type(query)(tuple(with_expanded_values(t, attributes, expand) for t in query.terms))
+    if not isinstance(query, Comparison) or query.path.attribute not in attributes:
+        return query
+
+    def expanded(value: Scalar) -> Scalar:
+        return expand(value) if isinstance(value, str) else value
+
+    value = query.value
+    if isinstance(value, ValueList):
+        value = ValueList(tuple(expanded(item) for item in value.items))
+    elif isinstance(value, Range):
+        value = Range(expanded(value.lo), expanded(value.hi))
+    else:
+        value = expanded(value)
+    return Comparison(query.path, query.op, value)
+
+
 def to_q_string(query: Query) -> str:
     """The `q` text of a query; parse_q(to_q_string(query)) == query."""
     if isinstance(query, And | Or):

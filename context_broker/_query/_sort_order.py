@@ -14,7 +14,10 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from context_broker._query._plan import SortKey as OrderKey
 
 _NULL, _NUMBER, _STRING, _BOOLEAN, _DATE = 1, 2, 3, 8, 9
 _MISSING = object()
@@ -50,6 +53,29 @@ def sort_key(row: Mapping[str, Any], sort: Sequence[tuple[str, int]]) -> SortKey
     for path, direction in sort:
         value = _kind_and_value(_at(row, path))
         parts.append(value if direction > 0 else _Descending(value))
+    return tuple(parts)
+
+
+def distance_sort_key(row: Mapping[str, Any], order: Sequence[OrderKey]) -> SortKey:
+    """The key that orders `row` by an orderBy with keys by distance (clause 4.23.2): an
+    entity whose attribute is a GeoProperty by its distance, then one whose attribute is
+    another kind by value, then one without the attribute; other keys as the store orders."""
+    parts: list[Any] = []
+    for key in order:
+        if key.distance_from is None:
+            parts.extend(sort_key(row, ((key.field, -1 if key.descending else 1),)))
+            continue
+        attribute = _at(row, key.field)
+        if not isinstance(attribute, Mapping):
+            parts.append((3, 0))
+        elif attribute.get("type") == "GeoProperty" and isinstance(attribute.get("value"), dict):
+            metres = key.distance_from.metres_to(attribute["value"])
+            parts.append((0, -metres if key.descending else metres))
+        else:
+            try:
+                parts.append((1, _kind_and_value(attribute.get("value"))))
+            except Unorderable:
+                parts.append((2, 0))
     return tuple(parts)
 
 

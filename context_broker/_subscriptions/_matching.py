@@ -4,21 +4,23 @@ Pure. `SubscriptionIndex` keeps each subscription under (entity type, watched at
 keys, so a change looks only at the subscriptions of its entity's types and changed
 attributes; each of those candidates is then tested whole: entities (id, idPattern on RE2,
 type expression), notificationTrigger, watchedAttributes, q, geoQ, scopeQ, isActive and
-expiresAt.
+expiresAt. A `q` through Relationships needs other entities: a subscription whose other
+conditions hold is left `pending` for the caller to resolve (`_linked_match.py`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from context_broker._entities import instances_of
+from context_broker._linked_q import LinkedQuery, parse_linked_q
 from context_broker._names import encode_field
 from context_broker._query._evaluate import q_holds, scope_holds
 from context_broker._query._geo import GeoQuery
-from context_broker._query._q import Query, parse_q
+from context_broker._query._q import Query
 from context_broker._query._regex import Regex, compile_regex
 from context_broker._query._scope import ScopeQuery, parse_scope_q
 from context_broker._query._types import TypeSelection, has_types
@@ -117,6 +119,9 @@ class Matchable:
     geo: GeoQuery | None
     scope: ScopeQuery | None
     keys: tuple[_Key, ...] = field(default=())
+    # q with terms through Relationships (`managedBy{name}=="Acme"`), decided by the caller
+    # once everything else holds; `q` is then its terms that need no linked entity.
+    linked: LinkedQuery | None = None
 
     @classmethod
     def of(cls, doc: Document) -> Matchable:
@@ -131,15 +136,17 @@ class Matchable:
             for selector in doc.get("entities", [])
         )
         watched = frozenset(doc["watchedAttributes"]) if "watchedAttributes" in doc else None
+        parsed = parse_linked_q(doc["q"]) if "q" in doc else None
         found = cls(
             doc=doc,
             selectors=selectors,
             watched=watched,
             triggers=frozenset(doc["notificationTrigger"]),
-            q=parse_q(doc["q"]) if "q" in doc else None,
+            q=parsed.plain_terms() if parsed is not None else None,
             q_names=dict(doc.get("qNames", [])),
             geo=geo_query_of(doc["geoQ"]) if "geoQ" in doc else None,
             scope=parse_scope_q(doc["scopeQ"]) if "scopeQ" in doc else None,
+            linked=parsed if parsed is not None and parsed.conditions else None,
         )
         found.keys = found._index_keys()
         return found
@@ -161,8 +168,14 @@ class Matchable:
             attributes = [*sorted(self.watched)]
         return tuple((kind, name) for kind in types for name in attributes)
 
+    @property
+    def expand(self) -> Callable[[str], str]:
+        """The expansion of the q's names, as the subscription's @context gave them."""
+        return q_expander(self.q_names)
+
     def notifies(self, change: Change, now: datetime) -> bool:
-        """Whether `change` is to be notified to this subscription at `now`."""
+        """Whether `change` is to be notified to this subscription at `now`, but for the
+        linked terms of its q (the caller's to resolve)."""
         doc = self.doc
         if not doc.get("isActive", True):
             return False
@@ -176,7 +189,7 @@ class Matchable:
             return False
         if not self._triggered(change):
             return False
-        if self.q is not None and not q_holds(self.q, entity, q_expander(self.q_names)):
+        if self.q is not None and not q_holds(self.q, entity, self.expand):
             return False
         if self.scope is not None and not scope_holds(self.scope, entity):
             return False
@@ -216,10 +229,12 @@ def _aware(value: datetime) -> datetime:
 
 @dataclass(slots=True, frozen=True)
 class Match:
-    """The subscriptions a change notifies, and how many were tested to find them."""
+    """The subscriptions a change notifies, how many were tested to find them, and those
+    that notify if their q's linked terms hold (resolved by the caller)."""
 
     subscriptions: list[Document]
     evaluated: int
+    pending: list[Matchable] = field(default_factory=list)
 
 
 class SubscriptionIndex:
@@ -271,5 +286,7 @@ class SubscriptionIndex:
 
     def match(self, change: Change, now: datetime) -> Match:
         candidates = self.candidates(change)
-        notified = [each.doc for each in candidates if each.notifies(change, now)]
-        return Match(notified, len(candidates))
+        passed = [each for each in candidates if each.notifies(change, now)]
+        notified = [each.doc for each in passed if each.linked is None]
+        pending = [each for each in passed if each.linked is not None]
+        return Match(notified, len(candidates), pending)

@@ -18,6 +18,7 @@ import orjson
 
 from context_broker._errors import BadRequestData
 from context_broker._jsonld import ContextValue, TermMap
+from context_broker._linked_q import parse_linked_q
 from context_broker._names import check_name, check_uri
 from context_broker._query import AttrPath, Comparison, Exists, Pattern, Query, ValueList
 from context_broker._query._geo import GeoQuery, parse_geo_query
@@ -246,7 +247,10 @@ def render_subscription(
 
 
 def render_q(text: str, names: Mapping[str, str], terms: TermMap) -> str:
-    """A stored q with its names as the reader's @context calls them."""
+    """A stored q with its names as the reader's @context calls them (a q through
+    Relationships as its creator wrote it)."""
+    if parse_linked_q(text).conditions:
+        return text
 
     def rename(name: str) -> str:
         iri = names.get(name)
@@ -372,12 +376,14 @@ def _render_selector(selector: Document, terms: TermMap) -> dict[str, Any]:
 
 def _q(value: object, terms: TermMap) -> tuple[str, list[list[str]]]:
     text = _text(value, "q")
-    query = parse_q(text)
-    names = _q_names(query)
-    expanded = {name: terms.expand(name) for name in names}
+    parsed = parse_linked_q(text)  # terms through Relationships too (clause 4.5.23)
+    queries = list(parsed.queries())
+    names = [*parsed.names(), *(name for query in queries for name in _q_names(query))]
+    expanded = {name: terms.expand(name) for name in dict.fromkeys(names)}
     expand = q_expander(expanded)
-    to_mongo(query, expand)  # refuses what no store filter expresses
-    plan_patterns(query, None, expand)  # compiles its patterns on RE2
+    for query in queries:
+        to_mongo(query, expand)  # refuses what no store filter expresses
+        plan_patterns(query, None, expand)  # compiles its patterns on RE2
     return text, [[name, iri] for name, iri in expanded.items()]
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sensor_ingest._messages import InboundMessage, Reading, Rejection
+from sensor_ingest._messages import Format, InboundMessage, Reading, Rejection
 
 from . import _chirpstack_v4, _flat_json, _iotagent_json, _ttn_v3
 
-__all__ = ["TOPIC_FILTERS", "decode"]
+__all__ = ["TOPIC_FILTERS", "decode", "format_of"]
 
 _Decoder = Callable[[InboundMessage], list[Reading] | Rejection]
 _DECODERS: tuple[tuple[Callable[[str], bool], _Decoder], ...] = (
@@ -16,6 +16,12 @@ _DECODERS: tuple[tuple[Callable[[str], bool], _Decoder], ...] = (
     (_ttn_v3.accepts, _ttn_v3.decode),
     (_chirpstack_v4.accepts, _chirpstack_v4.decode),
     (_flat_json.accepts, _flat_json.decode),
+)
+_FORMATS: tuple[tuple[Callable[[str], bool], Format], ...] = (
+    (_iotagent_json.accepts, "iotagent-json"),
+    (_ttn_v3.accepts, "ttn-v3"),
+    (_chirpstack_v4.accepts, "chirpstack-v4"),
+    (_flat_json.accepts, "flat-json"),
 )
 _TOPIC_SHAPES = (
     *_iotagent_json.TOPIC_SHAPES,
@@ -44,3 +50,11 @@ def decode(message: InboundMessage) -> list[Reading] | Rejection:
         f"no decoder for topic {message.topic!r}",
         hint="supported topics: " + ", ".join(_TOPIC_SHAPES),
     )
+
+
+def format_of(topic: str) -> Format | None:
+    """The payload format a topic names (the decoder `decode` would choose), if any."""
+    for accepts, name in _FORMATS:
+        if accepts(topic):
+            return name
+    return None

@@ -191,12 +191,15 @@ def test_usage_errors_are_explained(run: Any, tmp_path: Path, store_url: str) ->
     assert bad_tenant.exit_code == 1 and "fiware-service must be" in bad_tenant.output
     bad_format = run("show", "d", "--tenant", "t", "--format", "ul20")
     assert bad_format.exit_code == 1 and "--format must be one of" in bad_format.output
+    # No URL and no stack running on the data directory: the error says what to give.
     no_store = RUNNER.invoke(
-        devices_app, ["list", "--tenant", "t"], env={"CONTESTO_MONGO_URL": None}
+        devices_app,
+        ["list", "--tenant", "t", "--data-dir", str(tmp_path / "no-stack")],
+        env={"CONTESTO_MONGO_URL": None},
     )
-    assert (
-        no_store.exit_code == 1 and "set CONTESTO_MONGO_URL or pass --mongo-url" in no_store.output
-    )
+    assert no_store.exit_code == 1
+    assert "no running `contesto up` found" in no_store.output
+    assert "--store-url (or CONTESTO_MONGO_URL)" in no_store.output
     bad_url = RUNNER.invoke(devices_app, ["list", "--tenant", "t", "--mongo-url", "http://x"])
     assert bad_url.exit_code == 1 and "is not a MongoDB URL" in bad_url.output
 

@@ -180,7 +180,7 @@ def recipe(store_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         )
         api_url = f"http://127.0.0.1:{api_port}"
         _wait(
-            lambda: _healthcheck("http", f"{api_url}/ngsi-ld/v1/types") == 0,
+            lambda: _healthcheck("http", f"{api_url}/health/ready") == 0,
             "the API did not answer",
             tmp_path / "api.log",
         )
@@ -288,11 +288,23 @@ def test_a_new_device_group_can_log_in_without_a_restart(recipe: dict[str, Any])
 
 
 def test_the_probes_of_the_recipe_answer(recipe: dict[str, Any]) -> None:
-    """The liveness path of deploy/kubernetes/api.yaml and the image's health checks."""
-    manifest = (DEPLOY / "kubernetes" / "api.yaml").read_text()
-    liveness = re.search(r"livenessProbe:\s*\n\s*httpGet: \{path: (\S+),", manifest)
-    assert liveness is not None
-    assert httpx.get(recipe["api_url"] + liveness.group(1), timeout=10).status_code == 200
-    assert _healthcheck("http", f"{recipe['api_url']}/ngsi-ld/v1/types") == 0
+    """The liveness and readiness paths of deploy/kubernetes/ (API and ingest) and the
+    image's health checks (the Dockerfile's HEALTHCHECK URL, the compose file's ingest
+    check)."""
+    ingest_url = f"http://127.0.0.1:{recipe['provisioning_port']}"
+    for name, url in (("api", recipe["api_url"]), ("ingest", ingest_url)):
+        manifest = (DEPLOY / "kubernetes" / f"{name}.yaml").read_text()
+        for probe in ("livenessProbe", "readinessProbe"):
+            path = re.search(probe + r":\s*\n\s*httpGet: \{path: (\S+),", manifest)
+            assert path is not None, (name, probe)
+            answer = httpx.get(url + path.group(1), timeout=10)
+            assert answer.status_code == 200, (name, probe, answer.text)
+    ingest_check = _compose_service("ingest")["healthcheck"]["test"]
+    assert ingest_check[-2:] == ["http", "http://127.0.0.1:4041/health/ready"]
+    assert _healthcheck("http", f"{ingest_url}/health/ready") == 0
+    dockerfile = (DEPLOY / "Dockerfile").read_text()
+    image_probe = re.search(r'"http", "http://127\.0\.0\.1:1026(/\S+)"\]', dockerfile)
+    assert image_probe is not None
+    assert _healthcheck("http", recipe["api_url"] + image_probe.group(1)) == 0
     assert _healthcheck("tcp", str(recipe["provisioning_port"])) == 0
     assert _healthcheck("tcp", str(_free_port())) == 1

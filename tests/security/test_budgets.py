@@ -6,6 +6,7 @@ queue, so another tenant's reads go on while its slots are taken."""
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import secrets
 import time
@@ -268,3 +269,40 @@ async def _turn(turns: StoreTurns, tenant: str) -> None:
 async def _enter(gate: TenantGate) -> None:
     async with gate.slot():
         pass
+
+
+async def test_an_order_by_distance_over_the_document_bound_names_the_limit(
+    store_url: str, seeded: tuple[str, str, str]
+) -> None:
+    """Clause 4.23: the broker orders by distance itself, so it holds every match's location;
+    past the query's document bound the answer is TooManyResults naming it, and a narrower
+    selection is ordered nearest first."""
+    prefix, big, _ = seeded
+    by_distance = {
+        "type": "AirQualityObserved",
+        "orderBy": "location;dist-asc",
+        "orderFrom": "[10.5,43.5]",
+    }
+    with _serve(store_url, prefix, query_max_documents=500) as server:
+        async with httpx.AsyncClient(base_url=server.url + "/ngsi-ld/v1", timeout=20) as http:
+            headers = {"NGSILD-Tenant": big}
+            answer = await http.get("/entities", params=by_distance, headers=headers)
+            assert answer.status_code == 403, answer.text
+            assert answer.json()["type"] == ERRORS + "TooManyResults"
+            assert "500" in answer.json()["detail"]
+            narrow = {**by_distance, "q": "no2<5", "limit": "100", "options": "keyValues"}
+            found = await http.get("/entities", params=narrow, headers=headers)
+            assert found.status_code == 200, found.text
+            metres = [_metres_from(10.5, 43.5, item["location"]) for item in found.json()]
+            assert metres and metres == sorted(metres)
+
+
+def _metres_from(lon: float, lat: float, point: dict[str, Any]) -> float:
+    """Great-circle metres from (lon, lat) to a GeoJSON Point (haversine)."""
+    lon2, lat2 = (math.radians(c) for c in point["coordinates"])
+    lon1, lat1 = math.radians(lon), math.radians(lat)
+    a = (
+        math.sin((lat2 - lat1) / 2) ** 2
+        + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+    )
+    return 2 * 6_371_008.8 * math.asin(math.sqrt(a))

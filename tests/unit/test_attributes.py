@@ -278,3 +278,42 @@ def test_multi_instance_attributes_round_trip_through_concise(
     assert render_attribute(again, TERMS, NORMALIZED) == render_attribute(
         instances, TERMS, NORMALIZED
     )
+
+
+# --- ngsildproof, an attribute's signature (clause 4.5.2.2, example C.11) ---------------------
+
+PROOF = {
+    "type": "Property",
+    "entityIdSealed": "urn:ngsi-ld:Store:002",
+    "entityTypeSealed": "Store",
+    "value": {"type": "DataIntegrityProof", "cryptosuite": "eddsa-rdfc-2022", "proofValue": "z3"},
+}
+
+
+def test_the_sealed_members_of_a_proof_are_members_not_sub_attributes() -> None:
+    """entityIdSealed and entityTypeSealed are non-reified: stored beside the value (the type
+    expanded as annex B's @vocab says), rendered back as sent in normalized and concise."""
+    signed = {"type": "Property", "value": {"postalCode": "42420"}, "ngsildproof": PROOF}
+    [instance] = parse_attribute(signed, "address", TERMS, NOW)
+    proof = instance["sub"]["https://uri=etsi=org/ngsi-ld/ngsildproof"]
+    assert "sub" not in proof
+    assert proof["entityTypeSealed"] == "https://uri.etsi.org/ngsi-ld/default-context/Store"
+    assert render_instance(instance, TERMS, NORMALIZED) == signed
+    concise_proof = {k: v for k, v in PROOF.items() if k != "type"}
+    concise = {"value": {"postalCode": "42420"}, "ngsildproof": concise_proof}
+    assert render_instance(instance, TERMS, CONCISE) == concise
+    assert render_instance(instance, TERMS, SIMPLIFIED) == {"postalCode": "42420"}
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {"type": "Property", "value": 1, "entityTypeSealed": "Store"},
+        {"type": "Property", "value": 1, "ngsildproof": PROOF | {"value": "z3"}},
+        {"type": "Property", "value": 1, "ngsildproof": PROOF | {"entityTypeSealed": ""}},
+    ],
+    ids=["sealed-outside-proof", "proof-value-not-object", "empty-sealed-type"],
+)
+def test_a_malformed_proof_is_refused(raw: dict[str, Any]) -> None:
+    with pytest.raises(BadRequestData):
+        parse_instance(raw, "address", TERMS, NOW)

@@ -1,4 +1,5 @@
-"""Linked Entity Retrieval's fetch (clause 4.5.23): one read per level, bounded."""
+"""Linked Entity Retrieval's fetch (clause 4.5.23): one read per level, bounded; linked q
+terms parsed, and decided for one entity as a subscription does."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ import pytest
 
 from context_broker._errors import BadRequestData, TooManyResults
 from context_broker._linked import fetch_linked, parse_join, split_projection
-from context_broker._linked_q import cut_linked_terms, with_targets
+from context_broker._linked_q import cut_linked_terms, parse_linked_q, with_targets
 from context_broker._query import parse_q, to_q_string
+from context_broker._subscriptions._linked_match import LinkedReads, linked_q_holds
 
 Document = dict[str, Any]
 
@@ -85,3 +87,70 @@ def test_linked_q_terms_are_cut_out_and_filled_with_their_targets() -> None:
     )
     with pytest.raises(BadRequestData):
         cut_linked_terms("rel{name==1")
+
+
+async def test_traversed_ids_are_neither_read_nor_followed() -> None:
+    """containedBy (clause 4.5.23, V1.8): the entities already traversed stop the walk."""
+    store = _Store(_doc("b", "c"), _doc("c", "d"), _doc("d"))
+    linked = await fetch_linked(store.get_many, [_doc("a", "b", "c")], 3, 100, ["c"])
+    assert list(linked) == ["b"]
+    assert store.reads == [["b"]]
+
+
+def test_contained_by_is_a_list_of_uris() -> None:
+    retrieval = parse_join("inline", None, 3, "urn:a,urn:b")
+    assert retrieval is not None and retrieval.contained_by == {"urn:a", "urn:b"}
+    with pytest.raises(BadRequestData):
+        parse_join("inline", None, 3, "urn:a,not a uri")
+
+
+def test_a_linked_q_parses_to_its_conditions_at_every_depth() -> None:
+    linked = parse_linked_q('a>1;managedBy{ownedBy{name}}=="x"|owner{n}<3')
+    assert linked.relationships == ("managedBy", "owner")
+    assert [c.relationships for c in linked.conditions] == [("ownedBy",), ()]
+    assert list(linked.names()) == ["managedBy", "owner", "ownedBy"]
+    assert len(list(linked.queries())) == 4
+    with pytest.raises(BadRequestData):
+        parse_linked_q("r{" * 10 + "n" + "}" * 10 + "==1")
+
+
+def _named(entity_id: str, name: str, **relationships: str) -> Document:
+    attrs: dict[str, Any] = {"name": {"type": "Property", "value": name}}
+    attrs |= {rel: {"type": "Relationship", "object": t} for rel, t in relationships.items()}
+    return {"_id": entity_id, "type": ["T"], "an": list(attrs), "attrs": attrs}
+
+
+async def test_linked_q_reads_only_the_entitys_own_targets() -> None:
+    """A subscription's linked term is decided on the changed entity's targets: one read
+    of the ids its Relationship names, none for a term that needs no other level."""
+    store = _Store(
+        _named("urn:c1", "Acme", ownedBy="urn:h1"),
+        _named("urn:h1", "Holding"),
+        _named("urn:c2", "X"),
+    )
+    building = _named("urn:b1", "B", managedBy="urn:c1")
+    reads = LinkedReads(store.get_many, max_level=3, max_entities=10)
+    assert await linked_q_holds(parse_linked_q('managedBy{name}=="Acme"'), building, str, reads)
+    assert store.reads == [["urn:c1"]]
+    deep = parse_linked_q('managedBy{ownedBy{name}}=="Holding"')
+    assert await linked_q_holds(deep, building, str, reads)
+    assert store.reads == [["urn:c1"], ["urn:h1"]], "urn:c1 is read once per change"
+    other = LinkedReads(store.get_many, max_level=1, max_entities=10)
+    assert not await linked_q_holds(deep, building, str, other), "beyond max_level"
+    assert not await linked_q_holds(
+        parse_linked_q('managedBy{name}=="Acme"'),
+        _named("urn:b2", "B", managedBy="urn:c2"),
+        str,
+        other,
+    )
+
+
+def test_the_plain_terms_of_a_linked_q_are_its_conjuncts_without_linked_terms() -> None:
+    def plain(q: str) -> str | None:
+        found = parse_linked_q(q).plain_terms()
+        return None if found is None else to_q_string(found)
+
+    assert plain("a>1;r{n}==2;b<3") == "a>1;b<3"
+    assert plain("a>1;(r{n}==2|b<3)") == "a>1"
+    assert plain("a>1|r{n}==2") is None
+    assert plain("a>1") == "a>1"

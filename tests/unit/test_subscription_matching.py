@@ -314,3 +314,20 @@ def test_a_field_update_applied_in_memory_is_what_the_store_writes() -> None:
     }
     assert before["attrs"]["t"] == {"type": "Property", "value": 1, "unitCode": "CEL"}
     assert before["v"] == 3
+
+
+def test_a_linked_q_is_left_pending_only_when_the_other_conditions_hold() -> None:
+    """Clause 4.9 with 4.5.23: a q through a Relationship needs the linked entity; the
+    index hands such a subscription to its caller only once its entities, triggers,
+    watched attributes and the q terms outside the linked ones hold, so other writes read
+    nothing more."""
+    linked = sub("linked", watchedAttributes=["no2"], q='refDevice{name}=="x";no2>1')
+    index = SubscriptionIndex([linked, sub("plain", watchedAttributes=["no2"])])
+    before = entity(no2=10, pm10=3)
+    watched = index.match(Change.between(None, before, updated(before, no2=50)), NOW)
+    assert [doc["_id"] for doc in watched.subscriptions] == ["urn:ngsi-ld:Subscription:plain"]
+    assert [each.id for each in watched.pending] == ["urn:ngsi-ld:Subscription:linked"]
+    other = index.match(Change.between(None, before, updated(before, pm10=4)), NOW)
+    assert other.subscriptions == [] and other.pending == []
+    low = index.match(Change.between(None, before, updated(before, no2=1)), NOW)
+    assert low.pending == [], "no2>1 fails: the linked entity is not needed"

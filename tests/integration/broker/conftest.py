@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
+from _servers import serving
+
+from ._receiver import Receiver
 
 
 @pytest.fixture
@@ -22,3 +25,12 @@ async def api(broker_url: str, tenant: str) -> AsyncIterator[httpx.AsyncClient]:
         base_url=broker_url + "/ngsi-ld/v1", headers={"NGSILD-Tenant": tenant}, timeout=30.0
     ) as http:
         yield http
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A loopback HTTP endpoint that records the notifications it receives."""
+    found = Receiver()
+    with serving(found.handler()) as url:
+        found.url = url
+        yield found

@@ -11,7 +11,8 @@ from urllib.parse import quote, urlsplit
 import httpx
 import pytest
 
-from ._helpers import assert_problem, create, entity, fetch, prop
+from ._helpers import assert_problem, create, entity, fetch, geo, new_id, prop, rel
+from ._receiver import Receiver
 
 pytestmark = pytest.mark.integration
 
@@ -36,6 +37,98 @@ async def test_attrs_with_a_trailing_slash_is_the_attributes_collection(
     assert updated.status_code == 204, updated.text
     stored = await fetch(api, payload["id"], options="keyValues")
     assert (stored["a"], stored["b"]) == (10, 2)
+
+
+async def test_delete_on_the_attributes_collection_deletes_every_attribute(
+    api: httpx.AsyncClient,
+) -> None:
+    """Clause 6.6 gives `/entities/{id}/attrs/` POST and PATCH only; DELETE there is a Contesto
+    extension (issue #16) that deletes every attribute and instance. What is no attribute
+    (clause 5.2.4: id, type, scope, the system members) stays, and so does the entity."""
+    payload = entity(
+        scope="/Toscana/Firenze",
+        a=prop(1, unitCode="CEL", observedAt="2026-01-31T12:00:00Z"),
+        b=rel("urn:ngsi-ld:Building:1"),
+        location=geo(11.25, 43.77),
+        speed=[prop(1), prop(2, datasetId="urn:ngsi-ld:Dataset:gps")],
+    )
+    await create(api, payload)
+    before = await fetch(api, payload["id"], options="sysAttrs")
+    response = await api.delete(_path(payload["id"]) + "/attrs/")
+    assert response.status_code == 204, response.text
+    assert response.content == b""
+    after = await fetch(api, payload["id"], options="sysAttrs")
+    assert set(after) == {"id", "type", "scope", "createdAt", "modifiedAt"}
+    assert (after["type"], after["scope"]) == ("Sensor", "/Toscana/Firenze")
+    assert after["createdAt"] == before["createdAt"]
+    assert after["modifiedAt"] > before["modifiedAt"]
+    near = {"type": "Sensor", "georel": "near;maxDistance==1000"}
+    near |= {"geometry": "Point", "coordinates": "[11.25,43.77]"}
+    assert (await api.get("/entities", params=near)).json() == []
+    assert (await api.get("/entities", params={"type": "Sensor", "q": "a==1"})).json() == []
+    listed = await api.get("/entities", params={"type": "Sensor"})
+    assert [found["id"] for found in listed.json()] == [payload["id"]]
+    again = await api.delete(_path(payload["id"]) + "/attrs/")
+    assert again.status_code == 204, again.text
+    appended = await api.post(_path(payload["id"]) + "/attrs/", json={"c": prop(3)})
+    assert appended.status_code == 204, appended.text
+    assert await fetch(api, payload["id"], options="keyValues") == {
+        "id": payload["id"],
+        "type": "Sensor",
+        "scope": "/Toscana/Firenze",
+        "c": 3,
+    }
+
+
+async def test_delete_on_the_attributes_collection_of_an_unknown_entity_is_404(
+    api: httpx.AsyncClient,
+) -> None:
+    """Clause 6.6 with 5.6.5's errors: an entity that does not exist is ResourceNotFound."""
+    await create(api, entity())  # the tenant exists
+    response = await api.delete(_path(new_id()) + "/attrs/")
+    assert_problem(response, 404, "ResourceNotFound")
+
+
+async def test_delete_on_the_attributes_collection_honours_type(api: httpx.AsyncClient) -> None:
+    """Clause 6.5.3.1 and 6.7.3.2: `type` restricts a single-entity operation; an entity of
+    another type is not found, and nothing is deleted."""
+    payload = entity(a=prop(1))
+    await create(api, payload)
+    other = await api.delete(_path(payload["id"]) + "/attrs/", params={"type": "Building"})
+    assert_problem(other, 404, "ResourceNotFound")
+    assert (await fetch(api, payload["id"], options="keyValues"))["a"] == 1
+    same = await api.delete(_path(payload["id"]) + "/attrs/", params={"type": "Sensor"})
+    assert same.status_code == 204, same.text
+    assert "a" not in await fetch(api, payload["id"])
+    unknown = await api.delete(_path(payload["id"]) + "/attrs/", params={"deleteAll": "true"})
+    assert_problem(unknown, 400, "InvalidRequest")
+
+
+async def test_delete_on_the_attributes_collection_notifies_attribute_deleted(
+    api: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    """Clause 5.8.1 / 5.11: the attributeDeleted trigger fires for each watched attribute that
+    goes, as for Delete Attribute (6.7.3.2)."""
+    subscription = {
+        "type": "Subscription",
+        "entities": [{"type": "Sensor"}],
+        "watchedAttributes": ["a"],
+        "notificationTrigger": ["attributeDeleted"],
+        "notification": {"endpoint": {"uri": receiver.url + "/deleted"}},
+    }
+    made = await api.post("/subscriptions", json=subscription)
+    assert made.status_code == 201, made.text
+    payload = entity(a=prop(1), b=prop(2))
+    await create(api, payload)
+    response = await api.delete(_path(payload["id"]) + "/attrs/")
+    assert response.status_code == 204, response.text
+    arrivals = await receiver.wait_for("/deleted", 1)
+    data = arrivals[0].body["data"]
+    assert [(item["id"], "a" in item, "b" in item) for item in data] == [
+        (payload["id"], False, False)
+    ]
+    await asyncio.sleep(0.3)
+    assert len(receiver.at("/deleted")) == 1, "the create notified no attributeDeleted"
 
 
 @pytest.mark.parametrize(

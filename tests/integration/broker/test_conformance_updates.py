@@ -8,7 +8,19 @@ from typing import Any
 import httpx
 import pytest
 
-from ._helpers import ERRORS, LD, assert_problem, create, entity, fetch, geo, new_id, prop, rel
+from ._helpers import (
+    CORE_CONTEXT,
+    ERRORS,
+    LD,
+    assert_problem,
+    create,
+    entity,
+    fetch,
+    geo,
+    new_id,
+    prop,
+    rel,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -233,3 +245,123 @@ async def test_object_list_entries_are_normalized(api: httpx.AsyncClient) -> Non
         {"object": "urn:ngsi-ld:X:1"},
         {"object": "urn:ngsi-ld:X:2"},
     ]
+
+
+# --- ngsildproof: an attribute's signature (clause 4.5.2.2, example C.11) -------------------
+
+ADDRESS = {"streetAddress": ["Tiger Street 4", "al"], "addressLocality": "Cat City"}
+PROOF_VALUE = {
+    "type": "DataIntegrityProof",
+    "created": "2025-01-27T21:02:24Z",
+    "verificationMethod": "https://example.edu/issuers/565049#z6MkwXG2WjeQnN",
+    "cryptosuite": "eddsa-rdfc-2022",
+    "proofPurpose": "assertionMethod",
+    "proofValue": "z3XrH3diVCqpVHXkE7WbnictqyQCkJBGTxNRTzmuoWU1Y2FyqGfSV9eS",
+}
+
+
+def _proof(entity_id: str, entity_type: str = "Store", **value: Any) -> dict[str, Any]:
+    return {
+        "type": "Property",
+        "entityIdSealed": entity_id,
+        "entityTypeSealed": entity_type,
+        "value": PROOF_VALUE | value,
+    }
+
+
+def _signed_store(**address_members: Any) -> dict[str, Any]:
+    store = entity("Store")
+    store["address"] = prop(ADDRESS, ngsildproof=_proof(store["id"]), **address_members)
+    return store
+
+
+async def test_a_signed_attribute_is_answered_as_signed(api: httpx.AsyncClient) -> None:
+    """Clause 4.5.2.2 and C.11: ngsildproof is a Property with the non-reified members
+    entityIdSealed and entityTypeSealed and a proof object as value: retrieve and query answer
+    it exactly as sent, none of its members wrapped in a Property."""
+    store = _signed_store()
+    await create(api, store)
+    assert await fetch(api, store["id"]) == store
+    listed = await api.get("/entities", params={"type": "Store"})
+    assert listed.status_code == 200, listed.text
+    assert listed.json() == [store]
+
+
+async def test_a_signed_attribute_in_the_concise_and_simplified_forms(
+    api: httpx.AsyncClient,
+) -> None:
+    """Clause 4.5.2.3: the concise proof drops only `type`, keeping the sealed members beside
+    `value`, and a concise proof sent is stored as the normalized one; clause 4.5.4: the
+    simplified form holds values only, so the address is its value."""
+    store = _signed_store()
+    concise_proof = {k: v for k, v in store["address"]["ngsildproof"].items() if k != "type"}
+    concise = {"id": store["id"], "type": "Store"}
+    concise["address"] = {"value": ADDRESS, "ngsildproof": concise_proof}
+    await create(api, concise)
+    assert await fetch(api, store["id"]) == store
+    assert (await fetch(api, store["id"], options="concise"))["address"] == concise["address"]
+    assert (await fetch(api, store["id"], options="keyValues"))["address"] == ADDRESS
+
+
+async def test_entity_type_sealed_expands_like_a_type(api: httpx.AsyncClient) -> None:
+    """Annex B: the core context types entityTypeSealed `@vocab`, so its value expands with the
+    request's @context as the entity type does, and compacts back with the reader's."""
+    context = {"Store": "https://example.org/ngsi-ld/Store"}
+    store = _signed_store()
+    written = await api.post(
+        "/entities",
+        json=store | {"@context": [context, CORE_CONTEXT]},
+        headers=LD,
+    )
+    assert written.status_code == 201, written.text
+    plain = await fetch(api, store["id"])
+    assert plain["type"] == "https://example.org/ngsi-ld/Store"
+    assert plain["address"]["ngsildproof"]["entityTypeSealed"] == plain["type"]
+    assert plain["address"]["ngsildproof"]["value"] == PROOF_VALUE
+
+
+@pytest.mark.parametrize("operation", ["update", "replace", "merge", "partial"])
+async def test_a_new_signature_replaces_the_old_one_whole(
+    api: httpx.AsyncClient, operation: str
+) -> None:
+    """Clause 4.5.2.2: a proof holds only as signed, so every update (5.6.2), Replace Attribute
+    (5.6.19), Merge Entity (5.6.17) and Partial Attribute Update (5.6.4) stores the new
+    ngsildproof as given: no member of the old proof survives."""
+    store = _signed_store()
+    await create(api, store)
+    path = f"/entities/{store['id']}"
+    new_proof = {"type": "Property", "entityIdSealed": store["id"], "value": {"proofValue": "z9"}}
+    address = prop({"addressLocality": "Dog Town"}, ngsildproof=new_proof)
+    if operation == "update":
+        response = await api.patch(path + "/attrs", json={"address": address})
+    elif operation == "replace":
+        response = await api.put(path + "/attrs/address", json=address)
+    elif operation == "merge":
+        response = await api.patch(path, json={"address": address})
+    else:
+        response = await api.patch(path + "/attrs/address", json=address)
+    assert response.status_code == 204, response.text
+    stored = (await fetch(api, store["id"]))["address"]
+    assert stored["ngsildproof"] == new_proof
+    assert stored["value"] == {"addressLocality": "Dog Town"}
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        prop(ADDRESS, entityIdSealed="urn:ngsi-ld:Store:1"),
+        prop(ADDRESS, ngsildproof=rel("urn:ngsi-ld:Proof:1")),
+        prop(ADDRESS, ngsildproof=prop("z3XrH3diVCqpVHXkE7Wb")),
+        prop(ADDRESS, ngsildproof=prop(PROOF_VALUE, entityIdSealed="not a uri")),
+    ],
+    ids=["sealed-outside-proof", "proof-relationship", "proof-not-object", "sealed-id-no-uri"],
+)
+async def test_a_malformed_signature_is_bad_request_data(
+    api: httpx.AsyncClient, address: dict[str, Any]
+) -> None:
+    """Clause 4.5.2.2: entityIdSealed and entityTypeSealed "shall never be present, unless the
+    Property name is ngsildproof", which is a Property whose value is a proof object."""
+    await create(api, entity())  # the tenant exists
+    store = entity("Store", address=address)
+    assert_problem(await api.post("/entities", json=store), 400, "BadRequestData")
+    assert_problem(await api.get(f"/entities/{store['id']}"), 404, "ResourceNotFound")

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -21,6 +22,7 @@ from context_broker._store import Store
 from context_broker._subscriptions._changes import EntityChange
 
 from ._helpers import assert_problem, create, entity, fetch, new_id, prop
+from ._receiver import Receiver
 
 pytestmark = pytest.mark.integration
 
@@ -147,6 +149,140 @@ async def test_expires_at_must_be_a_date_time(api: httpx.AsyncClient) -> None:
     payload["expiresAt"] = "tomorrow"
     response = await api.post("/entities", json=payload)
     assert_problem(response, 400, "BadRequestData")
+
+
+def _in(seconds: float) -> str:
+    """A UTC DateTime with Z, `seconds` from now."""
+    at = datetime.now(UTC) + timedelta(seconds=seconds)
+    return at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+async def _until_gone(
+    api: httpx.AsyncClient, entity_id: str, gone: Callable[[dict[str, Any]], bool]
+) -> dict[str, Any]:
+    """The entity as soon as `gone` holds of it (within 4 s, the sweep runs every 0.5 s)."""
+    deadline = time.monotonic() + 4.0
+    while True:
+        body = await fetch(api, entity_id)
+        if gone(body) or time.monotonic() > deadline:
+            return body
+        await asyncio.sleep(0.1)
+
+
+async def test_an_attribute_past_its_expires_at_is_gone_and_the_entity_stays(
+    api: httpx.AsyncClient,
+) -> None:
+    """Clause 4.22 (V1.9): a Property or Relationship past its expiresAt becomes invalid
+    and is removed; the entity and its other attributes stay."""
+    payload = entity(
+        "Reading",
+        level=prop(1, expiresAt=_in(1)),
+        owner={"type": "Relationship", "object": "urn:ngsi-ld:P:1", "expiresAt": _in(1)},
+        name=prop("gauge"),
+    )
+    sensor = await create(api, payload)
+    assert {"level", "owner"} <= set(await fetch(api, sensor))
+    body = await _until_gone(api, sensor, lambda b: "level" not in b and "owner" not in b)
+    assert "level" not in body and "owner" not in body
+    assert body["name"] == prop("gauge")
+
+
+async def test_only_the_expired_instance_of_a_multi_instance_attribute_goes(
+    api: httpx.AsyncClient,
+) -> None:
+    """Clause 4.22 with 4.5.5 (V1.9): expiresAt belongs to one instance (by datasetId);
+    the attribute's other instances stay."""
+    payload = entity(
+        "Reading",
+        level=[prop(1), prop(2, datasetId="urn:ngsi-ld:Dataset:probe", expiresAt=_in(0.5))],
+    )
+    sensor = await create(api, payload)
+    body = await _until_gone(api, sensor, lambda b: not isinstance(b["level"], list))
+    assert body["level"] == prop(1)
+
+
+async def test_an_attributes_expires_at_is_a_system_attribute(api: httpx.AsyncClient) -> None:
+    """Clause 4.22 (V1.9): expiresAt of an attribute (and of a sub-attribute) is a system
+    attribute: shown with sysAttrs, in the UTC form, never taken for a sub-attribute."""
+    payload = entity(
+        "Reading",
+        level=prop(1, expiresAt="2099-01-01T00:00:00Z", quality=prop(9, expiresAt=_in(3600))),
+    )
+    sensor = await create(api, payload)
+    plain = (await fetch(api, sensor))["level"]
+    assert "expiresAt" not in plain and "expiresAt" not in plain["quality"]
+    shown = (await fetch(api, sensor, options="sysAttrs"))["level"]
+    assert shown["expiresAt"] == "2099-01-01T00:00:00.000Z"
+    assert shown["quality"]["expiresAt"].endswith("Z")
+    assert (await fetch(api, sensor, options="keyValues"))["level"] == 1
+
+
+@pytest.mark.parametrize(
+    "expires_at", ["tomorrow", "2099-01-01T00:00:00+01:00", "2099-01-01T00:00:00", 42]
+)
+async def test_an_attributes_expires_at_must_be_a_utc_date_time(
+    api: httpx.AsyncClient, expires_at: object
+) -> None:
+    """Clause 4.22 with 4.6.3 (V1.9): expiresAt is a DateTime, written in UTC with Z; any
+    other value is BadRequestData and nothing is stored."""
+    payload = entity("Reading", level=prop(1, expiresAt=expires_at))
+    assert_problem(await api.post("/entities", json=payload), 400, "BadRequestData")
+    assert (await api.get(f"/entities/{payload['id']}")).status_code == 404
+
+
+async def test_an_expires_at_in_the_past_is_accepted_and_removed(api: httpx.AsyncClient) -> None:
+    """Clause 4.22 (V1.9) does not refuse an expiresAt that has passed: the attribute is
+    invalid from the start and goes at the next clean-up."""
+    payload = entity("Reading", level=prop(1, expiresAt="2020-01-01T00:00:00Z"), name=prop("x"))
+    sensor = await create(api, payload)
+    body = await _until_gone(api, sensor, lambda b: "level" not in b)
+    assert "level" not in body and body["name"] == prop("x")
+
+
+async def test_updates_set_move_and_clear_an_attributes_expires_at(
+    api: httpx.AsyncClient,
+) -> None:
+    """Clauses 5.6.2 (update), 5.6.4 (partial update), 5.6.17 (merge) and 5.6.19 (replace)
+    with 4.22 (V1.9): each sets an attribute's expiresAt as it sets its other members; a
+    merge with a later one moves it on, a replace without one makes the attribute lasting."""
+    payload = entity("Reading", a=prop(1), b=prop(2), c=prop(3, expiresAt=_in(1)), d=prop(4))
+    sensor = await create(api, payload)
+    path = f"/entities/{sensor}"
+    updated = await api.patch(path + "/attrs", json={"a": prop(10, expiresAt=_in(0.5))})
+    assert updated.status_code == 204, updated.text
+    partial = await api.patch(path + "/attrs/b", json={"value": 20, "expiresAt": _in(0.5)})
+    assert partial.status_code == 204, partial.text
+    merged = await api.patch(path, json={"c": prop(30, expiresAt="2099-01-01T00:00:00Z")})
+    assert merged.status_code == 204, merged.text
+    replaced = await api.put(path + "/attrs/d", json=prop(40))
+    assert replaced.status_code == 204, replaced.text
+    body = await _until_gone(api, sensor, lambda b: "a" not in b and "b" not in b)
+    assert "a" not in body and "b" not in body
+    await asyncio.sleep(1.5)  # past c's first expiresAt, and a few sweeps more
+    body = await fetch(api, sensor, options="sysAttrs")
+    assert body["c"]["value"] == 30 and body["c"]["expiresAt"] == "2099-01-01T00:00:00.000Z"
+    assert body["d"]["value"] == 40 and "expiresAt" not in body["d"]
+
+
+async def test_an_expired_attribute_notifies_attribute_deleted(
+    api: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    """Clause 4.22 with 5.8.1 (V1.9): the removal of an expired attribute is a deletion of
+    the attribute, so a subscription with the attributeDeleted trigger is notified."""
+    subscription = {
+        "type": "Subscription",
+        "entities": [{"type": "Reading"}],
+        "watchedAttributes": ["level"],
+        "notificationTrigger": ["attributeDeleted"],
+        "notification": {"endpoint": {"uri": receiver.url + "/expired"}},
+    }
+    made = await api.post("/subscriptions", json=subscription)
+    assert made.status_code == 201, made.text
+    payload = entity("Reading", level=prop(1, expiresAt=_in(0.5)), name=prop("x"))
+    sensor = await create(api, payload)
+    arrivals = await receiver.wait_for("/expired", 1)
+    data = arrivals[0].body["data"]
+    assert [(item["id"], "level" in item) for item in data] == [(sensor, False)]
 
 
 @pytest.fixture

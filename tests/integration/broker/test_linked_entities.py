@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from ._helpers import assert_problem, create, entity, fetch, new_id, prop, rel
+from ._helpers import assert_problem, create, entity, fetch, geo, new_id, prop, rel
 
 pytestmark = pytest.mark.integration
 
@@ -223,3 +223,137 @@ async def test_q_through_two_relationships_in_a_query_body(api: httpx.AsyncClien
     response = await api.post("/entityOperations/query", json=query)
     assert response.status_code == 200, response.text
     assert [item["id"] for item in response.json()] == [building]
+
+
+GEO_JSON = {"Accept": "application/geo+json"}
+
+
+async def _located_chain(api: httpx.AsyncClient) -> tuple[str, str, str]:
+    """The Building -> Company -> Holding chain, each entity with a location."""
+    holding = await create(api, entity("Holding", name=prop("Holding SpA"), location=geo(9, 45)))
+    company = await create(
+        api, entity("Company", name=prop("Acme"), ownedBy=rel(holding), location=geo(11, 44))
+    )
+    building = await create(
+        api, entity("Building", height=prop(30), managedBy=rel(company), location=geo(12, 42))
+    )
+    return building, company, holding
+
+
+async def test_geojson_inline_puts_the_linked_feature_in_the_relationship(
+    api: httpx.AsyncClient,
+) -> None:
+    """Clause 4.5.23 with 4.5.16: in a GeoJSON answer the linked entity is a Feature too,
+    inside the Relationship among the Feature's properties."""
+    building, company, _ = await _located_chain(api)
+    response = await api.get(
+        "/entities", params={"id": building, "join": "inline"}, headers=GEO_JSON
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("application/geo+json")
+    [feature] = response.json()["features"]
+    managed_by = feature["properties"]["managedBy"]
+    assert managed_by["object"] == company
+    linked = managed_by["entity"]
+    assert linked["type"] == "Feature" and linked["id"] == company
+    assert linked["geometry"] == {"type": "Point", "coordinates": [11, 44]}
+    assert linked["properties"]["name"] == {"type": "Property", "value": "Acme"}
+
+
+async def test_geojson_flat_adds_the_linked_entities_as_features(
+    api: httpx.AsyncClient,
+) -> None:
+    """Clause 4.5.23 with 4.5.16: join=flat adds each linked entity once as one more
+    Feature of the FeatureCollection, after the entities the query selects."""
+    building, company, holding = await _located_chain(api)
+    response = await api.get(
+        "/entities",
+        params={"id": building, "join": "flat", "joinLevel": "2"},
+        headers=GEO_JSON,
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["type"] == "FeatureCollection"
+    assert [f["id"] for f in body["features"]] == [building, company, holding]
+    assert all(f["type"] == "Feature" for f in body["features"])
+    assert body["features"][2]["geometry"]["coordinates"] == [9, 45]
+    assert "entity" not in body["features"][0]["properties"]["managedBy"]
+
+
+async def test_geojson_retrieve_with_flat_is_a_feature_collection(
+    api: httpx.AsyncClient,
+) -> None:
+    """Clause 4.5.23 with 4.5.16 on Retrieve Entity: the entity and its linked entities,
+    as the Features of one FeatureCollection."""
+    building, company, _ = await _located_chain(api)
+    response = await api.get(f"/entities/{building}", params={"join": "flat"}, headers=GEO_JSON)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["type"] == "FeatureCollection"
+    assert [f["id"] for f in body["features"]] == [building, company]
+
+
+async def test_flat_applies_pick_to_the_linked_entities(api: httpx.AsyncClient) -> None:
+    """Clause 4.21 with 4.5.23: with join=flat, `pick=id,managedBy{id,name,ownedBy{id}}`
+    shapes the listed linked entities level by level."""
+    building, company, holding = await _chain(api)
+    response = await api.get(
+        "/entities",
+        params={
+            "id": building,
+            "join": "flat",
+            "joinLevel": "2",
+            "pick": "id,managedBy{id,name,ownedBy{id}}",
+        },
+    )
+    assert response.status_code == 200, response.text
+    entities = {item["id"]: item for item in response.json()}
+    assert set(entities[building]) == {"id", "managedBy"}
+    assert set(entities[company]) == {"id", "name", "ownedBy"}
+    assert entities[holding] == {"id": holding}
+
+
+async def test_flat_applies_omit_to_the_linked_entities(api: httpx.AsyncClient) -> None:
+    """Clause 4.21 with 4.5.23: `omit=managedBy{ownedBy}` hides ownedBy of the linked
+    entity listed by join=flat on Retrieve Entity, and nothing of the entity itself."""
+    building, company, _ = await _chain(api)
+    body: Any = await fetch(api, building, join="flat", omit="managedBy{ownedBy}")
+    assert body[0]["id"] == building and "height" in body[0] and "managedBy" in body[0]
+    assert body[1]["id"] == company and "ownedBy" not in body[1] and "name" in body[1]
+
+
+async def test_a_loop_of_relationships_joins_each_entity_once(api: httpx.AsyncClient) -> None:
+    """Clause 4.5.23: an entity already in the answer is not joined again, so a loop of
+    Relationships (A -> B -> A) ends whatever joinLevel asks."""
+    first, second = new_id("Room"), new_id("Room")
+    await create(api, entity("Room", first, next=rel(second)))
+    await create(api, entity("Room", second, next=rel(first)))
+    body = await fetch(api, first, join="inline", joinLevel="3")
+    linked = body["next"]["entity"]
+    assert linked["id"] == second
+    assert linked["next"] == {"type": "Relationship", "object": first}
+    flat: Any = await fetch(api, first, join="flat", joinLevel="3")
+    assert [item["id"] for item in flat] == [first, second]
+
+
+async def test_contained_by_names_entities_not_joined_again(api: httpx.AsyncClient) -> None:
+    """Clause 4.5.23 (V1.8 containedBy): the entities already traversed are neither
+    joined nor followed, inline or flat."""
+    building, company, _ = await _chain(api)
+    inline = await fetch(api, building, join="inline", joinLevel="2", containedBy=company)
+    assert inline["managedBy"] == {"type": "Relationship", "object": company}
+    response = await api.get(
+        "/entities",
+        params={"id": building, "join": "flat", "joinLevel": "2", "containedBy": company},
+    )
+    assert response.status_code == 200, response.text
+    assert [item["id"] for item in response.json()] == [building]
+
+
+async def test_contained_by_that_is_not_a_list_of_uris_is_400(api: httpx.AsyncClient) -> None:
+    """Clause 4.5.23: containedBy lists entity ids (URIs)."""
+    building, _, _ = await _chain(api)
+    response = await api.get(
+        f"/entities/{building}", params={"join": "inline", "containedBy": "not an id"}
+    )
+    assert_problem(response, 400, "BadRequestData")

@@ -45,7 +45,7 @@ async def test_every_ngsi_ld_route_describes_its_parameters_body_and_answers(
     openapi: dict[str, Any],
 ) -> None:
     operations = list(_operations(openapi))
-    assert len(operations) == 32
+    assert len(operations) == 33
     for path, method, operation in operations:
         where = (method, path)
         declared = {(p["in"], p["name"]): p for p in operation["parameters"]}
@@ -129,6 +129,7 @@ async def test_the_described_query_parameters_are_the_ones_the_broker_reads(
         ("patch", "/entities/{entity_id}", one, fragment),
         ("put", "/entities/{entity_id}", one, {"temperature": prop(3)}),
         ("delete", "/entities/{entity_id}/attrs/{attr}", f"{one}/attrs/temperature", None),
+        ("delete", "/entities/{entity_id}/attrs", f"{one}/attrs", None),
         ("delete", "/entities/{entity_id}", one, None),
         ("delete", "/entities", "/entities?type=NoSuchType", None),
         ("post", "/entityOperations/query", "/entityOperations/query", query),
