@@ -18,10 +18,14 @@ help:
 venv: $(STAMP)
 
 # Re-installed only when pyproject.toml changes; the stamp lives (and dies) with the venv.
+# Each step says what it installs; pip prints every package it fetches, as it fetches it.
 $(STAMP): pyproject.toml
+	@echo "== installing Python dependencies (1/2): creating $(VENV) with $(PYTHON)"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev,embedded]'
+	@echo "== installing Python dependencies (2/2): contesto and its dependencies ('.[dev,embedded]', a few minutes the first time)"
+	$(BIN)/python -m pip install --disable-pip-version-check --progress-bar on -e '.[dev,embedded]'
 	@touch $@
+	@echo "== $(VENV) is ready; 'source $(BIN)/activate' puts the contesto command on your PATH"
 
 # ngsildclient pins httpx<0.24 and rich<13: never a project dependency, only the interpreter
 # of tests/integration/ngsildclient_scenario.py, in its own venv.
@@ -31,11 +35,14 @@ NGSILDCLIENT_STAMP := $(NGSILDCLIENT_VENV)/.stamp-ngsildclient
 ngsildclient-venv: $(NGSILDCLIENT_STAMP)
 
 $(NGSILDCLIENT_STAMP):
+	@echo "== installing the ngsildclient test venv (1/2): creating $(NGSILDCLIENT_VENV) with $(PYTHON)"
 	@test -x $(NGSILDCLIENT_VENV)/bin/python || $(PYTHON) -m venv $(NGSILDCLIENT_VENV)
-	$(NGSILDCLIENT_VENV)/bin/pip install -q --disable-pip-version-check ngsildclient==0.5.2
+	@echo "== installing the ngsildclient test venv (2/2): ngsildclient==0.5.2"
+	$(NGSILDCLIENT_VENV)/bin/pip install --disable-pip-version-check --progress-bar on ngsildclient==0.5.2
 	@touch $@
 
 run: $(STAMP)
+	@echo "== the contesto command is $(BIN)/contesto; in another terminal, 'source $(BIN)/activate' makes it a bare contesto"
 	$(BIN)/contesto up
 
 lint: $(STAMP)

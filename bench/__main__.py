@@ -1,7 +1,8 @@
 """Run every `bench/bench_*.py` module's `main()` in turn, each in its own process, bounded.
 
 `python -m bench [NAME ...]` runs the named ones only (`bench_entities` or `entities`);
-CONTESTO_BENCH_TIMEOUT_S bounds each (default 600 s).
+CONTESTO_BENCH_TIMEOUT_S bounds each (default 600 s). What each prints is also stored in
+bench/results/NAME.txt after its command, machine and date (docs/benchmarks.md cites them).
 """
 
 from __future__ import annotations
@@ -9,8 +10,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+
+from bench._results import RESULTS_DIR, provenance
 
 _RUN_ONE = (
     "import asyncio, importlib, inspect, sys\n"
@@ -32,6 +36,37 @@ def _modules(wanted: list[str]) -> list[str]:
     return chosen
 
 
+def _run_printing(name: str, root: str, timeout_s: float) -> tuple[int, list[str]]:
+    """Run `bench.<name>`, echoing its output as it comes and keeping it."""
+    output: list[str] = []
+    with subprocess.Popen(
+        [sys.executable, "-u", "-c", _RUN_ONE, f"bench.{name}"],
+        cwd=root,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as child:
+        # A bench that hangs silently must be stopped too, not only one that prints.
+        killer = threading.Timer(timeout_s, child.kill)
+        killer.start()
+        try:
+            assert child.stdout is not None
+            for line in child.stdout:
+                print(line, end="", flush=True)
+                output.append(line)
+            returncode = child.wait()
+        finally:
+            killer.cancel()
+        if killer.finished.is_set() and returncode < 0:
+            raise subprocess.TimeoutExpired(name, timeout_s)
+        return returncode, output
+
+
+def _store_output(name: str, output: list[str]) -> None:
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    header = [f"{key}: {value}\n" for key, value in provenance(name, []).items()]
+    (RESULTS_DIR / f"{name}.txt").write_text("".join([*header, "\n", *output]), encoding="utf-8")
+
+
 def main(argv: list[str]) -> int:
     timeout_s = float(os.environ.get("CONTESTO_BENCH_TIMEOUT_S", "600"))
     modules = _modules(argv)
@@ -44,21 +79,17 @@ def main(argv: list[str]) -> int:
         print(f"== {name}", flush=True)
         started = time.monotonic()
         try:
-            completed = subprocess.run(
-                [sys.executable, "-c", _RUN_ONE, f"bench.{name}"],
-                cwd=root,
-                timeout=timeout_s,
-                check=False,
-            )
+            returncode, output = _run_printing(name, root, timeout_s)
         except subprocess.TimeoutExpired:
             print(f"!! {name}: stopped after {timeout_s:g} s", flush=True)
             failed.append(name)
             continue
         elapsed = time.monotonic() - started
-        if completed.returncode != 0:
-            print(f"!! {name}: exit code {completed.returncode} after {elapsed:.1f} s", flush=True)
+        if returncode != 0:
+            print(f"!! {name}: exit code {returncode} after {elapsed:.1f} s", flush=True)
             failed.append(name)
         else:
+            _store_output(name, output)
             print(f"== {name}: done in {elapsed:.1f} s", flush=True)
     if failed:
         print(f"failed: {', '.join(failed)}")

@@ -50,6 +50,7 @@ import orjson
 from pymongo import ASCENDING, AsyncMongoClient, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 
+from bench._results import provenance
 from contesto import EmbeddedStore
 from contesto._embedded import free_port
 
@@ -743,6 +744,7 @@ def main(argv: list[str] | None = None) -> None:
     print("\n".join(["", *lines]))
     errors = sum(results[phase.key][side]["errors"] for phase in PHASES for side in SIDES)
     report = {
+        **provenance("bench_broker", argv),
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "python": platform.python_version(),
         "cpus": os.cpu_count(),

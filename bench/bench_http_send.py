@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ if __package__ in {None, ""}:
 
 from bson import ObjectId
 
+from bench._results import write_results
 from context_broker._delivery import HttpSender, Queued
 
 RESULTS = Path(__file__).parent / "results" / "http_send.json"
@@ -130,9 +130,7 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         sink.kill()
         sink.wait(10)
-    results = {"runs": rows, "command": "python -m bench.bench_http_send " + " ".join(sys.argv[1:])}
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    write_results(RESULTS, "bench_http_send", {"runs": rows})
     best = max(row["posts_per_s"] for row in rows)
     print(f"goal: {best} POST/s to one sink (>= 2,000)")
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import secrets
 import sys
 import tempfile
@@ -37,6 +36,7 @@ import httpx
 import orjson
 from _servers import ApiProcess
 
+from bench._results import write_results
 from bench.bench_broker import cpu_seconds
 from contesto import EmbeddedStore
 
@@ -292,9 +292,7 @@ def main(argv: list[str] | None = None) -> None:
             with ApiProcess(env, str(data_dir / "broker.log")) as api:
                 pids = Processes(api.pid, store.pid or 0)
                 results = asyncio.run(measure(api.url, pids, args))
-    results["command"] = "python -m bench.bench_notifications " + " ".join(sys.argv[1:])
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    write_results(RESULTS, "bench_notifications", results, argv)
     rows = results["by_subscriptions"]
     at_1000 = rows.get("1000")
     if at_1000:

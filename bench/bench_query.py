@@ -39,6 +39,7 @@ if __package__ in {None, ""}:
 import httpx
 from pymongo import AsyncMongoClient
 
+from bench._results import write_results
 from contesto import EmbeddedStore
 from contesto._embedded import free_port
 from context_broker._entities import build_document
@@ -291,8 +292,7 @@ def main(argv: list[str] | None = None) -> None:
                     size: asyncio.run(measure(base, tenants[size], args.repeat)) for size in sizes
                 }
     report(by_size)
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps({str(k): v for k, v in by_size.items()}, indent=2))
+    write_results(RESULTS, "bench_query", {str(k): v for k, v in by_size.items()}, argv)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ if __package__ in {None, ""}:
 
 from fastapi.routing import APIRoute
 
+from bench._results import provenance
 from context_broker._http._entities import retrieve_entity, router
 from context_broker._http._telemetry import RequestTelemetry
 from context_broker._metrics import BrokerMetrics
@@ -96,9 +97,9 @@ def main(argv: list[str] | None = None) -> None:
         f"(goal <= {GOAL_US:g} us: {'met' if met else 'MISSED'})"
     )
     report = {
+        **provenance("bench_telemetry", argv),
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "python": platform.python_version(),
-        "machine": platform.machine(),
         "cpus": os.cpu_count(),
         "load_average": [round(load, 2) for load in os.getloadavg()],
         "requests": args.requests,

@@ -105,9 +105,16 @@ class ChildProcess:
             self.stop(0)
             raise self._error("the start was interrupted: the stack is stopping")
 
-    def _spawn(self, command: list[str], *, env: Mapping[str, str] | None = None) -> int:
+    def _spawn(
+        self,
+        command: list[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        pass_fds: tuple[int, ...] = (),
+    ) -> int:
         """Start `command` in its own session (a Ctrl-C at the terminal reaches us, and we stop
-        the child in order); return where its output starts in the log."""
+        the child in order), with the descriptors `pass_fds` open in it; return where its
+        output starts in the log."""
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(
@@ -117,6 +124,7 @@ class ChildProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                pass_fds=pass_fds,
                 preexec_fn=dies_with_parent(self._death_signal),  # noqa: PLW1509 - one prctl call, no locks
             )
         return offset

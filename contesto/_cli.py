@@ -62,6 +62,17 @@ def up(
             "(DIR/secantus.log) [env CONTESTO_DATA_DIR; ./var]."
         ),
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=32,
+            help="API processes sharing the port (each restarted alone when it dies, logs in "
+            "DIR/api-N.log) and ingest workers sharing one MQTT v5 subscription group, so "
+            "each message is ingested once; needs Mosquitto 2, not amqtt. 1 runs the API in "
+            "this process [env CONTESTO_WORKERS; 1].",
+        ),
+    ] = None,
 ) -> None:
     """Run the stack: MQTT ingest feeding the NGSI-LD API at http://HOST:PORT/ngsi-ld/v1.
 
@@ -80,7 +91,7 @@ def up(
     While it serves, DIR/runtime.json (owner only) tells the operator commands (tenants,
     devices, dead-letter, simulate) where it runs; a clean stop removes it.
     """
-    given: dict[str, Any] = {"host": host, "port": port, "data_dir": data_dir}
+    given: dict[str, Any] = {"host": host, "port": port, "data_dir": data_dir, "workers": workers}
     settings = StackSettings(**{name: value for name, value in given.items() if value is not None})
     try:
         run_stack(settings, say=typer.echo)

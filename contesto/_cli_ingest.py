@@ -17,6 +17,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from contesto._cli_stack import DataDir, StoreUrl, stack_mqtt, stack_store_url
+from contesto._cli_tables import add_whole_column
 from contesto._demo import DEMO_DEVICES, DEMO_GROUPS, simulated_messages
 from contesto._ingest import IngestRuntime, open_ingest, serve_ingest
 from sensor_ingest import IngestSettings, MqttError, MqttOptions
@@ -44,6 +45,13 @@ def ingest(
         str, typer.Option(help="Address of the device provisioning API (/iot).")
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port of the device provisioning API.")] = 4041,
+    provisioning: Annotated[
+        bool,
+        typer.Option(
+            help="Serve the device provisioning API; one worker of a group does, the others "
+            "only ingest."
+        ),
+    ] = True,
     demo: Annotated[
         bool, typer.Option(help="Provision the demo devices of Firenze and Prato first.")
     ] = False,
@@ -60,7 +68,7 @@ def ingest(
     if demo:
         asyncio.run(_provision_demo(settings))
     try:
-        serve_ingest(settings, provisioning=(host, port), say=typer.echo)
+        serve_ingest(settings, provisioning=(host, port) if provisioning else None, say=typer.echo)
     except MqttError as exc:
         typer.secho(f"contesto ingest: {exc}", err=True, fg=typer.colors.RED)
         raise typer.Exit(1) from None
@@ -192,9 +200,15 @@ def list_letters(
         for letter in letters:
             typer.echo(orjson.dumps(letter.summary()).decode())
         return
-    table = Table("id", "dead at", "tenant", "topic", "reason", "message")
-    for letter in letters:
-        found = letter.summary()
+    summaries = [letter.summary() for letter in letters]
+    table = Table()
+    add_whole_column(table, "id", [found["id"] for found in summaries])
+    table.add_column("dead at")
+    add_whole_column(table, "tenant", [found["tenant"] or "-" for found in summaries])
+    table.add_column("topic", overflow="fold")
+    add_whole_column(table, "reason", [found["reason"] for found in summaries])
+    table.add_column("message")
+    for found in summaries:
         table.add_row(
             found["id"],
             found["deadAt"][:19],

@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from contesto._cli_tables import add_whole_column
 from datamodels import (
     Catalogue,
     CatalogueError,
@@ -36,7 +37,10 @@ def _console() -> Console:
 def list_models() -> None:
     """List the models and regional profiles in the catalogue."""
     catalogue = load_catalogue()
-    table = Table("model", "subject", "licence", "profiles", title="Data models")
+    table = Table(title="Data models")
+    add_whole_column(table, "model", [model.name for model in catalogue])
+    for header in ("subject", "licence", "profiles"):
+        table.add_column(header)
     for model in catalogue:
         count = len(catalogue.profiles_of(model.name))
         table.add_row(model.name, model.subject, model.licence, str(count) if count else "-")

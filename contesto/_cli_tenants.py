@@ -22,10 +22,12 @@ from rich.table import Table
 
 from contesto._cli_stack import ApiUrl, DataDir, stack_api_url, stack_store_url
 from contesto._cli_stack import StoreUrl as MongoUrl
+from contesto._cli_tables import add_whole_column
 from datamodels import CatalogueError, PersonalData, load_catalogue
 from ngsild_client import Endpoint, HttpAdapter, NgsiLdClient, NgsiLdClientError, Refused
 from regional_tenants import (
     REGION_TENANT,
+    ApiValidation,
     InvalidTenantName,
     MongoTenantDirectory,
     OnboardingError,
@@ -173,8 +175,12 @@ def list_command(
                 rows.append((entry.name, tenant.kind, tenant.name, istat, entry.status))
         return rows
 
-    table = Table("tenant", "kind", "name", "ISTAT", "status")
-    for row in _run(mongo_url, data_dir, prefix, work):
+    rows = _run(mongo_url, data_dir, prefix, work)
+    table = Table()
+    add_whole_column(table, "tenant", [row[0] for row in rows])
+    for header in ("kind", "name", "ISTAT", "status"):
+        table.add_column(header)
+    for row in rows:
         table.add_row(*row)
     _console.print(table)
 
@@ -240,6 +246,30 @@ def resume_command(
 ) -> None:
     """Serve a suspended tenant again."""
     _set_status(slug, "active", mongo_url, data_dir, prefix)
+
+
+@tenants_app.command("validation")
+def validation_command(
+    slug: Slug,
+    mode: Annotated[ApiValidation, typer.Argument(help="off (the default), warn or enforce.")],
+    mongo_url: MongoUrl = None,
+    prefix: Prefix = "ctx",
+    data_dir: DataDir = None,
+) -> None:
+    """How the NGSI-LD API checks the tenant's writes of the types its models cover:
+    off, warn (stored, violations reported), enforce (refused with 400). Running brokers
+    apply it within 5 s."""
+
+    async def work(_client: object, registry: TenantRegistry) -> bool:
+        changed = await registry.set_api_validation(slug, mode)
+        if changed:
+            await registry.audit(slug, ACTOR, "tenant.api_validation", {"mode": mode})
+        return changed
+
+    if not _run(mongo_url, data_dir, prefix, work):
+        typer.secho(f"no tenant {slug!r} is onboarded", err=True, fg=typer.colors.RED)
+        raise typer.Exit(1)
+    typer.echo(f"tenant {slug}: apiValidation {mode}")
 
 
 @tenants_app.command("delete")

@@ -25,7 +25,11 @@ class IngestChildError(RuntimeError):
 
 
 class IngestChild(ChildProcess):
-    """The ingest process of the stack, its log in DATA_DIR/ingest.log; a context manager."""
+    """Ingest worker `index` of the stack, its log in DATA_DIR/ingest.log (worker 0, which
+    also serves device provisioning) or DATA_DIR/ingest-INDEX.log; a context manager.
+
+    Workers share the MQTT v5 subscription group, each with its own client id and session.
+    """
 
     _error = IngestChildError
     _stop_timeout_s = 15.0
@@ -42,20 +46,25 @@ class IngestChild(ChildProcess):
         mqtt_credentials: tuple[str, str] | None = None,
         mqtt_protocol: Literal["5", "3.1.1"] | None = None,
         mqtt_access: tuple[Path, Path] | None = None,
+        index: int = 0,
     ):
+        self.index = index
         self._settings = settings
         self._mongo_url = mongo_url
         self._mqtt_credentials = mqtt_credentials
         self._mqtt_protocol = mqtt_protocol
         self._mqtt_access = mqtt_access
         self._start_timeout_s = start_timeout_s
-        self.log_path = settings.data_dir.absolute() / "ingest.log"
-        self.status_path = ingest_status_path(settings.data_dir)
+        data_dir = settings.data_dir.absolute()
+        self.log_path = data_dir / ("ingest.log" if index == 0 else f"ingest-{index}.log")
+        self.status_path = (
+            ingest_status_path(data_dir) if index == 0 else data_dir / f"ingest-status-{index}.json"
+        )
 
     def start(self) -> None:
         settings = self._settings
         host, port = settings.host, settings.provisioning_port
-        if port_in_use(host, port):
+        if self.index == 0 and port_in_use(host, port):
             raise IngestChildError(
                 f"port {port} on {host} (device provisioning) is already in use: "
                 "choose another with CONTESTO_PROVISIONING_PORT"
@@ -68,6 +77,8 @@ class IngestChild(ChildProcess):
             "CONTESTO_MQTT_PORT": str(settings.mqtt_port),
             "CONTESTO_BROKER_URL": f"http://{api_host}:{settings.port}/ngsi-ld/v1",
             "CONTESTO_INGEST_STATUS_FILE": str(self.status_path),
+            # A lone worker takes the plain filters, which survive a restart of Mosquitto.
+            "CONTESTO_MQTT_SHARED": "true" if settings.workers > 1 else "false",
         }
         if self._mqtt_protocol is not None:
             env["CONTESTO_MQTT_PROTOCOL"] = self._mqtt_protocol
@@ -78,14 +89,19 @@ class IngestChild(ChildProcess):
         if self._mqtt_credentials is not None:
             env["CONTESTO_MQTT_USERNAME"], env["CONTESTO_MQTT_PASSWORD"] = self._mqtt_credentials
         command = [sys.executable, "-m", "contesto", "ingest", "--host", host, "--port", str(port)]
-        if settings.demo_tenants:
+        if self.index > 0:
+            client_id = os.environ.get("CONTESTO_MQTT_CLIENT_ID", "contesto-ingest")
+            env["CONTESTO_MQTT_CLIENT_ID"] = f"{client_id}-{self.index}"
+            command.append("--no-provisioning")
+        elif settings.demo_tenants:
             command.append("--demo")
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         # Until the new process writes its own, no status: the API is not ready.
         self.status_path.unlink(missing_ok=True)
         offset = self._spawn(command, env=env)
+        # Worker 0 is up once it serves provisioning, the others once they report a status.
         self._wait_until(
-            lambda: port_in_use(host, port),
+            (lambda: port_in_use(host, port)) if self.index == 0 else self.status_path.exists,
             offset,
             "the ingest process did not start",
             poll_s=0.1,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from sensor_ingest import DEFAULT_MAX_MESSAGE_BYTES
@@ -29,6 +30,9 @@ class StackSettings(BaseSettings):
     # restarts of one child within the window end the stack (exit status 1).
     restart_max: int = 5
     restart_window_s: float = 60.0
+    # API processes sharing the HTTP port, and ingest workers sharing one MQTT v5
+    # subscription group; 1 runs the API inside `contesto up` itself, as before.
+    workers: int = Field(default=1, ge=1, le=32)
     host: str = "127.0.0.1"
     port: int = 1026
     log_level: str = "info"

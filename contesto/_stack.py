@@ -11,16 +11,18 @@ import signal
 import socket
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import uvicorn
 
+from contesto._api_child import ApiChild, ApiChildError
 from contesto._child import ChildProcess
 from contesto._embedded import EmbeddedStore, EmbeddedStoreError
 from contesto._ingest_child import IngestChild, IngestChildError, ingest_status_path
 from contesto._mqtt_access import MqttAccessError
-from contesto._mqtt_broker import MqttBrokerError
+from contesto._mqtt_broker import MqttBrokerError, find_mosquitto
 from contesto._runtime_file import StackRuntime, remove_runtime, runtime_path
 from contesto._settings import StackSettings
 from contesto._stack_lock import StackLock, StackLocked
@@ -29,6 +31,7 @@ from contesto._stack_mqtt import LocalMqtt, local_mqtt
 from contesto._store_lock import StoreLocked, clear_orphaned_store
 from contesto._supervisor import RestartPolicy, Supervisor
 from context_broker import BrokerSettings, create_app, json_logging_config, shared_metrics
+from sensor_ingest import IngestSettings
 
 __all__ = ["StackError", "run_stack"]
 
@@ -51,6 +54,7 @@ def run_stack(settings: StackSettings, say: Callable[[str], None]) -> None:
     Returns normally after a stop by signal; raises StackError when the stack cannot start
     or a child keeps dying.
     """
+    _check_workers(settings)
     http_socket = _listen(settings.host, settings.port)
     try:
         with contextlib.ExitStack() as resources:
@@ -65,9 +69,14 @@ def run_stack(settings: StackSettings, say: Callable[[str], None]) -> None:
                 if settings.ingest:
                     store_lines += _open_ingest(settings, mongo_url, resources, children)
                     status_file = ingest_status_path(settings.data_dir)
-                app = create_app(
-                    BrokerSettings(mongo_url=mongo_url, ingest_status_file=status_file)
-                )
+                if settings.workers > 1:
+                    store_lines += _open_api_processes(
+                        settings, http_socket, mongo_url, status_file, resources, children
+                    )
+            if settings.workers > 1:
+                _supervise_api_processes(settings, mongo_url, store_lines, children, resources, say)
+                return
+            app = create_app(BrokerSettings(mongo_url=mongo_url, ingest_status_file=status_file))
             server = uvicorn.Server(
                 uvicorn.Config(
                     app,
@@ -112,6 +121,76 @@ def run_stack(settings: StackSettings, say: Callable[[str], None]) -> None:
                 raise StackError(supervisor.failure)
     except KeyboardInterrupt:
         return
+
+
+def _check_workers(settings: StackSettings) -> None:
+    """Several ingest workers need MQTT v5 shared subscriptions, or each would take every
+    message: refuse the MQTT 3.1.1 fallbacks before anything starts."""
+    if settings.workers == 1 or not settings.ingest:
+        return
+    wanted = settings.mqtt_broker
+    amqtt = not settings.mqtt_external and (
+        wanted == "amqtt" or (wanted == "auto" and find_mosquitto() is None)
+    )
+    if amqtt or IngestSettings().mqtt_protocol != "5":
+        mqtt = "the embedded amqtt broker" if amqtt else "CONTESTO_MQTT_PROTOCOL=3.1.1"
+        raise StackError(
+            f"--workers {settings.workers} needs MQTT v5 shared subscriptions, so that each "
+            f"message goes to one ingest worker; {mqtt} speaks MQTT 3.1.1 only: install "
+            "Mosquitto 2 (or use an MQTT v5 broker), or run with --workers 1"
+        )
+
+
+def _open_api_processes(
+    settings: StackSettings,
+    http_socket: socket.socket,
+    mongo_url: str,
+    status_file: Path | None,
+    resources: contextlib.ExitStack,
+    children: list[tuple[str, ChildProcess]],
+) -> list[str]:
+    """`settings.workers` API processes serving `http_socket`, started last so stopped first."""
+    env = {"CONTESTO_MONGO_URL": mongo_url}
+    if status_file is not None:
+        env["CONTESTO_INGEST_STATUS_FILE"] = str(status_file)
+    for index in range(settings.workers):
+        child = ApiChild(settings, index, http_socket, env)
+        try:
+            resources.enter_context(child)
+        except ApiChildError as exc:
+            raise StackError(str(exc)) from None
+        children.append((f"API process {index}", child))
+    logs = settings.data_dir.absolute() / "api-N.log"
+    return [f"  API          {settings.workers} processes on one port, logs in {logs}"]
+
+
+def _supervise_api_processes(
+    settings: StackSettings,
+    mongo_url: str,
+    store_lines: list[str],
+    children: list[tuple[str, ChildProcess]],
+    resources: contextlib.ExitStack,
+    say: Callable[[str], None],
+) -> None:
+    """With the API in child processes, this one only supervises until a stop signal."""
+    stopping = threading.Event()
+    supervisor = Supervisor(
+        children,
+        RestartPolicy(settings.restart_max, settings.restart_window_s),
+        say,
+        give_up=lambda _: stopping.set(),
+        on_restart=restart_counter(),
+    )
+    supervisor.start()
+    resources.callback(supervisor.stop, _CHILDREN_STOP_S + _API_STOP_S)
+    resources.callback(remove_runtime, settings.data_dir)
+    StackRuntime.of(settings, mongo_url).write(settings.data_dir)
+    say(_banner(settings, store_lines))
+    with _signal_handlers(lambda _signum, _frame: stopping.set()):
+        while not stopping.wait(0.2):
+            pass
+    if supervisor.failure is not None:
+        raise StackError(supervisor.failure)
 
 
 def _metrics_dir(settings: StackSettings) -> str:
@@ -200,23 +279,31 @@ def _open_ingest(
         children.append(("the MQTT broker", local.broker))
         lines.append(f"  MQTT         {settings.mqtt_host}:{local.broker.port} ({local.kind})")
         lines += [f"  WARNING      {warning}" for warning in local.warnings]
-    child = IngestChild(
-        settings,
-        mongo_url,
-        mqtt_credentials=local.credentials if local else None,
-        mqtt_protocol=local.protocol if local else None,
-        mqtt_access=local.access if local else None,
-    )
-    try:
-        resources.enter_context(child)
-    except IngestChildError as exc:
-        raise StackError(str(exc)) from None
-    children.append(("the ingest process", child))
+    for index in range(settings.workers):
+        child = IngestChild(
+            settings,
+            mongo_url,
+            mqtt_credentials=local.credentials if local else None,
+            mqtt_protocol=local.protocol if local else None,
+            mqtt_access=local.access if local else None,
+            index=index,
+        )
+        try:
+            resources.enter_context(child)
+        except IngestChildError as exc:
+            raise StackError(str(exc)) from None
+        name = "the ingest process" if settings.workers == 1 else f"ingest worker {index}"
+        children.append((name, child))
     lines += [
         f"  provisioning http://{settings.host}:{settings.provisioning_port}/iot"
         " (IoT Agent API: fiware-service = tenant)",
-        f"  ingest log   {child.log_path}",
+        f"  ingest log   {settings.data_dir.absolute() / 'ingest.log'}",
     ]
+    if settings.workers > 1:
+        lines.append(
+            f"  ingest       {settings.workers} workers in one MQTT v5 shared subscription"
+            " group, the others' logs in ingest-N.log"
+        )
     return lines
 
 

@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
+from context_broker._api_validation import ApiValidation, Policy, policy_of
 from context_broker._context_fetch import FetchAllowList, HttpContextFetcher
 from context_broker._delivery import (
     HttpSender,
@@ -50,6 +51,7 @@ from context_broker._http._params import parse_type_selection
 from context_broker._http._request_shape import RequestShape
 from context_broker._http._responses import problem_response
 from context_broker._http._telemetry import RequestTelemetry
+from context_broker._http._validation_report import ValidationReport
 from context_broker._http._version import VersionPreference
 from context_broker._jsonld import ContextResolver
 from context_broker._metrics import BrokerMetrics, StoreLatency
@@ -59,6 +61,7 @@ from context_broker._store import Store
 from context_broker._subscriptions import LiveSubscriptions, Subscriptions
 from context_broker._subscriptions._schedule import PeriodicSchedule
 from context_broker._time import utc_now
+from datamodels import load_catalogue
 from regional_tenants import TenantRegistry
 
 API_PREFIX = "/ngsi-ld/v1"
@@ -110,7 +113,20 @@ def create_app(settings: BrokerSettings) -> FastAPI:
             )
             expiry = ExpirySchedule(store.platform)
             await expiry.prepare()
-            broker = Broker(store, sink, expiry)
+            registry = TenantRegistry(store.platform, directory=store.directory)
+            catalogue = load_catalogue()
+
+            async def load_policy(tenant: str) -> Policy:
+                return policy_of(await registry.get_tenant(tenant), catalogue)
+
+            async def record_warning(tenant: str, entity_id: str, texts: list[str]) -> None:
+                detail = {"entity": entity_id, "violations": texts}
+                await registry.audit(tenant, "api", "entity.validation_warned", detail)
+
+            validation = ApiValidation(
+                load_policy, on_violations=metrics.api_violations_found, record=record_warning
+            )
+            broker = Broker(store, sink, expiry, validation)
             sweep = ExpirySweep(
                 broker, expiry, settings.expiry_sweep_ms / 1000, settings.purge_batch
             )
@@ -128,7 +144,7 @@ def create_app(settings: BrokerSettings) -> FastAPI:
                 status_file_reader(status_file) if status_file is not None else None,
                 settings.readiness_limits(),
             )
-            app.state.tenant_registry = TenantRegistry(store.platform, directory=store.directory)
+            app.state.tenant_registry = registry
             app.state.subscriptions = Subscriptions(
                 store,
                 parse_type_selection,
@@ -170,6 +186,7 @@ def create_app(settings: BrokerSettings) -> FastAPI:
     install_api_description(app, key_required=settings.auth_required)
     # Inside the key guard and the error handler for unexpected errors, like the routes.
     app.add_middleware(HotPath)
+    app.add_middleware(ValidationReport)
     if settings.auth_required:
         app.add_middleware(ApiKeyGuard)
     app.add_middleware(VersionPreference)

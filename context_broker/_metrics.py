@@ -87,8 +87,17 @@ class BrokerMetrics:
             ["outcome"],
             registry=self.registry,
         )
+        self.api_violations = Counter(
+            "contesto_api_validation_violations",
+            "Profile violations found in API writes, by tenant and mode (warn, enforce)",
+            ["tenant", "mode"],
+            registry=self.registry,
+        )
         # Whether a tenant exists, so its requests carry its name; set once the store is open.
         self.tenant_known: Callable[[str], bool] = _never_known
+
+    def api_violations_found(self, tenant: str, mode: str, count: int) -> None:
+        self.api_violations.labels(tenant, mode).inc(count)
 
     def notification_settled(self, outcome: str) -> None:
         self.notifications.labels(outcome).inc()

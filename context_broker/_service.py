@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal, TypeVar
 
+from context_broker._api_validation import ApiValidation
 from context_broker._attributes import parse_attribute
 from context_broker._entities import (
     AttributeOutcome,
@@ -102,8 +103,11 @@ class Broker:
         store: Store,
         changes: ChangeSink = NO_CHANGES,
         expiry: ExpirySchedule | None = None,
+        validation: ApiValidation | None = None,
     ) -> None:
         self.store = store
+        # Each tenant's API-side validation of its profile's types (`_api_validation.py`).
+        self.validation = validation
         # Told of each acknowledged write, for subscriptions (`_subscriptions/_changes.py`).
         self.changes = changes
         # Where entities with an expiresAt are recorded for the sweep (`_expiry.py`).
@@ -118,6 +122,21 @@ class Broker:
         """Whether the sink wants the tenant's changes: only then do writes read the versions
         they do not need themselves."""
         return not isinstance(self.changes, NoChanges) and await self.changes.listens(tenant)
+
+    async def _validating(self, tenant: str | None) -> bool:
+        """Whether the tenant's writes are checked (then no write takes a fast path that
+        would skip the entity as it will be after the write)."""
+        if self.validation is None:
+            return False
+        return (await self.validation.policy(tenant)).mode != "off"
+
+    async def _validate(self, tenant: str | None, doc: Document, terms: TermMap) -> None:
+        """Check the entity as it will be stored against the tenant's profile, if asked."""
+        if self.validation is None or tenant is None:
+            return
+        policy = await self.validation.policy(tenant)
+        if policy.mode != "off":
+            await self.validation.check(tenant, policy, doc, terms)
 
     async def _report(self, changes: Sequence[EntityChange]) -> None:
         """Tell the sink of acknowledged changes (read while it listened)."""
@@ -135,6 +154,7 @@ class Broker:
         repo: EntityRepository,
         entity_id: str,
         change: Callable[[Document], tuple[Document, T]],
+        terms: TermMap | None = None,
     ) -> T:
         """Read, change in memory, write back if nobody wrote in between; retry otherwise.
         `change` returns the document to write and the operation's outcome. The change is
@@ -146,6 +166,8 @@ class Broker:
                 raise ResourceNotFound(f"entity {entity_id} does not exist")
             before = deepcopy(doc) if listening else _version_of(doc)
             written, result = change(doc)
+            if terms is not None:
+                await self._validate(tenant, written, terms)
             if await repo.replace(written, before):
                 await self._schedule_expiry(tenant, [written])
                 if listening:
@@ -175,6 +197,7 @@ class Broker:
 
     async def create_entity(self, tenant: str | None, payload: object, terms: TermMap) -> str:
         doc = build_document(payload, terms, utc_now())
+        await self._validate(tenant, doc, terms)
         repo = await self._repo(tenant, create_if_missing=True)
         await repo.insert(doc)
         await self._schedule_expiry(tenant, [doc])
@@ -221,7 +244,11 @@ class Broker:
         new_doc = build_document(payload, terms, utc_now())
         repo = await self._repo(tenant)
         await self._modify(
-            tenant, repo, entity_id, lambda doc: (replace_entity(doc, new_doc, utc_now()), None)
+            tenant,
+            repo,
+            entity_id,
+            lambda doc: (replace_entity(doc, new_doc, utc_now()), None),
+            terms,
         )
 
     async def merge_entity(
@@ -231,7 +258,11 @@ class Broker:
         fragment = _fragment_for(payload, entity_id, terms, allow_null=True)
         repo = await self._repo(tenant)
         await self._modify(
-            tenant, repo, entity_id, _in_place(lambda doc: merge_entity(doc, fragment, utc_now()))
+            tenant,
+            repo,
+            entity_id,
+            _in_place(lambda doc: merge_entity(doc, fragment, utc_now())),
+            terms,
         )
 
     async def append_attributes(
@@ -259,6 +290,7 @@ class Broker:
                     ),
                 )
             ),
+            terms,
         )
 
     async def update_attributes(
@@ -274,6 +306,8 @@ class Broker:
         fragment = _fragment_for(payload, entity_id, terms)
         repo = await self._repo(tenant)
         fast = attributes_update(fragment, utc_now()) if entity_type is None else None
+        if fast is not None and await self._validating(tenant):
+            fast = None
         if fast is not None and await self._update_existing(tenant, repo, entity_id, fast):
             return AttributeOutcome(updated=[decode_field(encoded) for encoded in fragment.attrs])
         return await self._modify(
@@ -281,6 +315,7 @@ class Broker:
             repo,
             entity_id,
             _in_place(_typed(entity_type, lambda doc: update_attributes(doc, fragment, utc_now()))),
+            terms,
         )
 
     async def partial_update_attribute(
@@ -297,7 +332,7 @@ class Broker:
         if encoded == _SCOPE_FIELD:
             raise BadRequestData("scope is not an attribute: change it with Update or Merge Entity")
         repo = await self._repo(tenant)
-        if isinstance(payload, dict) and entity_type is None:
+        if isinstance(payload, dict) and entity_type is None and not await self._validating(tenant):
             fast = partial_attribute_update(payload, attr, encoded, terms, utc_now())
             if fast is not None and await self._update_existing(tenant, repo, entity_id, fast):
                 return
@@ -313,6 +348,7 @@ class Broker:
                     ),
                 )
             ),
+            terms,
         )
 
     async def replace_attribute(
@@ -338,6 +374,7 @@ class Broker:
                     lambda doc: replace_attribute(doc, attr, encoded, instances, utc_now()),
                 )
             ),
+            terms,
         )
 
     async def delete_attribute(
@@ -415,7 +452,9 @@ class Broker:
             docs: list[Document] = []
             for entity_id, payload, terms in parsed:
                 try:
-                    docs.append(build_document(payload, terms, now))
+                    doc = build_document(payload, terms, now)
+                    await self._validate(tenant, doc, terms)
+                    docs.append(doc)
                 except NgsiLdError as error:
                     result.errors.append((entity_id, error))
             docs = _last_wins(docs) if kind == "upsert" else docs

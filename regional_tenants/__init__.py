@@ -38,7 +38,15 @@ from ._tenant_name import (
     platform_database,
     tenant_database,
 )
-from ._tenants import COMUNE_MODELS, REGION_TENANT, Contact, Quotas, Tenant, tenant_for_comune
+from ._tenants import (
+    COMUNE_MODELS,
+    REGION_TENANT,
+    ApiValidation,
+    Contact,
+    Quotas,
+    Tenant,
+    tenant_for_comune,
+)
 
 __all__ = [
     "COMUNE_MODELS",
@@ -49,6 +57,7 @@ __all__ = [
     "REGION_TENANT",
     "AccessRefused",
     "ApiKeyRecord",
+    "ApiValidation",
     "AuditEntry",
     "BoundaryIndex",
     "Comune",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, get_args
 
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -22,7 +22,7 @@ from ._keys import ApiKeyRecord
 from ._mongo_directory import MongoTenantDirectory
 from ._sharing import SharingRule
 from ._tenant_name import platform_database
-from ._tenants import Tenant
+from ._tenants import ApiValidation, Tenant
 
 __all__ = ["AuditEntry", "TenantRegistry"]
 
@@ -88,6 +88,18 @@ class TenantRegistry:
     async def list_tenants(self) -> list[Tenant]:
         cursor = self._db[_TENANTS].find({"regional": {"$exists": True}}, sort=[("_id", 1)])
         return [_tenant_from(doc) async for doc in cursor]
+
+    @store_operation("writing a tenant's API validation")
+    async def set_api_validation(self, slug: str, mode: ApiValidation) -> bool:
+        """Set how the API checks the tenant's writes; False when it is not onboarded."""
+        if mode not in get_args(ApiValidation):
+            modes = get_args(ApiValidation)
+            raise ValueError(f"apiValidation must be one of {modes}, not {mode!r}")
+        result = await self._db[_TENANTS].update_one(
+            {"_id": slug, "regional": {"$exists": True}},
+            {"$set": {"regional.api_validation": mode}},
+        )
+        return result.matched_count == 1
 
     @store_operation("removing a tenant")
     async def remove_tenant(self, slug: str) -> bool:

@@ -12,6 +12,8 @@ from ._slugs import valid_slug
 
 TenantKind = Literal["comune", "utility", "region"]
 TenantStatus = Literal["active", "suspended"]
+# How the NGSI-LD API checks writes of the types the tenant's models cover (docs/regional.md).
+ApiValidation = Literal["off", "warn", "enforce"]
 REGION_TENANT = "toscana"
 
 # What a comune's tenant accepts from the start: the toscana profiles comuni use, and models.
@@ -63,6 +65,7 @@ class Tenant:
     contacts: tuple[Contact, ...] = ()
     quotas: Quotas = Quotas()
     status: TenantStatus = "active"
+    api_validation: ApiValidation = "off"
 
     def __post_init__(self) -> None:
         problems = []
@@ -72,6 +75,9 @@ class Tenant:
             problems.append(f"kind {self.kind!r} is not one of {get_args(TenantKind)}")
         if self.status not in get_args(TenantStatus):
             problems.append(f"status {self.status!r} is not one of {get_args(TenantStatus)}")
+        if self.api_validation not in get_args(ApiValidation):
+            modes = get_args(ApiValidation)
+            problems.append(f"apiValidation {self.api_validation!r} is not one of {modes}")
         if (self.kind == "comune") != (self.istat_code is not None):
             problems.append("a comune, and only a comune, has an ISTAT code")
         if self.boundary is not None and self.boundary.get("type") != "MultiPolygon":
@@ -101,6 +107,7 @@ class Tenant:
                 "max_messages_per_s": self.quotas.max_messages_per_s,
             },
             "status": self.status,
+            "api_validation": self.api_validation,
             "created_at": _iso(self.created_at),
         }
 
@@ -120,6 +127,7 @@ class Tenant:
                 contacts=tuple(Contact(c["name"], c["email"]) for c in data.get("contacts", ())),
                 quotas=Quotas(**quotas),
                 status=cast(TenantStatus, data.get("status", "active")),
+                api_validation=cast(ApiValidation, data.get("api_validation", "off")),
             )
         except (KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"not a tenant record: {exc!r}") from None

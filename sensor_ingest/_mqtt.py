@@ -43,6 +43,10 @@ class MqttOptions:
 
     `shared_group` turns every filter into `$share/<group>/<filter>` (MQTT v5) so that
     several workers split the feed; with MQTT 3.1.1 there is no sharing: run one worker.
+    `shared=False` subscribes to the plain filters: Mosquitto restores a persistent
+    session's plain subscriptions after a restart but not its shared ones, so a lone
+    worker misses nothing published before it is back. On connecting, the other form
+    left in the session by an earlier run is dropped (it would deliver every message twice).
     `receive_maximum` bounds the unacknowledged messages the broker sends us at once.
     """
 
@@ -53,6 +57,7 @@ class MqttOptions:
     protocol: Protocol = "5"
     client_id: str = "contesto-ingest"
     shared_group: str | None = "contesto"
+    shared: bool = True
     receive_maximum: int = 2000
     session_expiry_s: int = 7 * 24 * 3600
     keepalive_s: int = 30
@@ -219,11 +224,19 @@ class MqttFeed:
         client.on_disconnect = self._on_disconnect
         return client
 
-    def _subscription(self, topic_filter: str) -> str:
+    def _subscription(self, topic_filter: str, *, shared: bool | None = None) -> str:
         group = self._options.shared_group
-        if group and self._options.protocol == "5":
+        shared = self._options.shared if shared is None else shared
+        if group and shared and self._options.protocol == "5":
             return f"$share/{group}/{topic_filter}"
         return topic_filter
+
+    def _stale_subscriptions(self) -> list[str]:
+        """The filters in the form this worker does not use, left by an earlier run."""
+        if not self._options.shared_group or self._options.protocol != "5":
+            return []
+        other = not self._options.shared
+        return [self._subscription(f, shared=other) for f in self._filters]
 
     def _on_connect(
         self,
@@ -239,6 +252,8 @@ class MqttFeed:
         self._connection += 1
         log.info("MQTT session %d open", self._connection)
         client.subscribe([(self._subscription(f), 1) for f in self._filters])
+        if stale := self._stale_subscriptions():
+            client.unsubscribe(stale)
 
     def _on_subscribe(
         self,

@@ -37,6 +37,8 @@ class IngestSettings(BaseSettings):
     mqtt_client_id: str = "contesto-ingest"
     # Workers with the same group split the feed (MQTT v5 shared subscription).
     mqtt_shared_group: str | None = "contesto"
+    # False for a lone worker: Mosquitto keeps plain subscriptions over a restart, not shared.
+    mqtt_shared: bool = True
     mqtt_receive_maximum: int = 20000
     ingest_batch_size: int = 5000
     ingest_batch_wait_s: float = 0.05
@@ -80,6 +82,7 @@ class IngestSettings(BaseSettings):
             protocol=self.mqtt_protocol,
             client_id=self.mqtt_client_id,
             shared_group=self.mqtt_shared_group,
+            shared=self.mqtt_shared,
             receive_maximum=self.mqtt_receive_maximum,
         )
 

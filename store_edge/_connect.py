@@ -13,6 +13,7 @@ from ._errors import StoreError
 __all__ = ["API_SERVER_SELECTION_MS", "client_options", "connect", "write_concern"]
 
 _URL_SETS_W = re.compile(r"[?&]w=", re.IGNORECASE)
+_URL_SETS_SERVER_SELECTION = re.compile(r"[?&]serverSelectionTimeoutMS=", re.IGNORECASE)
 # How long an API request waits for a store the client has lost. A store known to be down
 # fails requests at once (`Reachability`), and startup waits for the first contact
 # (`Store.first_contact`). Workers wait longer: they retry anyway.
@@ -35,17 +36,18 @@ def write_concern(url: str, *, journaled: bool = True) -> dict[str, Any]:
 
 
 def client_options(
-    url: str, *, journaled: bool = True, server_selection_ms: int = _WORKER_SERVER_SELECTION_MS
+    url: str, *, journaled: bool = True, server_selection_ms: int | None = None
 ) -> dict[str, Any]:
     """The options of every store client of Contesto: a long connectTimeoutMS because a
     busy embedded store delays its heartbeats (they share that socket timeout), the wait
-    for an unreachable store, and the journaled write concern."""
-    return {
-        "tz_aware": True,
-        "serverSelectionTimeoutMS": server_selection_ms,
-        "connectTimeoutMS": 20_000,
-        **write_concern(url, journaled=journaled),
-    }
+    for an unreachable store (`server_selection_ms` if given, else the URL's own
+    serverSelectionTimeoutMS, else the workers' 15 s), and the journaled write concern."""
+    options: dict[str, Any] = {"tz_aware": True, "connectTimeoutMS": 20_000}
+    if server_selection_ms is not None:
+        options["serverSelectionTimeoutMS"] = server_selection_ms
+    elif not _URL_SETS_SERVER_SELECTION.search(url):
+        options["serverSelectionTimeoutMS"] = _WORKER_SERVER_SELECTION_MS
+    return {**options, **write_concern(url, journaled=journaled)}
 
 
 def connect(url: str, *, journaled: bool = True) -> AsyncMongoClient[dict[str, Any]]:

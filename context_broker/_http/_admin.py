@@ -17,6 +17,7 @@ from context_broker._errors import BadRequestData, Forbidden, ResourceNotFound
 from context_broker._http._auth import principal_of
 from context_broker._http._responses import json_response
 from regional_tenants import (
+    ApiValidation,
     OnboardingError,
     Profile,
     Tenant,
@@ -38,6 +39,12 @@ class OnboardRequest(BaseModel):
     name: str | None = None
     models: list[str] = []
     new_key: bool = False
+
+
+class ValidationRequest(BaseModel):
+    """How the NGSI-LD API checks the tenant's writes of the types its models cover."""
+
+    apiValidation: ApiValidation
 
 
 class KeyRequest(BaseModel):
@@ -126,6 +133,19 @@ async def suspend_tenant(slug: str, request: Request) -> Response:
         raise ResourceNotFound(f"no tenant {slug!r} is onboarded")
     await registry.audit(slug, actor, "tenant.suspended")
     return Response(status_code=204)
+
+
+@router.put("/tenants/{slug}/api-validation")
+async def set_api_validation(slug: str, body: ValidationRequest, request: Request) -> Response:
+    actor = _actor(request, tenant=slug)
+    registry = _registry(request)
+    if not await registry.set_api_validation(slug, body.apiValidation):
+        raise ResourceNotFound(f"no tenant {slug!r} is onboarded")
+    await registry.audit(slug, actor, "tenant.api_validation", {"mode": body.apiValidation})
+    validation = request.app.state.deps.broker.validation
+    if validation is not None:
+        validation.forget(slug)
+    return json_response({"tenant": slug, "apiValidation": body.apiValidation})
 
 
 @router.post("/tenants/{slug}/keys", status_code=201)

@@ -206,3 +206,29 @@ def test_purge_removes_personal_data_past_its_retention_only(
     assert kept["waterConsumption"]["value"] == 1234
     log = _invoke(store_url, broker_settings.database_prefix, "audit", tenant)[1]
     assert "gdpr.purged" in log
+
+
+def test_validation_mode_is_set_shown_audited_and_applied_by_the_broker(store_url: str) -> None:
+    """`tenants validation`: Prato's models include the toscana air-quality profile, so under
+    enforce a broker refuses an invalid AirQualityObserved with 400 (docs/regional.md)."""
+    prefix = f"c{secrets.token_hex(4)}"
+    assert _invoke(store_url, prefix, "tenants", "onboard", "--comune", "Prato")[0] == 0
+    shown = json.loads(_invoke(store_url, prefix, "tenants", "show", "prato")[1])
+    assert shown["api_validation"] == "off"
+    code, out = _invoke(store_url, prefix, "tenants", "validation", "prato", "strict")
+    assert code != 0
+    code, out = _invoke(store_url, prefix, "tenants", "validation", "prato", "enforce")
+    assert code == 0, out
+    shown = json.loads(_invoke(store_url, prefix, "tenants", "show", "prato")[1])
+    assert shown["api_validation"] == "enforce"
+    assert "tenant.api_validation" in _invoke(store_url, prefix, "audit", "prato")[1]
+    settings = BrokerSettings(mongo_url=store_url, database_prefix=prefix)
+    with ThreadedServer(create_app(settings)) as broker:
+        refused = httpx.post(
+            f"{broker.url}/ngsi-ld/v1/entities",
+            json={"id": "urn:ngsi-ld:AirQualityObserved:po-1", "type": "AirQualityObserved"},
+            headers={"NGSILD-Tenant": "prato"},
+        )
+    assert refused.status_code == 400, refused.text
+    rules = {v["rule"] for v in refused.json()["violations"]}
+    assert "profile.required" in rules or "schema.required" in rules

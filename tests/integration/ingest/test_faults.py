@@ -2,9 +2,11 @@
 and comes back.
 
 Each test shows the fault struck while messages were in flight (published, not yet
-entities). 5,000 messages, each for its own device with its own sequence number, so that
+entities). 1,500 messages, each for its own device with its own sequence number, so that
 every message is one entity: the final state, compared whole, shows every message exactly
-once (none missing, no stray entity, no entity with another message's value).
+once (none missing, no stray entity, no entity with another message's value). The first
+1,000 are published before the fault, which strikes while some of them are still on their
+way; the rest while the fault lasts.
 """
 
 from __future__ import annotations
@@ -34,7 +36,9 @@ from store_edge import connect
 
 pytestmark = pytest.mark.integration
 
-MESSAGES = 5000
+MESSAGES = 1500
+BEFORE_FAULT = 1000
+"""Messages published just before the fault: enough that some are in flight when it strikes."""
 ENTITY_TYPE = "DeliveryProbe"
 
 
@@ -114,13 +118,13 @@ async def test_every_message_arrives_once_although_the_broker_api_goes_down(
     try:
         async with running_ingest(settings) as runtime:
             await runtime.registry.put_group(_group(tenant, key))
-            await asyncio.to_thread(_publish, mqtt_port, key, range(1500))
+            await asyncio.to_thread(_publish, mqtt_port, key, range(BEFORE_FAULT))
             api.stop()
             # Only the API writes entities: what the store holds now is what arrived before.
             tenant_database = f"{broker_settings.database_prefix}_{tenant}"
             arrived = await _stored_entities(store_url, tenant_database)
-            assert arrived < 1500, "the API went down while messages were in flight"
-            await asyncio.to_thread(_publish, mqtt_port, key, range(1500, MESSAGES))
+            assert arrived < BEFORE_FAULT, "the API went down while messages were in flight"
+            await asyncio.to_thread(_publish, mqtt_port, key, range(BEFORE_FAULT, MESSAGES))
             # The single-threaded embedded store may still be busy with the first batches.
             for _ in range(600):
                 if runtime.worker.counters.messages >= MESSAGES:
@@ -184,12 +188,12 @@ async def test_every_message_arrives_once_although_the_ingest_worker_is_killed(
     log = tmp_path / "worker.log"
     worker, _ = await asyncio.to_thread(_start_worker, ingest_process_env, log)
     try:
-        await asyncio.to_thread(_publish, mqtt_port, key, range(2000))
+        await asyncio.to_thread(_publish, mqtt_port, key, range(BEFORE_FAULT))
         worker.send_signal(signal.SIGKILL)
         worker.wait(30)
         arrived = await _stored_entities(store_url, f"{broker_settings.database_prefix}_{tenant}")
-        assert arrived < 2000, "the worker was killed while messages were in flight"
-        await asyncio.to_thread(_publish, mqtt_port, key, range(2000, MESSAGES))
+        assert arrived < BEFORE_FAULT, "the worker was killed while messages were in flight"
+        await asyncio.to_thread(_publish, mqtt_port, key, range(BEFORE_FAULT, MESSAGES))
         worker, _ = await asyncio.to_thread(_start_worker, ingest_process_env, log)
         values = await _wait_for_all(broker_url, tenant)
     finally:
@@ -212,16 +216,16 @@ async def test_every_message_arrives_once_although_the_store_is_killed(
             settings = ingest_settings(store.url, mqtt_port, api.url, "ingest_storekill")
             async with running_ingest(settings) as runtime:
                 await runtime.registry.put_group(_group(tenant, key))
-                await asyncio.to_thread(_publish, mqtt_port, key, range(2000))
+                await asyncio.to_thread(_publish, mqtt_port, key, range(BEFORE_FAULT))
                 counters = runtime.worker.counters
                 while counters.messages == 0:
                     await asyncio.sleep(0.01)
                 assert store.pid is not None
                 os.kill(store.pid, signal.SIGKILL)
                 acknowledged_at_kill = counters.messages
-                assert acknowledged_at_kill < 2000, "the store died with messages in flight"
+                assert acknowledged_at_kill < BEFORE_FAULT, "the store died with messages in flight"
                 await asyncio.to_thread(store.stop)  # reaps the killed process
-                await asyncio.to_thread(_publish, mqtt_port, key, range(2000, MESSAGES))
+                await asyncio.to_thread(_publish, mqtt_port, key, range(BEFORE_FAULT, MESSAGES))
                 await asyncio.to_thread(store.start)
                 values = await _wait_for_all(api.url, tenant)
                 assert await runtime.dead_letters.count() == 0
