@@ -1,12 +1,15 @@
 """Run every `bench/bench_*.py` module's `main()` in turn, each in its own process, bounded.
 
 `python -m bench [NAME ...]` runs the named ones only (`bench_entities` or `entities`);
-CONTESTO_BENCH_TIMEOUT_S bounds each (default 600 s). What each prints is also stored in
-bench/results/NAME.txt after its command, machine and date (docs/benchmarks.md cites them).
+CONTESTO_BENCH_TIMEOUT_S bounds each (default 600 s), unless the module states its own
+bound, a number literal `BENCH_TIMEOUT_S = <seconds>` (the hour-long soak does). What each
+prints is also stored in bench/results/NAME.txt after its command, machine and date
+(docs/benchmarks.md cites them).
 """
 
 from __future__ import annotations
 
+import ast
 import os
 import subprocess
 import sys
@@ -34,6 +37,17 @@ def _modules(wanted: list[str]) -> list[str]:
     if unknown:
         raise SystemExit(f"no such benchmark: {', '.join(unknown)} (have: {', '.join(names)})")
     return chosen
+
+
+def _own_timeout(name: str) -> float | None:
+    """The module's `BENCH_TIMEOUT_S = <seconds>`, read without importing it."""
+    source = (Path(__file__).parent / f"{name}.py").read_text(encoding="utf-8")
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Assign) and [
+            getattr(target, "id", None) for target in node.targets
+        ] == ["BENCH_TIMEOUT_S"]:
+            return float(ast.literal_eval(node.value))
+    return None
 
 
 def _run_printing(name: str, root: str, timeout_s: float) -> tuple[int, list[str]]:
@@ -79,9 +93,10 @@ def main(argv: list[str]) -> int:
         print(f"== {name}", flush=True)
         started = time.monotonic()
         try:
-            returncode, output = _run_printing(name, root, timeout_s)
+            bound = _own_timeout(name) or timeout_s
+            returncode, output = _run_printing(name, root, bound)
         except subprocess.TimeoutExpired:
-            print(f"!! {name}: stopped after {timeout_s:g} s", flush=True)
+            print(f"!! {name}: stopped after {bound:g} s", flush=True)
             failed.append(name)
             continue
         elapsed = time.monotonic() - started

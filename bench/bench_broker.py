@@ -670,11 +670,15 @@ class Up:
 
 
 @contextmanager
-def contesto_up(store_url: str, data_dir: Path, log_level: str) -> Iterator[Up]:
-    """`contesto up` on a free port over the given store, until the context ends."""
+def contesto_up(
+    store_url: str, data_dir: Path, log_level: str, temporal: str = "on"
+) -> Iterator[Up]:
+    """`contesto up` on a free port over the given store, until the context ends;
+    `temporal` is its CONTESTO_TEMPORAL (history recorded on every write, or not)."""
     port = free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith("CONTESTO_")}
     env |= {"CONTESTO_MONGO_URL": store_url, "CONTESTO_LOG_LEVEL": log_level}
+    env |= {"CONTESTO_TEMPORAL": temporal}
     # Its MQTT and provisioning ports too: another stack on the machine must not stop it.
     env |= {"CONTESTO_MQTT_PORT": str(free_port()), "CONTESTO_PROVISIONING_PORT": str(free_port())}
     log_path = data_dir / "contesto-up.log"
@@ -723,6 +727,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--log-level", default="info", help="contesto up's log level (info: as shipped)"
     )
+    parser.add_argument(
+        "--temporal",
+        choices=("on", "off"),
+        default="on",
+        help="CONTESTO_TEMPORAL of the broker: record history on every write (as shipped)",
+    )
     parser.add_argument("--output", type=Path, default=RESULTS, help="JSON results file")
     args = parser.parse_args(argv if argv is not None else [])
     signal.signal(signal.SIGTERM, _terminate)
@@ -732,7 +742,7 @@ def main(argv: list[str] | None = None) -> None:
         store = stack.enter_context(
             EmbeddedStore(data_dir / "db", log_path=data_dir / "secantus.log")
         )
-        up = stack.enter_context(contesto_up(store.url, data_dir, args.log_level))
+        up = stack.enter_context(contesto_up(store.url, data_dir, args.log_level, args.temporal))
         print(
             f"contesto up at {up.url}, store {store.url}, tenant {tenant}; "
             f"{args.count} ops (batches: {args.batches} x {BATCH_SIZE}) per phase and side, "
@@ -755,6 +765,7 @@ def main(argv: list[str] | None = None) -> None:
         "rounds": args.rounds,
         "phase_seconds": args.phase_seconds,
         "broker_log_level": args.log_level,
+        "temporal": args.temporal,
         "results": results,
         "goals_missed": missed,
         "errors": errors,

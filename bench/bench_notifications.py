@@ -11,9 +11,12 @@ other types, so the matcher has to find the one among K):
 - latency: updates at a steady 100/s for S seconds, each value a sequence number, from the
   write's acknowledgement to the notification's arrival at the sink, p50 and p99 (goal
   p50 < 50 ms at 1,000 subscriptions);
-- notifications/s received during the closed loop.
+- notifications/s received during the closed loop;
+- the API's and the store's CPU time per write, and the store's commands per write (its
+  `serverStatus` opcounters), which other load on the machine does not change.
 Then fan-out: 100 subscriptions selecting the same entities, W updates, the notifications
-the sink receives per second (goal >= 2,000). Results go to bench/results/notifications.json.
+the sink receives per second (goal >= 2,000), with the CPU time and store commands per
+notification. Results go to bench/results/notifications.json.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 import httpx
 import orjson
+import pymongo
 from _servers import ApiProcess
 
 from bench._results import write_results
@@ -73,8 +77,8 @@ class Sink:
                     if isinstance(sequence, int):
                         self.arrivals.setdefault(sequence, now)
                 writer.write(b"HTTP/1.1 204 No Content\r\n\r\n")
-        except (asyncio.IncompleteReadError, ConnectionError):
-            writer.close()
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
+            writer.close()  # a client gone, or the bench over (its server closing)
 
     async def wait_quiet(self, quiet_s: float = 1.0, timeout_s: float = 120.0) -> None:
         """Until nothing arrived for `quiet_s` (the queue is drained)."""
@@ -168,9 +172,41 @@ def percentile(values: list[float], share: float) -> float:
 class Processes:
     api: int
     store: int
+    store_url: str
 
     def cpu(self) -> tuple[float, float]:
         return cpu_seconds(self.api), cpu_seconds(self.store)
+
+    def store_commands(self) -> int:
+        """Commands the store has served so far (every kind), less this reading's own."""
+        with pymongo.MongoClient(self.store_url, directConnection=True) as client:
+            counters = client.admin.command("serverStatus")["opcounters"]
+        return sum(int(value) for value in counters.values())
+
+
+@dataclass(slots=True)
+class Costs:
+    """The API's and the store's CPU time and the store's commands over a phase."""
+
+    processes: Processes
+    api: float = 0.0
+    store: float = 0.0
+    commands: int = 0
+
+    def start(self) -> Costs:
+        self.api, self.store = self.processes.cpu()
+        self.commands = self.processes.store_commands()
+        return self
+
+    def per(self, operations: int, label: str) -> dict[str, float]:
+        api, store = self.processes.cpu()
+        commands = self.processes.store_commands() - self.commands
+        count = max(1, operations)
+        return {
+            f"api_cpu_ms_per_{label}": round((api - self.api) * 1000 / count, 3),
+            f"store_cpu_ms_per_{label}": round((store - self.store) * 1000 / count, 3),
+            f"store_commands_per_{label}": round(commands / count, 3),
+        }
 
 
 async def measure(base: str, processes: Processes, args: argparse.Namespace) -> dict[str, Any]:
@@ -204,12 +240,12 @@ async def measure(base: str, processes: Processes, args: argparse.Namespace) -> 
             present = wanted
             await sink.wait_quiet()
             received_before = sink.received
-            api_before, store_before = processes.cpu()
+            costs = Costs(processes).start()
             written_before = writer.sequence
             writes_per_s = await writer.closed_loop(args.seconds)
             await sink.wait_quiet()
-            api_after, store_after = processes.cpu()
             writes = writer.sequence - written_before
+            per_write = costs.per(writes, "write")
             loop_received = sink.received - received_before
             loop_started_last = sink.last_at
             await sink.wait_quiet()
@@ -218,8 +254,7 @@ async def measure(base: str, processes: Processes, args: argparse.Namespace) -> 
                 "writes_per_s": round(writes_per_s, 1),
                 "write_ratio": round(writes_per_s / baseline, 3),
                 "subscriptions_created_s": round(made_s, 1),
-                "api_cpu_ms_per_write": round((api_after - api_before) * 1000 / writes, 2),
-                "store_cpu_ms_per_write": round((store_after - store_before) * 1000 / writes, 2),
+                **per_write,
             }
             if wanted:
                 drain_s = max(0.0, sink.last_at - loop_started_last)
@@ -237,13 +272,15 @@ async def measure(base: str, processes: Processes, args: argparse.Namespace) -> 
                 row["notified"] = f"{len(latencies)}/{len(written)}"
             results["by_subscriptions"][str(wanted)] = row
             print(f"{wanted:>6} subscriptions: {row}", flush=True)
-    results["fan_out"] = await fan_out(base, sink, args)
+    results["fan_out"] = await fan_out(base, sink, processes, args)
     print(f"fan-out: {results['fan_out']}", flush=True)
     server.close()
     return results
 
 
-async def fan_out(base: str, sink: Sink, args: argparse.Namespace) -> dict[str, Any]:
+async def fan_out(
+    base: str, sink: Sink, processes: Processes, args: argparse.Namespace
+) -> dict[str, Any]:
     """100 subscriptions selecting one entity each write: notifications/s at the sink."""
     tenant = f"fan{secrets.token_hex(3)}"
     async with httpx.AsyncClient(
@@ -255,12 +292,15 @@ async def fan_out(base: str, sink: Sink, args: argparse.Namespace) -> dict[str, 
         await sink.wait_quiet()
         before = sink.received
         writer = Writer(http, entities=1)
+        costs = Costs(processes).start()
         started = time.perf_counter()
         for _ in range(args.fan_out_writes):
             await writer.update()
         await sink.wait_quiet(quiet_s=3.0)
         received = sink.received - before
         elapsed = sink.last_at - started
+        await asyncio.sleep(1.5)  # the delivery status, written once a second
+        per_notification = costs.per(received, "notification")
         listed = (await http.get("/subscriptions", params={"limit": "100"})).json()
         sent = sum(each["notification"].get("timesSent", 0) for each in listed)
         failed = sum(each["notification"].get("timesFailed", 0) for each in listed)
@@ -271,6 +311,7 @@ async def fan_out(base: str, sink: Sink, args: argparse.Namespace) -> dict[str, 
         "writes": args.fan_out_writes,
         "notifications": received,
         "notifications_per_s": round(received / elapsed, 1),
+        **per_notification,
     }
 
 
@@ -290,7 +331,7 @@ def main(argv: list[str] | None = None) -> None:
         with EmbeddedStore(data_dir / "db", log_path=data_dir / "secantus.log") as store:
             env = {"CONTESTO_MONGO_URL": store.url, "CONTESTO_LOG_LEVEL": "warning"}
             with ApiProcess(env, str(data_dir / "broker.log")) as api:
-                pids = Processes(api.pid, store.pid or 0)
+                pids = Processes(api.pid, store.pid or 0, store.url)
                 results = asyncio.run(measure(api.url, pids, args))
     write_results(RESULTS, "bench_notifications", results, argv)
     rows = results["by_subscriptions"]

@@ -1,4 +1,10 @@
-"""The `contesto` command line: one typer app, one subcommand group per area."""
+"""The `contesto` command line: one typer app, one subcommand group per area.
+
+Every `_cli_*` module imports at its top only typer, rich and the standard library, and
+each command imports what it works with when it runs: building the command tree for any
+command (or for --help) then costs milliseconds, not the seconds of importing the broker,
+the ingest pipeline and their libraries (tests/unit/test_cli_imports.py holds it).
+"""
 
 from __future__ import annotations
 
@@ -14,8 +20,6 @@ from contesto._cli_ingest import dead_letter_app, ingest, simulate
 from contesto._cli_models import models_app
 from contesto._cli_notifications import notifications_app
 from contesto._cli_tenants import audit, tenants_app
-from contesto._settings import StackSettings
-from contesto._stack import StackError, run_stack
 
 __all__ = ["app", "main"]
 
@@ -91,6 +95,9 @@ def up(
     While it serves, DIR/runtime.json (owner only) tells the operator commands (tenants,
     devices, dead-letter, simulate) where it runs; a clean stop removes it.
     """
+    from contesto._settings import StackSettings
+    from contesto._stack import StackError, run_stack
+
     given: dict[str, Any] = {"host": host, "port": port, "data_dir": data_dir, "workers": workers}
     settings = StackSettings(**{name: value for name, value in given.items() if value is not None})
     try:

@@ -5,30 +5,26 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from pymongo import AsyncMongoClient
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TimeRemainingColumn
 
-from contesto._backup import (
-    DEFAULT_TENANT,
-    ArchiveReader,
-    BackupError,
-    Restored,
-    StoreLayout,
-    back_up,
-    restore,
-)
 from contesto._cli_stack import DataDir, StoreUrl, stack_store_url
-from regional_tenants import InvalidTenantName, TenantName
-from store_edge import StoreError, connect, translated
+
+if TYPE_CHECKING:
+    from pymongo import AsyncMongoClient
+
+    from contesto._backup import Restored
 
 __all__ = ["backup", "restore_command"]
 
 T = TypeVar("T")
 ACTOR = "cli"
+# contesto._backup's DEFAULT_TENANT, written out for --help (a test holds them equal): the
+# command line is built without importing what its commands work with.
+DEFAULT_TENANT = "@default"
 
 Prefix = Annotated[
     str,
@@ -44,6 +40,8 @@ PipelineDatabase = Annotated[
 
 
 def _tenant_name(text: str | None) -> str | None:
+    from regional_tenants import InvalidTenantName, TenantName
+
     if text is None or text == DEFAULT_TENANT:
         return text
     try:
@@ -73,10 +71,14 @@ class _Bar:
             self._progress.advance(self._task, documents)
 
 
-Work = Callable[[AsyncMongoClient[dict[str, Any]], _Bar], Awaitable[T]]
+if TYPE_CHECKING:
+    Work = Callable[[AsyncMongoClient[dict[str, Any]], _Bar], Awaitable[T]]
 
 
 def _run(explicit_url: str | None, data_dir: Path | None, what: str, work: Work[T]) -> T:
+    from contesto._backup import BackupError
+    from store_edge import StoreError, connect, translated
+
     url = stack_store_url(explicit_url, data_dir)
     console = Console(stderr=True)
     columns = (*Progress.get_default_columns()[:1], BarColumn(), MofNCompleteColumn())
@@ -130,6 +132,8 @@ def backup(
     if all_tenants == bool(tenant):
         typer.secho("give --tenant (one or more) or --all", err=True, fg=typer.colors.RED)
         raise typer.Exit(2)
+    from contesto._backup import StoreLayout, back_up
+
     layout = StoreLayout(prefix, pipeline_database)
 
     async def work(client: AsyncMongoClient[dict[str, Any]], bar: _Bar) -> list[tuple[str, int]]:
@@ -168,6 +172,8 @@ def restore_command(
     """Restore tenants from an archive. Every part's checksum is verified before anything is
     written; a tenant the store holds is refused unless --replace. Running brokers serve the
     restored tenant within 5 s; restart them to serve restored hosted @contexts."""
+    from contesto._backup import ArchiveReader, BackupError, StoreLayout, restore
+
     layout = StoreLayout(prefix, pipeline_database)
     try:
         reader = ArchiveReader(archive)

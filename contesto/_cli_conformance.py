@@ -11,7 +11,7 @@ import asyncio
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -26,24 +26,10 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from conformance_tests import (
-    Checker,
-    Report,
-    Sample,
-    Target,
-    TargetError,
-    listen,
-    make_target,
-    samples_from_text,
-    timing_facts,
-    timing_lines,
-    to_html,
-    to_json,
-    to_junit,
-)
 from contesto._cli_conformance_broker import broker
-from datamodels import load_catalogue
-from sensor_ingest import TOPIC_FILTERS, MqttError, MqttOptions
+
+if TYPE_CHECKING:
+    from conformance_tests import Report, Sample, Target
 
 __all__ = ["conformance_app"]
 
@@ -97,6 +83,9 @@ def _usage_error(message: str) -> typer.Exit:
 
 
 def _target(model: str | None, profile: str | None, mapping: Path | None) -> Target:
+    from conformance_tests import TargetError, make_target
+    from datamodels import load_catalogue
+
     body: Any = None
     if mapping is not None:
         try:
@@ -145,6 +134,9 @@ def payloads(
       contesto conformance payloads up.json -p toscana/AirQualityObserved \\
           --mapping group.json --junit report.xml --html report.html
     """
+    from conformance_tests import Checker, Report, samples_from_text
+    from datamodels import load_catalogue
+
     target = _target(model, profile, mapping)
     samples: list[Sample] = []
     for path in files:
@@ -200,6 +192,10 @@ def mqtt(
           --count 50 --seconds 600 --profile toscana/AirQualityObserved --html aria.html
       contesto conformance mqtt --port 1883 --topic '/json/KEY/+/attrs' -m AirQualityObserved
     """
+    from conformance_tests import Checker, Report, listen, timing_facts
+    from datamodels import load_catalogue
+    from sensor_ingest import TOPIC_FILTERS, MqttError, MqttOptions
+
     if protocol not in ("5", "3.1.1"):
         raise _usage_error("--protocol must be 5 or 3.1.1")
     target = _target(model, profile, mapping)
@@ -276,6 +272,8 @@ def _finish(
     console: Console | None = None,
 ) -> None:
     """Print the summary, write the requested reports, exit 0 or 1."""
+    from conformance_tests import to_html, to_json, to_junit
+
     console = console or _console()
     _print_summary(console, report)
     for path, render in ((junit, to_junit), (html_file, to_html), (json_file, to_json)):
@@ -290,6 +288,8 @@ def _finish(
 
 
 def _print_summary(console: Console, report: Report) -> None:
+    from conformance_tests import timing_lines
+
     for result in report.results:
         if result.passed:
             console.print(f"[green]PASS[/green] {escape(result.source)}")

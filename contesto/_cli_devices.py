@@ -13,28 +13,18 @@ import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from pymongo import AsyncMongoClient
-from pymongo.errors import PyMongoError
 from rich.console import Console
 from rich.table import Table
 
 from contesto._cli_stack import DataDir, stack_store_url
 from contesto._cli_stack import StoreUrl as MongoUrl
-from contesto._mqtt_access import MqttAccessError, MqttAccessFiles, keep_access_in_step
-from sensor_ingest import Device, DeviceRegistry, Format, ServiceGroup, bind
-from sensor_ingest._devices import bind_device_only
-from sensor_ingest._provisioning import (
-    FORMATS,
-    ProvisioningError,
-    device_to_json,
-    group_to_json,
-    provisioning_from_json,
-    tenant_of,
-)
-from sensor_ingest._registry import RegistryError
+
+if TYPE_CHECKING:
+    from contesto._mqtt_access import MqttAccessFiles
+    from sensor_ingest import Device, DeviceRegistry, Format, ServiceGroup
 
 __all__ = ["devices_app"]
 
@@ -50,6 +40,9 @@ devices_app = typer.Typer(
 )
 
 DEFAULT_DATABASE = "contesto_ingest"
+# sensor_ingest's provisioning FORMATS, written out for --help (a test holds them equal):
+# the command line is built without importing what its commands work with.
+FORMAT_NAMES = ("iotagent-json", "ttn-v3", "chirpstack-v4", "flat-json")
 _STORE_TIMEOUT_MS = 10_000
 
 Tenant = Annotated[
@@ -73,7 +66,7 @@ ApiKey = Annotated[
 ]
 FormatOption = Annotated[
     str | None,
-    typer.Option("--format", help=f"The device's message format: {', '.join(FORMATS)}."),
+    typer.Option("--format", help=f"The device's message format: {', '.join(FORMAT_NAMES)}."),
 ]
 
 
@@ -107,6 +100,8 @@ def provision(
     """
 
     async def work(registry: DeviceRegistry) -> None:
+        from sensor_ingest._provisioning import provisioning_from_json, tenant_of
+
         key = tenant_of(tenant)
         body = _read_json(file)
         await registry.ensure_indexes()
@@ -142,6 +137,8 @@ def list_devices(
     """List a tenant's service groups and devices."""
 
     async def work(registry: DeviceRegistry) -> None:
+        from sensor_ingest._provisioning import device_to_json, group_to_json, tenant_of
+
         key = tenant_of(tenant)
         groups = await registry.list_groups(key)
         devices, total = await registry.list_devices(key, limit=limit, offset=offset)
@@ -158,44 +155,42 @@ def list_devices(
 
 
 DeviceId = Annotated[str, typer.Argument(help="The device id.", show_default=False)]
+DeviceWork = Callable[["DeviceRegistry", "Device"], Awaitable[None]]
 
 
-@devices_app.command("show")
-def show(
-    device_id: DeviceId,
-    tenant: Tenant,
-    mongo_url: MongoUrl = None,
-    database: Database = DEFAULT_DATABASE,
-    data_dir: DataDir = None,
-    apikey: ApiKey = None,
-    format: FormatOption = None,
-) -> None:
+async def _show(registry: DeviceRegistry, device: Device) -> None:
     """Show one device as JSON: what was provisioned, with the entity id and type it gets."""
+    from sensor_ingest._provisioning import device_to_json
 
-    async def work(registry: DeviceRegistry, device: Device) -> None:
-        group = await registry.get_group(device.tenant, device.format, device.group)
-        typer.echo(json.dumps(device_to_json(device, group), indent=2, ensure_ascii=False))
-
-    _on_device(mongo_url, data_dir, database, tenant, device_id, apikey, format, work)
+    group = await registry.get_group(device.tenant, device.format, device.group)
+    typer.echo(json.dumps(device_to_json(device, group), indent=2, ensure_ascii=False))
 
 
-@devices_app.command("delete")
-def delete(
-    device_id: DeviceId,
-    tenant: Tenant,
-    mongo_url: MongoUrl = None,
-    database: Database = DEFAULT_DATABASE,
-    data_dir: DataDir = None,
-    apikey: ApiKey = None,
-    format: FormatOption = None,
-) -> None:
+async def _delete(registry: DeviceRegistry, device: Device) -> None:
     """Delete one device; its group stays (an autoprovisioning group still accepts it)."""
+    await registry.remove(device)
+    typer.echo(f"device {device.device_id} deleted from {device.group} ({device.format})")
 
-    async def work(registry: DeviceRegistry, device: Device) -> None:
-        await registry.remove(device)
-        typer.echo(f"device {device.device_id} deleted from {device.group} ({device.format})")
 
-    _on_device(mongo_url, data_dir, database, tenant, device_id, apikey, format, work)
+def _device_command(name: str, work: DeviceWork) -> None:
+    """`contesto devices NAME DEVICE_ID --tenant T ...`: `work` on one device, named by the
+    options every such command shares; its docstring is the command's help."""
+
+    @devices_app.command(name, help=work.__doc__)
+    def command(
+        device_id: DeviceId,
+        tenant: Tenant,
+        mongo_url: MongoUrl = None,
+        database: Database = DEFAULT_DATABASE,
+        data_dir: DataDir = None,
+        apikey: ApiKey = None,
+        format: FormatOption = None,
+    ) -> None:
+        _on_device(mongo_url, data_dir, database, tenant, device_id, apikey, format, work)
+
+
+_device_command("show", _show)
+_device_command("delete", _delete)
 
 
 def _on_device(
@@ -206,11 +201,13 @@ def _on_device(
     device_id: str,
     apikey: str | None,
     format: str | None,
-    work: Callable[[DeviceRegistry, Device], Awaitable[None]],
+    work: DeviceWork,
 ) -> None:
     """Run `work` on the tenant's device named by the options; no such device is an error."""
 
     async def found(registry: DeviceRegistry) -> None:
+        from sensor_ingest._provisioning import tenant_of
+
         key = tenant_of(tenant)
         device = await registry.get_device(
             key, device_id, format=_format(format), group=apikey or None
@@ -224,12 +221,16 @@ def _on_device(
 
 
 def _described(record: ServiceGroup | Device) -> str:
+    from sensor_ingest import Device
+
     if isinstance(record, Device):
         return f"device {record.device_id} in {record.group} ({record.format})"
     return f"service group {record.group} ({record.format})"
 
 
 def _format(value: str | None) -> Format | None:
+    from sensor_ingest._provisioning import FORMATS
+
     if value is None:
         return None
     for known in FORMATS:
@@ -261,6 +262,9 @@ def _provisionable(body: dict[str, Any]) -> dict[str, Any]:
 def _print_tables(
     tenant: str, groups: list[ServiceGroup], devices: list[Device], total: int, offset: int
 ) -> None:
+    from sensor_ingest import bind
+    from sensor_ingest._devices import bind_device_only
+
     console = _console()
     table = _table(
         f"Service groups of {tenant}",
@@ -317,7 +321,11 @@ def _run(
 ) -> T:
     """Run `work` on the registry of the store the command names (`_cli_stack.py`); every
     expected failure is `error: ...` and exit code 1."""
+    # Which store first: without one the command fails before it imports the registry.
     mongo_url = stack_store_url(explicit_url, data_dir)
+    from sensor_ingest._provisioning import ProvisioningError
+    from sensor_ingest._registry import RegistryError
+
     try:
         return asyncio.run(_with_registry(mongo_url, database, work))
     except (_Failed, ProvisioningError, RegistryError) as exc:
@@ -334,6 +342,11 @@ async def _with_registry(
 
 @asynccontextmanager
 async def _registry(mongo_url: str, database: str) -> AsyncIterator[DeviceRegistry]:
+    from pymongo import AsyncMongoClient
+    from pymongo.errors import PyMongoError
+
+    from sensor_ingest import DeviceRegistry
+
     try:
         # A store that does not answer fails in seconds, unless the URL says otherwise.
         options: dict[str, Any] = {}
@@ -381,6 +394,8 @@ def mqtt_acl(
     OUT/acl (acl_file) and OUT/passwd (password_file), set allow_anonymous false, and
     reload Mosquitto (SIGHUP).
     """
+    from contesto._mqtt_access import MqttAccessError, MqttAccessFiles
+
     if every is not None:
         files = MqttAccessFiles(out, ingest_user)
         _run(mongo_url, data_dir, database, lambda registry: _keep_in_step(registry, files, every))
@@ -396,6 +411,8 @@ def mqtt_acl(
 
 async def _keep_in_step(registry: DeviceRegistry, files: MqttAccessFiles, every_s: float) -> None:
     """Rewrite the access files whenever the registry's groups change, until SIGTERM/SIGINT."""
+    from contesto._mqtt_access import keep_access_in_step
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

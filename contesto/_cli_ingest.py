@@ -8,7 +8,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import orjson
 import typer
@@ -18,12 +18,11 @@ from rich.table import Table
 
 from contesto._cli_stack import DataDir, StoreUrl, stack_mqtt, stack_store_url
 from contesto._cli_tables import add_whole_column
-from contesto._demo import DEMO_DEVICES, DEMO_GROUPS, simulated_messages
-from contesto._ingest import IngestRuntime, open_ingest, serve_ingest
-from sensor_ingest import IngestSettings, MqttError, MqttOptions
-from sensor_ingest._mqtt import MqttPublisher
-from sensor_ingest._mqtt_acl import group_user
-from store_edge import StoreError
+
+if TYPE_CHECKING:
+    from contesto._ingest import IngestRuntime
+    from sensor_ingest import IngestSettings
+    from sensor_ingest._mqtt import MqttPublisher
 
 __all__ = ["dead_letter_app", "ingest", "simulate"]
 
@@ -64,6 +63,9 @@ def ingest(
     Several workers may run side by side. Ctrl-C or SIGTERM stops it; what it did not
     acknowledge, MQTT delivers again.
     """
+    from contesto._ingest import serve_ingest
+    from sensor_ingest import IngestSettings, MqttError
+
     settings = IngestSettings()
     if demo:
         asyncio.run(_provision_demo(settings))
@@ -75,6 +77,9 @@ def ingest(
 
 
 async def _provision_demo(settings: IngestSettings) -> None:
+    from contesto._demo import DEMO_DEVICES, DEMO_GROUPS
+    from contesto._ingest import open_ingest
+
     async with open_ingest(settings) as runtime:
         for group in DEMO_GROUPS:
             await runtime.registry.put_group(group)
@@ -111,6 +116,11 @@ def simulate(
     Then look at http://127.0.0.1:1026/ngsi-ld/v1/entities?type=AirQualityObserved with
     the header `NGSILD-Tenant: firenze`.
     """
+    from contesto._demo import simulated_messages
+    from sensor_ingest import MqttError, MqttOptions
+    from sensor_ingest._mqtt import MqttPublisher
+    from sensor_ingest._mqtt_acl import group_user
+
     target = stack_mqtt(mqtt_host, mqtt_port, credentials, data_dir)
     mqtt_host, mqtt_port, credentials = target.host, target.port, target.credentials
     interval = 1.0 / rate if rate > 0 else 0.0
@@ -148,6 +158,8 @@ def simulate(
 
 def _logins(credentials: Path | None) -> dict[str, str] | None:
     """Each MQTT user's password from a `credentials` file, or None for anonymous."""
+    from sensor_ingest import MqttError
+
     if credentials is None:
         return None
     try:
@@ -163,7 +175,13 @@ def _with_runtime(
     action: Callable[[IngestRuntime], Awaitable[T]],
 ) -> T:
     """Run `action` on the ingest store the command names (`_cli_stack.py`)."""
-    settings = IngestSettings(mongo_url=stack_store_url(explicit_url, data_dir))
+    # Which store first: without one the command fails before it imports the pipeline.
+    mongo_url = stack_store_url(explicit_url, data_dir)
+    from contesto._ingest import open_ingest
+    from sensor_ingest import IngestSettings
+    from store_edge import StoreError
+
+    settings = IngestSettings(mongo_url=mongo_url)
 
     async def main() -> T:
         async with open_ingest(settings) as runtime:

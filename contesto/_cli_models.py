@@ -4,22 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from contesto._cli_tables import add_whole_column
-from datamodels import (
-    Catalogue,
-    CatalogueError,
-    Form,
-    Profile,
-    ValidationResult,
-    load_catalogue,
-    validate_entity,
-)
+
+if TYPE_CHECKING:
+    from datamodels import Catalogue, Form, Profile, ValidationResult
 
 models_app = typer.Typer(
     name="models",
@@ -36,6 +30,8 @@ def _console() -> Console:
 @models_app.command("list")
 def list_models() -> None:
     """List the models and regional profiles in the catalogue."""
+    from datamodels import load_catalogue
+
     catalogue = load_catalogue()
     table = Table(title="Data models")
     add_whole_column(table, "model", [model.name for model in catalogue])
@@ -56,6 +52,8 @@ def show(
     schema: Annotated[bool, typer.Option("--schema", help="Print the JSON Schema.")] = False,
 ) -> None:
     """Show a model's attributes and @context, or a profile's rules."""
+    from datamodels import CatalogueError, load_catalogue
+
     catalogue = load_catalogue()
     console = _console()
     try:
@@ -106,6 +104,8 @@ def _show_profile(console: Console, profile: Profile) -> None:
 
 def _with_profile_file(catalogue: Catalogue, profile: str | None) -> tuple[Catalogue, str | None]:
     """Accept a profile file path as well as a catalogue name (a city's own profile)."""
+    from datamodels import Profile
+
     if profile is None or profile in catalogue.profiles:
         return catalogue, profile
     path = Path(profile)
@@ -137,6 +137,8 @@ def validate(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON report.")] = False,
 ) -> None:
     """Validate payload files offline; exit code 1 when any entity breaks a rule."""
+    from datamodels import CatalogueError, load_catalogue, validate_entity
+
     if form is not None and form not in _FORMS:
         typer.echo(f"error: --form must be one of {', '.join(_FORMS)}", err=True)
         raise typer.Exit(2)

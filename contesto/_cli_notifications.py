@@ -10,8 +10,6 @@ from typing import Annotated
 import orjson
 import typer
 
-from conformance_tests import NotificationReceiver
-
 notifications_app = typer.Typer(
     help="Notifications of NGSI-LD subscriptions: receive them to see what an app would get.",
     no_args_is_help=True,
@@ -42,6 +40,8 @@ def listen(
 
 
 async def _listen(host: str, port: int, count: int) -> None:
+    from conformance_tests import NotificationReceiver
+
     async with NotificationReceiver(host, port) as receiver:
         typer.echo(f"listening on {receiver.url}/ (Ctrl-C to stop)", err=True)
         printed = 0

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from contesto._runtime_file import NoLocalStack, StackRuntime, read_runtime
-from contesto._settings import StackSettings
-from contesto._stack_mqtt import access_files
+if TYPE_CHECKING:
+    from contesto._runtime_file import StackRuntime
 
 __all__ = [
     "ApiUrl",
@@ -62,6 +61,9 @@ DataDir = Annotated[
 
 def local_runtime(data_dir: Path | None, wanted: str) -> StackRuntime:
     """The running local stack, or exit 1 saying why none was found and what to give."""
+    from contesto._runtime_file import NoLocalStack, read_runtime
+    from contesto._settings import StackSettings
+
     directory = data_dir if data_dir is not None else StackSettings().data_dir
     try:
         return read_runtime(directory)
@@ -106,6 +108,10 @@ def stack_mqtt(
     else from CONTESTO_MQTT_HOST, CONTESTO_MQTT_PORT, else from the running local stack, else
     the defaults; the logins of the regional profile (CONTESTO_AUTH_REQUIRED) from
     DATA_DIR/mqtt/access/credentials."""
+    from contesto._runtime_file import NoLocalStack, read_runtime
+    from contesto._settings import StackSettings
+    from contesto._stack_mqtt import access_files
+
     stack = StackSettings() if data_dir is None else StackSettings(data_dir=data_dir)
     from_env = stack.model_fields_set
     try:

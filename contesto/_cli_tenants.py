@@ -11,37 +11,23 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 import orjson
 import typer
-from bson import json_util
-from pymongo import AsyncMongoClient
 from rich.console import Console
 from rich.table import Table
 
 from contesto._cli_stack import ApiUrl, DataDir, stack_api_url, stack_store_url
 from contesto._cli_stack import StoreUrl as MongoUrl
 from contesto._cli_tables import add_whole_column
-from datamodels import CatalogueError, PersonalData, load_catalogue
-from ngsild_client import Endpoint, HttpAdapter, NgsiLdClient, NgsiLdClientError, Refused
-from regional_tenants import (
-    REGION_TENANT,
-    ApiValidation,
-    InvalidTenantName,
-    MongoTenantDirectory,
-    OnboardingError,
-    SharingRule,
-    Tenant,
-    TenantName,
-    TenantRegistry,
-    issue_key,
-    onboard,
-    onboard_comune,
-    platform_database,
-    tenant_database,
-)
-from store_edge import StoreError, connect, translated
+
+if TYPE_CHECKING:
+    from pymongo import AsyncMongoClient
+
+    from datamodels import PersonalData
+    from ngsild_client import Endpoint, NgsiLdClient
+    from regional_tenants import TenantRegistry
 
 __all__ = ["audit", "tenants_app"]
 
@@ -64,6 +50,8 @@ Prefix = Annotated[
 
 
 def _tenant_name(text: str) -> str:
+    from regional_tenants import InvalidTenantName, TenantName
+
     try:
         return TenantName.parse(text).value
     except InvalidTenantName as error:
@@ -73,11 +61,19 @@ def _tenant_name(text: str) -> str:
 Slug = Annotated[str, typer.Argument(help="The tenant's name.", callback=_tenant_name)]
 
 
-Work = Callable[[AsyncMongoClient[dict[str, Any]], TenantRegistry], Awaitable[T]]
+# regional_tenants.ApiValidation, written out for the command's choices (a test holds them
+# equal): the command line is built without importing what its commands work with.
+ApiValidationMode = Literal["off", "warn", "enforce"]
+
+if TYPE_CHECKING:
+    Work = Callable[[AsyncMongoClient[dict[str, Any]], TenantRegistry], Awaitable[T]]
 
 
 def _run(explicit_url: str | None, data_dir: Path | None, prefix: str, work: Work[T]) -> T:
     """Run `work` on the tenant registry of the store the command names (`_cli_stack.py`)."""
+    from regional_tenants import MongoTenantDirectory, TenantRegistry, platform_database
+    from store_edge import StoreError, connect, translated
+
     url = stack_store_url(explicit_url, data_dir)
 
     async def main() -> T:
@@ -106,6 +102,7 @@ def _say_key(slug: str, key: str, role: str) -> None:
 @tenants_app.command("bootstrap")
 def bootstrap(mongo_url: MongoUrl = None, prefix: Prefix = "ctx", data_dir: DataDir = None) -> None:
     """Create the regional tenant `toscana` and print a region-admin key (shown once)."""
+    from regional_tenants import REGION_TENANT, Tenant, issue_key, onboard
 
     async def work(_client: object, registry: TenantRegistry) -> str:
         tenant = Tenant(REGION_TENANT, "region", "Regione Toscana", datetime.now(UTC))
@@ -133,6 +130,8 @@ def onboard_command(
 ) -> None:
     """Onboard a comune (boundary, default data models, admin key) or a utility. Idempotent:
     an onboarded tenant is left as it is and gets no new key unless --new-key."""
+    from regional_tenants import OnboardingError, Tenant, onboard, onboard_comune
+
     if (comune is None) == (utility is None):
         typer.secho("give --comune or --utility", err=True, fg=typer.colors.RED)
         raise typer.Exit(2)
@@ -251,7 +250,7 @@ def resume_command(
 @tenants_app.command("validation")
 def validation_command(
     slug: Slug,
-    mode: Annotated[ApiValidation, typer.Argument(help="off (the default), warn or enforce.")],
+    mode: Annotated[ApiValidationMode, typer.Argument(help="off (the default), warn or enforce.")],
     mongo_url: MongoUrl = None,
     prefix: Prefix = "ctx",
     data_dir: DataDir = None,
@@ -288,6 +287,10 @@ def delete_command(
     Asks for confirmation unless --yes. The audit log is kept. Running brokers and ingest
     processes forget the tenant within 5 seconds.
     """
+    from bson import json_util
+
+    from regional_tenants import OnboardingError, tenant_database
+
     target = export or Path(f"{slug}-export.jsonl")
     if not yes:
         typer.confirm(
@@ -325,6 +328,8 @@ def key_command(
     data_dir: DataDir = None,
 ) -> None:
     """Issue a new API key for the tenant (shown once; stored hashed)."""
+    from regional_tenants import issue_key
+
     if role not in ("reader", "writer", "admin"):
         typer.secho("the role is reader, writer or admin", err=True, fg=typer.colors.RED)
         raise typer.Exit(2)
@@ -392,6 +397,9 @@ def share_command(
 ) -> None:
     """Share an owner's entities of some types, only the allowed attributes, with other
     tenants. The bridge applies it to everything the owner publishes from now on."""
+    from datamodels import CatalogueError, load_catalogue
+    from regional_tenants import SharingRule
+
     try:
         rule = SharingRule(
             name=name,
@@ -444,6 +452,9 @@ def purge_command(
     whose attribute was observed before now - retention_days loses that attribute, through
     the NGSI-LD API (so it works on any broker). Run it daily, e.g. from cron.
     """
+    from datamodels import CatalogueError, load_catalogue
+    from ngsild_client import Endpoint
+
     try:
         found = load_catalogue().profile(profile)
     except CatalogueError as exc:
@@ -466,6 +477,8 @@ def purge_command(
 async def _purge(
     endpoint: Endpoint, entity_type: str, personal: Mapping[str, PersonalData]
 ) -> dict[str, int]:
+    from ngsild_client import HttpAdapter, NgsiLdClient
+
     purged: dict[str, int] = {}
     async with HttpAdapter(timeout_s=60) as http:
         client = NgsiLdClient(http, endpoint)
@@ -478,6 +491,8 @@ async def _purge(
 async def _purge_attribute(
     client: NgsiLdClient, entity_type: str, name: str, cutoff: datetime
 ) -> int:
+    from ngsild_client import NgsiLdClientError, Refused
+
     stamp = cutoff.strftime("%Y-%m-%dT%H:%M:%SZ")
     params = {"type": entity_type, "q": f"{name}.observedAt<{stamp}", "attrs": name}
     removed = 0

@@ -61,6 +61,16 @@ class _PortTaken(EmbeddedStoreError):
     """The port chosen for the store was taken before the store could bind it."""
 
 
+def _store_environment() -> dict[str, str]:
+    """The store's environment: glibc's malloc then keeps at most two arenas. The store
+    serves each connection on a thread of its own, and with glibc's default of eight arenas
+    per core each thread's freed memory stays in its own 64 MB heap: in an hour's soak
+    (`python -m bench.bench_soak`) the store grew to 1.3 GB over a 256 MB cache; side by
+    side for 8 minutes, 294 MB with two arenas against 421 MB without. An operator's own
+    MALLOC_ARENA_MAX wins."""
+    return {"MALLOC_ARENA_MAX": "2", **os.environ}
+
+
 def find_executable() -> Path:
     """The `secantusd-py` beside this interpreter (its venv) first, else the one on PATH."""
     beside = Path(sys.executable).parent / EXECUTABLE
@@ -298,6 +308,7 @@ class EmbeddedStore(ChildServer):
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 cwd=self.storage_path,
+                env=_store_environment(),
                 start_new_session=True,
                 preexec_fn=dies_with_parent(),  # noqa: PLW1509 - one prctl call, no locks
             )

@@ -205,7 +205,9 @@ async def run_ingest(
                         ProvisioningAccess(
                             runtime.tenants, ingest.auth_required, ingest.auto_create_tenants
                         ),
-                        operations_router(runtime.metrics, ReadinessSettings().readiness_limits()),
+                        operations_router(
+                            runtime.metrics, ReadinessSettings(), key_required=ingest.auth_required
+                        ),
                     ),
                     host=host,
                     port=port,

@@ -15,9 +15,10 @@ from contesto._settings import StackSettings
 __all__ = ["IngestChild", "IngestChildError", "ingest_status_path"]
 
 
-def ingest_status_path(data_dir: Path) -> Path:
-    """Where the stack's ingest process writes its status for the API's readiness."""
-    return data_dir.absolute() / "ingest-status.json"
+def ingest_status_path(data_dir: Path, index: int = 0) -> Path:
+    """Where the stack's ingest worker `index` writes its status for the API's readiness."""
+    name = "ingest-status.json" if index == 0 else f"ingest-status-{index}.json"
+    return data_dir.absolute() / name
 
 
 class IngestChildError(RuntimeError):
@@ -57,9 +58,7 @@ class IngestChild(ChildProcess):
         self._start_timeout_s = start_timeout_s
         data_dir = settings.data_dir.absolute()
         self.log_path = data_dir / ("ingest.log" if index == 0 else f"ingest-{index}.log")
-        self.status_path = (
-            ingest_status_path(data_dir) if index == 0 else data_dir / f"ingest-status-{index}.json"
-        )
+        self.status_path = ingest_status_path(data_dir, index)
 
     def start(self) -> None:
         settings = self._settings

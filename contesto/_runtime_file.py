@@ -9,11 +9,12 @@ import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from contesto._embedded import URL_FILE
-from contesto._settings import StackSettings
-from contesto._stack_mqtt import access_files
 from contesto._store_credentials import write_private
+
+if TYPE_CHECKING:
+    from contesto._settings import StackSettings
 
 __all__ = [
     "RUNTIME_FILE",
@@ -49,6 +50,10 @@ class StackRuntime:
     @classmethod
     def of(cls, settings: StackSettings, store_url: str) -> StackRuntime:
         """The runtime of this process's stack, run with `settings` on `store_url`."""
+        # Here, not at the top: operator commands read runtime files without the stack.
+        from contesto._embedded import URL_FILE  # noqa: PLC0415
+        from contesto._stack_mqtt import access_files  # noqa: PLC0415
+
         data_dir = settings.data_dir.absolute()
         host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
         web_host = f"[{host}]" if ":" in host else host

@@ -8,7 +8,9 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from sensor_ingest import DEFAULT_MAX_MESSAGE_BYTES
+# sensor_ingest's DEFAULT_MAX_MESSAGE_BYTES (a unit test holds them equal), written out so
+# that reading the settings does not import the ingest pipeline.
+_INGEST_MAX_MESSAGE_BYTES = 256 * 1024
 
 
 class StackSettings(BaseSettings):
@@ -47,7 +49,7 @@ class StackSettings(BaseSettings):
     # auto: Mosquitto if installed, else amqtt (dev profile only); or name one of them.
     mqtt_broker: Literal["auto", "mosquitto", "amqtt"] = "auto"
     # Mosquitto drops larger payloads; ingest dead-letters them (CONTESTO_INGEST_...).
-    ingest_max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    ingest_max_message_bytes: int = _INGEST_MAX_MESSAGE_BYTES
     # The regional profile (as for the broker): MQTT asks every client to log in.
     auth_required: bool = False
     ingest: bool = True

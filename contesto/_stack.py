@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import os
 import re
 import shutil
 import signal
 import socket
 import threading
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -68,7 +68,11 @@ def run_stack(settings: StackSettings, say: Callable[[str], None]) -> None:
                 status_file = None
                 if settings.ingest:
                     store_lines += _open_ingest(settings, mongo_url, resources, children)
-                    status_file = ingest_status_path(settings.data_dir)
+                    # The API is ready while every ingest worker reports.
+                    status_file = os.pathsep.join(
+                        str(ingest_status_path(settings.data_dir, index))
+                        for index in range(settings.workers)
+                    )
                 if settings.workers > 1:
                     store_lines += _open_api_processes(
                         settings, http_socket, mongo_url, status_file, resources, children
@@ -145,14 +149,14 @@ def _open_api_processes(
     settings: StackSettings,
     http_socket: socket.socket,
     mongo_url: str,
-    status_file: Path | None,
+    status_file: str | None,
     resources: contextlib.ExitStack,
     children: list[tuple[str, ChildProcess]],
 ) -> list[str]:
     """`settings.workers` API processes serving `http_socket`, started last so stopped first."""
     env = {"CONTESTO_MONGO_URL": mongo_url}
     if status_file is not None:
-        env["CONTESTO_INGEST_STATUS_FILE"] = str(status_file)
+        env["CONTESTO_INGEST_STATUS_FILE"] = status_file
     for index in range(settings.workers):
         child = ApiChild(settings, index, http_socket, env)
         try:

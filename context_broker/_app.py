@@ -42,8 +42,10 @@ from context_broker._http import (
     _operations,
     _query,
     _subscriptions,
+    _temporal,
 )
 from context_broker._http._auth import ApiKeyGuard
+from context_broker._http._control_room import api_prefix, install_control_room
 from context_broker._http._deps import Deps
 from context_broker._http._hot_path import HotPath
 from context_broker._http._openapi import install_api_description
@@ -54,12 +56,15 @@ from context_broker._http._telemetry import RequestTelemetry
 from context_broker._http._validation_report import ValidationReport
 from context_broker._http._version import VersionPreference
 from context_broker._jsonld import ContextResolver
+from context_broker._live_feed import LiveFeed
 from context_broker._metrics import BrokerMetrics, StoreLatency
 from context_broker._service import Broker
 from context_broker._settings import BrokerSettings
 from context_broker._store import Store
 from context_broker._subscriptions import LiveSubscriptions, Subscriptions
+from context_broker._subscriptions._changes import ChangeSink, ChangeSinks
 from context_broker._subscriptions._schedule import PeriodicSchedule
+from context_broker._temporal import RetentionSweep, TemporalRecorder, TemporalStore
 from context_broker._time import utc_now
 from datamodels import load_catalogue
 from regional_tenants import TenantRegistry
@@ -74,6 +79,7 @@ log = logging.getLogger("context_broker")
 def create_app(settings: BrokerSettings) -> FastAPI:
     """Build the NGSI-LD API application; the store client opens in the lifespan."""
     metrics = BrokerMetrics()
+    live_feed = LiveFeed()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -95,6 +101,7 @@ def create_app(settings: BrokerSettings) -> FastAPI:
         contexts = HostedContexts(store)
         notifier: Notifier | None = None
         sweep: ExpirySweep | None = None
+        retention: RetentionSweep | None = None
         try:
             await contexts.load()
             resolver = ContextResolver(
@@ -126,7 +133,14 @@ def create_app(settings: BrokerSettings) -> FastAPI:
             validation = ApiValidation(
                 load_policy, on_violations=metrics.api_violations_found, record=record_warning
             )
-            broker = Broker(store, sink, expiry, validation)
+            history = TemporalStore(store, settings.temporal_retention_days)
+            sinks: list[ChangeSink] = [sink, live_feed]
+            if settings.temporal:
+                sinks.append(TemporalRecorder(history))
+            changes = ChangeSinks(*sinks)
+            broker = Broker(store, changes, expiry, validation)
+            retention = RetentionSweep(history)
+            await retention.start()
             sweep = ExpirySweep(
                 broker, expiry, settings.expiry_sweep_ms / 1000, settings.purge_batch
             )
@@ -138,13 +152,13 @@ def create_app(settings: BrokerSettings) -> FastAPI:
                 await notifier.start()
             app.state.deps = Deps(settings, broker, resolver, contexts)
             app.state.started_at = utc_now()
-            status_file = settings.ingest_status_file
             app.state.readiness = Readiness(
                 lambda: store.reachability.down,
-                status_file_reader(status_file) if status_file is not None else None,
+                [status_file_reader(path) for path in settings.ingest_status_paths()],
                 settings.readiness_limits(),
             )
             app.state.tenant_registry = registry
+            app.state.temporal = history
             app.state.subscriptions = Subscriptions(
                 store,
                 parse_type_selection,
@@ -154,6 +168,8 @@ def create_app(settings: BrokerSettings) -> FastAPI:
             )
             yield
         finally:
+            if retention is not None:
+                await retention.stop()
             if sweep is not None:
                 await sweep.stop()
             if notifier is not None:
@@ -169,6 +185,7 @@ def create_app(settings: BrokerSettings) -> FastAPI:
         redoc_url=None,
     )
     app.state.metrics = metrics
+    app.state.live_feed = live_feed
     for router in (
         _entities.router,
         _query.router,
@@ -177,18 +194,21 @@ def create_app(settings: BrokerSettings) -> FastAPI:
         _info.router,
         _contexts.router,
         _subscriptions.router,
+        _temporal.router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(_admin.router)
     app.include_router(_landing.router)
     app.include_router(_operations.router)
+    install_control_room(app, settings)
     _install_error_handlers(app)
     install_api_description(app, key_required=settings.auth_required)
     # Inside the key guard and the error handler for unexpected errors, like the routes.
     app.add_middleware(HotPath)
     app.add_middleware(ValidationReport)
     if settings.auth_required:
-        app.add_middleware(ApiKeyGuard)
+        live_routes = tuple(api_prefix(settings) + name for name in ("boundary", "events"))
+        app.add_middleware(ApiKeyGuard, also_guarded=live_routes)
     app.add_middleware(VersionPreference)
     # A request refused for its shape never reaches the key guard's tenant lookup.
     app.add_middleware(RequestShape)

@@ -1,17 +1,17 @@
 """Readiness: whether a process should receive traffic, check by check.
 
 The API's store check reads the store client's heartbeat state (refreshed by the driver
-every second), so a probe costs no store query. The ingest checks read the status the
-ingest process makes once a second: the API reads it from the file ingest writes
-(`CONTESTO_INGEST_STATUS_FILE`, set by `contesto up`), at most once a second; without that
-file (the API deployed alone) they are not made. Ingest's own `/health/ready` reads it
-from memory.
+every second), so a probe costs no store query. The ingest checks read the status each
+ingest worker makes once a second: the API reads the files the workers write (named in
+`CONTESTO_INGEST_STATUS_FILE`, set by `contesto up`), at most once a second, and is ready
+only while every worker's status is fresh; without such files (the API deployed alone)
+they are not made. Ingest's own `/health/ready` reads its status from memory.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,18 +67,23 @@ def status_file_reader(path: Path) -> Callable[[], bytes | None]:
     return read
 
 
+StatusReader = Callable[[], bytes | None]
+
+
 class Readiness:
     """The checks of `/health/ready`: the store's when `store_down` is given (the store
-    client's reachability), ingest's when `ingest_status` is (its status as JSON)."""
+    client's reachability), and those of each ingest worker whose status `ingest_statuses`
+    reads (as JSON): `ingest` and `mqtt` of worker 0, `ingest-N` and `mqtt-N` of worker N,
+    and the shared outbox's `outbox` and `ingestLag` as worker 0 sees them."""
 
     def __init__(
         self,
         store_down: Callable[[], bool] | None,
-        ingest_status: Callable[[], bytes | None] | None,
+        ingest_statuses: Sequence[StatusReader],
         limits: ReadinessLimits,
     ) -> None:
         self._store_down = store_down
-        self._ingest_status = ingest_status
+        self._ingest_statuses = tuple(ingest_statuses)
         self._limits = limits
         self._ingest: list[Check] = []
         self._read_at = -_REREAD_S
@@ -91,30 +96,42 @@ class Readiness:
                 checks.append(Check("store", False, detail))
             else:
                 checks.append(Check("store", True))
-        if self._ingest_status is not None:
+        if self._ingest_statuses:
             now = time.monotonic()
             if now - self._read_at >= _REREAD_S:
                 self._read_at = now
-                self._ingest = self._ingest_checks(self._ingest_status())
+                self._ingest = [
+                    check
+                    for index, read in enumerate(self._ingest_statuses)
+                    for check in self._worker_checks(index, read())
+                ]
             checks += self._ingest
         return checks
 
-    def _ingest_checks(self, raw: bytes | None) -> list[Check]:
+    def _worker_checks(self, index: int, raw: bytes | None) -> list[Check]:
+        """Worker `index`'s checks: it reports, it is connected to MQTT, and (worker 0
+        only, the outbox being one for all) the outbox's depth and lag."""
+        suffix = f"-{index}" if index else ""
+        who = "the ingest process" if len(self._ingest_statuses) == 1 else f"ingest worker {index}"
         try:
             status: dict[str, Any] = orjson.loads(raw) if raw is not None else {}
         except orjson.JSONDecodeError:
             status = {}
         if not status:
-            return [Check("ingest", False, "the ingest process has written no status")]
+            return [Check(f"ingest{suffix}", False, f"{who} has written no status")]
         limits = self._limits
         age = time.time() - float(status.get("at", 0))
         if age > limits.max_status_age_s:
-            return [Check("ingest", False, f"the ingest process's status is {age:.0f} s old")]
-        checks = [Check("ingest", True)]
+            return [Check(f"ingest{suffix}", False, f"{who}'s status is {age:.0f} s old")]
+        checks = [Check(f"ingest{suffix}", True)]
         if status.get("mqttConnected"):
-            checks.append(Check("mqtt", True))
+            checks.append(Check(f"mqtt{suffix}", True))
         else:
-            checks.append(Check("mqtt", False, "ingest is not connected to the MQTT broker"))
+            checks.append(
+                Check(f"mqtt{suffix}", False, f"{who} is not connected to the MQTT broker")
+            )
+        if index:
+            return checks
         depth, lag = status.get("outboxDepth"), status.get("lagSeconds")
         if depth is None or lag is None:
             checks.append(Check("outbox", False, "ingest cannot read the outbox"))

@@ -9,6 +9,7 @@ API's `/metrics` reads them all, so it shows both processes.
 from __future__ import annotations
 
 import contextlib
+import hmac
 import os
 from collections.abc import Callable, Iterator
 
@@ -28,7 +29,14 @@ from pymongo.monitoring import (
     CommandSucceededEvent,
 )
 
-__all__ = ["EXPOSITION_TYPE", "MULTIPROCESS_ENV", "BrokerMetrics", "StoreLatency", "shared_metrics"]
+__all__ = [
+    "EXPOSITION_TYPE",
+    "MULTIPROCESS_ENV",
+    "BrokerMetrics",
+    "StoreLatency",
+    "is_metrics_key",
+    "shared_metrics",
+]
 
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 EXPOSITION_TYPE = CONTENT_TYPE_LATEST
@@ -36,6 +44,16 @@ EXPOSITION_TYPE = CONTENT_TYPE_LATEST
 # Seconds: a read by id takes about a millisecond, a budgeted query up to its time budget.
 _REQUEST_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _STORE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0)
+
+
+def is_metrics_key(authorization: str | None, metrics_key: str | None) -> bool:
+    """Whether an `Authorization` header carries the metrics key as its bearer token."""
+    if not metrics_key or authorization is None:
+        return False
+    scheme, _, token = authorization.partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        token.strip().encode(), metrics_key.encode()
+    )
 
 
 @contextlib.contextmanager

@@ -123,6 +123,13 @@ class Broker:
         they do not need themselves."""
         return not isinstance(self.changes, NoChanges) and await self.changes.listens(tenant)
 
+    async def _needs_documents(self, tenant: str | None) -> bool:
+        """Whether the sink wants the tenant's changes as whole entities before and after
+        (notifications do; history needs only what each write stamped)."""
+        return not isinstance(self.changes, NoChanges) and await self.changes.needs_documents(
+            tenant
+        )
+
     async def _validating(self, tenant: str | None) -> bool:
         """Whether the tenant's writes are checked (then no write takes a fast path that
         would skip the entity as it will be after the write)."""
@@ -160,18 +167,20 @@ class Broker:
         `change` returns the document to write and the operation's outcome. The change is
         reported with the document as read, which the version check proves it replaced."""
         listening = await self._listening(tenant)
+        whole = listening and await self._needs_documents(tenant)
         for _ in range(_RETRIES):
             doc = await repo.get(entity_id)
             if doc is None:
                 raise ResourceNotFound(f"entity {entity_id} does not exist")
-            before = deepcopy(doc) if listening else _version_of(doc)
+            before = deepcopy(doc) if whole else _version_of(doc)
             written, result = change(doc)
             if terms is not None:
                 await self._validate(tenant, written, terms)
             if await repo.replace(written, before):
                 await self._schedule_expiry(tenant, [written])
                 if listening:
-                    await self._report([EntityChange(tenant, entity_id, before, written)])
+                    told = before if whole else None
+                    await self._report([EntityChange(tenant, entity_id, told, written)])
                 return result
         raise StoreUnavailable(f"entity {entity_id} is being changed by others; try again")
 
@@ -230,7 +239,7 @@ class Broker:
         if entity_type is not None:
             await self.retrieve_entity(tenant, entity_id, [], entity_type=entity_type)
         listening = await self._listening(tenant)
-        deleted = await repo.delete(entity_id, whole=listening)
+        deleted = await repo.delete(entity_id, whole=await self._needs_documents(tenant))
         if deleted is None:
             raise ResourceNotFound(f"entity {entity_id} does not exist")
         if listening:
@@ -239,29 +248,31 @@ class Broker:
     async def replace_entity(
         self, tenant: str | None, entity_id: str, payload: object, terms: TermMap
     ) -> None:
+        now = utc_now()
         check_uri(entity_id, "entity id")
         payload = _with_id(payload, entity_id)
-        new_doc = build_document(payload, terms, utc_now())
+        new_doc = build_document(payload, terms, now)
         repo = await self._repo(tenant)
         await self._modify(
             tenant,
             repo,
             entity_id,
-            lambda doc: (replace_entity(doc, new_doc, utc_now()), None),
+            lambda doc: (replace_entity(doc, new_doc, now), None),
             terms,
         )
 
     async def merge_entity(
         self, tenant: str | None, entity_id: str, payload: object, terms: TermMap
     ) -> None:
+        now = utc_now()
         check_uri(entity_id, "entity id")
-        fragment = _fragment_for(payload, entity_id, terms, allow_null=True)
+        fragment = _fragment_for(payload, entity_id, terms, now, allow_null=True)
         repo = await self._repo(tenant)
         await self._modify(
             tenant,
             repo,
             entity_id,
-            _in_place(lambda doc: merge_entity(doc, fragment, utc_now())),
+            _in_place(lambda doc: merge_entity(doc, fragment, now)),
             terms,
         )
 
@@ -275,8 +286,9 @@ class Broker:
         no_overwrite: bool,
         entity_type: str | None = None,
     ) -> AttributeOutcome:
+        now = utc_now()
         check_uri(entity_id, "entity id")
-        fragment = _fragment_for(payload, entity_id, terms)
+        fragment = _fragment_for(payload, entity_id, terms, now)
         repo = await self._repo(tenant)
         return await self._modify(
             tenant,
@@ -285,9 +297,7 @@ class Broker:
             _in_place(
                 _typed(
                     entity_type,
-                    lambda doc: append_attributes(
-                        doc, fragment, utc_now(), no_overwrite=no_overwrite
-                    ),
+                    lambda doc: append_attributes(doc, fragment, now, no_overwrite=no_overwrite),
                 )
             ),
             terms,
@@ -302,10 +312,11 @@ class Broker:
         *,
         entity_type: str | None = None,
     ) -> AttributeOutcome:
+        now = utc_now()
         check_uri(entity_id, "entity id")
-        fragment = _fragment_for(payload, entity_id, terms)
+        fragment = _fragment_for(payload, entity_id, terms, now)
         repo = await self._repo(tenant)
-        fast = attributes_update(fragment, utc_now()) if entity_type is None else None
+        fast = attributes_update(fragment, now) if entity_type is None else None
         if fast is not None and await self._validating(tenant):
             fast = None
         if fast is not None and await self._update_existing(tenant, repo, entity_id, fast):
@@ -314,7 +325,7 @@ class Broker:
             tenant,
             repo,
             entity_id,
-            _in_place(_typed(entity_type, lambda doc: update_attributes(doc, fragment, utc_now()))),
+            _in_place(_typed(entity_type, lambda doc: update_attributes(doc, fragment, now))),
             terms,
         )
 
@@ -328,12 +339,13 @@ class Broker:
         *,
         entity_type: str | None = None,
     ) -> None:
+        now = utc_now()
         encoded = _attribute_field(entity_id, attr, terms)
         if encoded == _SCOPE_FIELD:
             raise BadRequestData("scope is not an attribute: change it with Update or Merge Entity")
         repo = await self._repo(tenant)
         if isinstance(payload, dict) and entity_type is None and not await self._validating(tenant):
-            fast = partial_attribute_update(payload, attr, encoded, terms, utc_now())
+            fast = partial_attribute_update(payload, attr, encoded, terms, now)
             if fast is not None and await self._update_existing(tenant, repo, entity_id, fast):
                 return
         await self._modify(
@@ -343,9 +355,7 @@ class Broker:
             _in_place(
                 _typed(
                     entity_type,
-                    lambda doc: partial_update_attribute(
-                        doc, attr, encoded, payload, terms, utc_now()
-                    ),
+                    lambda doc: partial_update_attribute(doc, attr, encoded, payload, terms, now),
                 )
             ),
             terms,
@@ -361,8 +371,9 @@ class Broker:
         *,
         entity_type: str | None = None,
     ) -> None:
+        now = utc_now()
         encoded = _attribute_field(entity_id, attr, terms)
-        instances = parse_attribute(payload, attr, terms, utc_now())
+        instances = parse_attribute(payload, attr, terms, now)
         repo = await self._repo(tenant)
         await self._modify(
             tenant,
@@ -371,7 +382,7 @@ class Broker:
             _in_place(
                 _typed(
                     entity_type,
-                    lambda doc: replace_attribute(doc, attr, encoded, instances, utc_now()),
+                    lambda doc: replace_attribute(doc, attr, encoded, instances, now),
                 )
             ),
             terms,
@@ -388,6 +399,7 @@ class Broker:
         delete_all: bool,
         entity_type: str | None = None,
     ) -> None:
+        now = utc_now()
         encoded = _attribute_field(entity_id, attr, terms)
         if dataset_id == "@none":
             dataset_id = None
@@ -397,7 +409,7 @@ class Broker:
         if entity_type is not None:
             await self.retrieve_entity(tenant, entity_id, [], entity_type=entity_type)
         if encoded == _SCOPE_FIELD:
-            scope_gone = _in_place(lambda doc: delete_scope(doc, utc_now()))
+            scope_gone = _in_place(lambda doc: delete_scope(doc, now))
             await self._modify(tenant, repo, entity_id, scope_gone)
             return
         await self._modify(
@@ -406,7 +418,7 @@ class Broker:
             entity_id,
             _in_place(
                 lambda doc: delete_attribute(
-                    doc, attr, encoded, utc_now(), dataset_id=dataset_id, delete_all=delete_all
+                    doc, attr, encoded, now, dataset_id=dataset_id, delete_all=delete_all
                 )
             ),
         )
@@ -416,13 +428,14 @@ class Broker:
     ) -> None:
         """DELETE on the attributes resource (clause 6.6, a Contesto extension): every
         attribute goes, the entity stays; `entity_type` (expanded) must be one of its types."""
+        now = utc_now()
         check_uri(entity_id, "entity id")
         repo = await self._repo(tenant)
         await self._modify(
             tenant,
             repo,
             entity_id,
-            _in_place(_typed(entity_type, lambda doc: delete_all_attributes(doc, utc_now()))),
+            _in_place(_typed(entity_type, lambda doc: delete_all_attributes(doc, now))),
         )
 
     # --- clause 5.6.7-5.6.10, 5.6.20: batch operations ------------------------------------
@@ -448,6 +461,7 @@ class Broker:
                 result.errors.append((_raw_id(payload), error))
         repo = await self._repo(tenant, create_if_missing=True)
         listening = await self._listening(tenant)
+        whole = listening and await self._needs_documents(tenant)
         if kind in ("create", "upsert"):
             docs: list[Document] = []
             for entity_id, payload, terms in parsed:
@@ -464,7 +478,7 @@ class Broker:
                 before: dict[str, Document] = {}
             else:
                 created, failures, before = (
-                    await repo.upsert_many(docs, replace=option != "update", whole=listening)
+                    await repo.upsert_many(docs, replace=option != "update", whole=whole)
                     if docs
                     else (set(), {}, {})
                 )
@@ -476,8 +490,10 @@ class Broker:
             result.created = set(created)
             written = [doc for index, doc in enumerate(docs) if index not in failures]
             await self._schedule_expiry(tenant, written)
-            if listening:
+            if whole:
                 await self._report_written(tenant, repo, kind, written, before)
+            elif listening:  # each entity as written: its stamped attributes
+                await self._report([EntityChange(tenant, doc["_id"], None, doc) for doc in written])
             return result
         for entity_id, payload, terms in parsed:
             try:
@@ -516,7 +532,8 @@ class Broker:
                 )
         if existing:
             listening = await self._listening(tenant)
-            deleted = await repo.delete_many(sorted(existing), whole=listening)
+            whole = await self._needs_documents(tenant)
+            deleted = await repo.delete_many(sorted(existing), whole=whole)
             if listening:
                 await self._report([EntityChange(tenant, doc["_id"], doc, None) for doc in deleted])
         return result
@@ -595,7 +612,8 @@ class Broker:
             if not page.docs:
                 return deleted_count
             listening = await self._listening(tenant)
-            deleted = await repo.delete_page([doc["_id"] for doc in page.docs], whole=listening)
+            whole = await self._needs_documents(tenant)
+            deleted = await repo.delete_page([doc["_id"] for doc in page.docs], whole=whole)
             if listening:
                 await self._report([EntityChange(tenant, doc["_id"], doc, None) for doc in deleted])
             deleted_count += len(deleted)
@@ -626,7 +644,9 @@ class Broker:
         except NonexistentTenant:
             return None
         listening = await self._listening(tenant)
-        deleted = await repo.delete_expired(entity_id, now, whole=listening)
+        deleted = await repo.delete_expired(
+            entity_id, now, whole=await self._needs_documents(tenant)
+        )
         if deleted is not None:
             if listening:
                 await self._report([EntityChange(tenant, entity_id, deleted, None)])
@@ -756,13 +776,13 @@ def _with_id(payload: object, entity_id: str) -> object:
 
 
 def _fragment_for(
-    payload: object, entity_id: str, terms: TermMap, *, allow_null: bool = False
+    payload: object, entity_id: str, terms: TermMap, now: datetime, *, allow_null: bool = False
 ) -> Fragment:
     if isinstance(payload, dict) and payload.get("id", entity_id) != entity_id:
         raise BadRequestData(
             f"the payload's id {payload.get('id')!r} differs from the entity id in the URL"
         )
-    return parse_fragment(payload, terms, utc_now(), allow_null=allow_null)
+    return parse_fragment(payload, terms, now, allow_null=allow_null)
 
 
 def _last_wins(docs: list[Document]) -> list[Document]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import Field, model_validator
@@ -12,9 +13,15 @@ from context_broker._health import ReadinessLimits
 
 
 class ReadinessSettings(BaseSettings):
-    """The limits of /health/ready's ingest checks, for the API and for ingest alike."""
+    """The limits of /health/ready's ingest checks and the key of /metrics, for the API and
+    for ingest alike."""
 
     model_config = SettingsConfigDict(env_prefix="CONTESTO_", extra="ignore")
+
+    # The bearer token a scraper sends to /metrics (`Authorization: Bearer KEY`). Unset,
+    # /metrics is open in the dev profile and, in the regional one, takes only a
+    # region-admin key on the API and nothing on ingest.
+    metrics_key: str | None = None
 
     ready_max_ingest_lag_s: float = Field(default=60.0, gt=0)
     ready_max_outbox_depth: int = Field(default=10_000, ge=0)
@@ -89,9 +96,22 @@ class BrokerSettings(ReadinessSettings):
     purge_batch: int = Field(default=200, ge=1, le=10_000)
     # How often each API process removes the transient entities whose expiresAt has passed.
     expiry_sweep_ms: int = Field(default=500, ge=10, le=60_000)
-    # /health/ready: the ingest process's status file (`contesto up` sets it; without it
-    # only the store is checked).
-    ingest_status_file: Path | None = None
+    # History (the temporal API): every written attribute instance is recorded (on|off);
+    # instances are kept this many days after they were written (a TTL index); one temporal
+    # answer holds at most this many instances of an attribute (then 206, Content-Range).
+    temporal: bool = True
+    temporal_retention_days: int = Field(default=365, ge=1, le=36_500)
+    temporal_max_instances: int = Field(default=1000, ge=1, le=100_000)
+    # The control room (docs/control-room.md): where its page is served, the tile server
+    # of its map ("https://.../{z}/{x}/{y}.png"; unset, the map shows only the comune's
+    # boundary and works offline), and how often the page reads the tenant's entities
+    # again, which brings it the changes made through other API processes (`--workers N`).
+    control_room_path: str = Field(default="/control-room/", pattern=r"^(/[A-Za-z0-9._~-]+)+/?$")
+    control_room_tile_url: str | None = None
+    control_room_resync_s: float = Field(default=10.0, ge=1.0, le=3_600.0)
+    # /health/ready: the status files of the ingest workers, separated by os.pathsep
+    # (`contesto up` sets one a worker; without any, only the store is checked).
+    ingest_status_file: str | None = None
 
     @model_validator(mode="after")
     def _lease_outlasts_a_send(self) -> BrokerSettings:
@@ -102,6 +122,10 @@ class BrokerSettings(ReadinessSettings):
                 f" + 2 s; got {self.notification_lease_s} and {self.notification_timeout_s}"
             )
         return self
+
+    def ingest_status_paths(self) -> list[Path]:
+        """The ingest workers' status files, worker 0 first."""
+        return [Path(part) for part in (self.ingest_status_file or "").split(os.pathsep) if part]
 
     def private_endpoints_allowed(self) -> bool:
         """Whether subscription endpoints may be non-public addresses."""

@@ -5,11 +5,15 @@ Only a bulk write that succeeds whole is committed this way; one with a write er
 write conflict or a store without multi-document transactions (a MongoDB without a
 replica set) answers None, and the caller writes entity by entity as before, so each
 entity still fails or succeeds on its own.
+
+The documents a bulk write depends on are read in the same transaction: the store refuses
+the commit (a write conflict) when another writer changed one of them after that read, so
+the operations may leave out what the read shows they need not do.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from bson.errors import InvalidDocument
@@ -31,9 +35,17 @@ class SingleCommitWriter:
         self._collection = collection
         self._supported = True
 
-    async def bulk_write(self, operations: Sequence[UpdateOne]) -> BulkWriteResult | None:
-        """The result of the whole bulk write in one commit, or None if nothing was written."""
-        if not self._supported or len(operations) < 2:
+    async def bulk_write_after_read(
+        self,
+        ids: Sequence[Any],
+        projection: Mapping[str, Any] | None,
+        operations_for: Callable[[list[dict[str, Any]]], Sequence[UpdateOne]],
+    ) -> tuple[list[dict[str, Any]], BulkWriteResult] | None:
+        """Read the documents of `ids` (those that exist), then write the operations
+        `operations_for` makes of them, in one commit: the documents as read and the
+        result, or None when nothing was written (fewer than two ids, a write error, or a
+        document changed by another writer since the read)."""
+        if not self._supported or len(ids) < 2:
             return None
         client = self._collection.database.client
         try:
@@ -41,9 +53,14 @@ class SingleCommitWriter:
                 client.start_session() as session,
                 await session.start_transaction(),
             ):
-                return await self._collection.bulk_write(
-                    list(operations), ordered=False, session=session
+                cursor = self._collection.find(
+                    {"_id": {"$in": list(ids)}}, projection, session=session
                 )
+                found = await cursor.to_list()
+                result = await self._collection.bulk_write(
+                    list(operations_for(found)), ordered=False, session=session
+                )
+                return found, result
         except OperationFailure as error:
             if error.code == _NO_TRANSACTIONS:
                 self._supported = False

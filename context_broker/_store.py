@@ -62,6 +62,8 @@ _OPTIMISTIC_RETRIES = 8
 """Reads and conditional writes of one entity before giving up to concurrent writers."""
 
 _UNREACHABLE = "the entity store is not reachable; try again shortly"
+_WRITE_PROJECTION = {"type": 1, "an": 1, "gc": 1, "gp": 1}
+"""What a batch upsert reads of the entities it writes (`_upsert_operation`)."""
 
 
 def store_error(error: PyMongoError, what: str) -> NgsiLdError:
@@ -442,12 +444,27 @@ class EntityRepository:
         one by one. createdAt of existing entities and attributes survives either way only at
         entity level (attributes given are written anew). A batch that succeeds whole is
         committed once; one with errors is written entity by entity, for each one's answer.
-        Also returns the entities that existed, by id, as read before the write (their types
-        only, unless `whole`).
+        Also returns the entities that existed, by id, as read before the write (their
+        types, attribute names and geo-query keys only, unless `whole`).
         """
         await self.ensure_geo_indexes(docs)
-        before = await self._stored([doc["_id"] for doc in docs], whole=whole)
-        created, errors = await self._upsert(docs, replace=replace)
+        ids = [doc["_id"] for doc in docs]
+        projection = None if whole else _WRITE_PROJECTION
+        # Read and written in one commit, the update of each entity does only what the
+        # entity as read needs (the store refuses the commit if it changed since): the
+        # embedded store's cost of an update grows with its paths. Else written with
+        # updates that need no read.
+        batch = await self._single_commit.bulk_write_after_read(
+            ids, projection, lambda found: _upsert_operations(docs, found, replace=replace)
+        )
+        if batch is not None:
+            found, result = batch
+            before = {doc["_id"]: doc for doc in found}
+            created = {docs[i]["_id"] for i in result.upserted_ids or {}}
+            errors: dict[int, NgsiLdError] = {}
+        else:
+            before = await self._stored(ids, whole=whole)
+            created, errors = await self._upsert(docs, replace=replace)
         changes: list[Change] = []
         for index, doc in enumerate(docs):
             entity_id = doc["_id"]
@@ -470,9 +487,6 @@ class EntityRepository:
         self, docs: Sequence[Document], *, replace: bool
     ) -> tuple[set[str], dict[int, NgsiLdError]]:
         operations = [_upsert_operation(doc, replace=replace) for doc in docs]
-        whole = await self._single_commit.bulk_write(operations)
-        if whole is not None:
-            return {docs[i]["_id"] for i in whole.upserted_ids or {}}, {}
         try:
             result = await self.entities.bulk_write(operations, ordered=False)
         except BulkWriteError as error:
@@ -723,7 +737,21 @@ def _write_error(item: Mapping[str, Any], entity_id: str) -> NgsiLdError:
     return BadRequestData(f"entity {entity_id} could not be stored: {item.get('errmsg')}")
 
 
-def _upsert_operation(doc: Document, *, replace: bool) -> UpdateOne:
+def _upsert_operations(
+    docs: Sequence[Document], found: Sequence[Document], *, replace: bool
+) -> list[UpdateOne]:
+    """The updates of `docs` given the entities `found` as they are (read in the same
+    commit): one that is not there is known to be new."""
+    stored = {doc["_id"]: doc for doc in found}
+    return [
+        _upsert_operation(doc, replace=replace, stored=stored.get(doc["_id"], {})) for doc in docs
+    ]
+
+
+def _upsert_operation(doc: Document, *, replace: bool, stored: Document | None = None) -> UpdateOne:
+    """The upsert of `doc`. With `stored`, the entity as it is (empty: not there), types and
+    attribute names it holds are not added again, and only the geo-query keys it holds are
+    removed; without, every key the attributes may have had is removed."""
     set_fields: dict[str, Any] = {"modifiedAt": doc["modifiedAt"]}
     update: dict[str, Any] = {
         "$setOnInsert": {"createdAt": doc["createdAt"]},
@@ -740,13 +768,20 @@ def _upsert_operation(doc: Document, *, replace: bool) -> UpdateOne:
             else:
                 unset_fields[member] = ""
     else:
-        update["$addToSet"] = {"type": {"$each": doc["type"]}, "an": {"$each": doc["an"]}}
+        added = {
+            member: [name for name in doc[member] if name not in _held(stored, member, list)]
+            for member in ("type", "an")
+        }
+        update["$addToSet"] = {member: {"$each": names} for member, names in added.items() if names}
+        if not update["$addToSet"]:
+            del update["$addToSet"]
+        grid = {member: _held(stored, member, dict) for member in ("gc", "gp")}
         for field, instance in doc["attrs"].items():
             set_fields[f"attrs.{field}"] = instance
             for member in ("gc", "gp"):  # the grid keys of the attribute's new value
                 if field in doc.get(member, {}):
                     set_fields[f"{member}.{field}"] = doc[member][field]
-                else:
+                elif stored is None or field in grid[member]:
                     unset_fields[f"{member}.{field}"] = ""
         for field, instances in doc.get("ds", {}).items():
             set_fields[f"ds.{field}"] = instances
@@ -757,6 +792,16 @@ def _upsert_operation(doc: Document, *, replace: bool) -> UpdateOne:
     if unset_fields:
         update["$unset"] = unset_fields
     return UpdateOne({"_id": doc["_id"]}, update, upsert=True)
+
+
+def _held(stored: Document | None, member: str, kind: type) -> Any:
+    """What the stored entity holds in `member` (names or keys) when it is of the `kind`
+    the broker writes, else nothing: names are then all added, and removing a key from
+    what is not a document is no change."""
+    if stored is None:
+        return kind()
+    held = stored.get(member, kind())
+    return held if isinstance(held, kind) else kind()
 
 
 class Store:

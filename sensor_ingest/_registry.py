@@ -13,7 +13,7 @@ import json
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from bson.errors import InvalidDocument
 from pymongo import ASCENDING
@@ -51,6 +51,8 @@ __all__ = [
 
 Document = dict[str, Any]
 CacheKey = tuple[str, str, str]
+K = TypeVar("K")
+V = TypeVar("V")
 Record = ServiceGroup | Device
 
 
@@ -96,9 +98,10 @@ async def _translated(what: str) -> AsyncIterator[None]:
 class DeviceRegistry:
     """Service groups and devices of every tenant, in one database.
 
-    `resolve` caches each answer (a binding or a rejection) for `cache_ttl_s`; writes made
-    through this instance drop the entries they affect at once, writes made elsewhere are
-    seen after at most `cache_ttl_s`.
+    `resolve` caches each answer (a binding or a rejection) for `cache_ttl_s`, and each
+    service group as read, so that the devices of a group cost one read of the group per
+    `cache_ttl_s`, not one each; writes made through this instance drop the entries they
+    affect at once, writes made elsewhere are seen after at most `cache_ttl_s`.
     """
 
     def __init__(
@@ -115,6 +118,7 @@ class DeviceRegistry:
         self._cache_entries = cache_entries
         self._clock = clock
         self._cache: dict[CacheKey, tuple[float, Binding | Rejection]] = {}
+        self._groups: dict[tuple[str, str], tuple[float, Document | None]] = {}
         self._generation = 0
 
     async def ensure_indexes(self) -> None:
@@ -337,13 +341,28 @@ class DeviceRegistry:
         if hit is not None and hit[0] > now:
             return hit[1]
         generation = self._generation
-        group_doc, device_doc = await self._lookup(format, key)
+        known_group = self._groups.get((format, key.group))
+        if known_group is not None and known_group[0] > now:
+            group_doc, device_doc = known_group[1], await self._device_doc(format, key)
+        else:
+            group_doc, device_doc = await self._lookup(format, key)
         group = None if group_doc is None else _group_from(group_doc)
         device = None if device_doc is None else _device_from(device_doc)
         answer = _resolved(format, key, group, device)
         if generation == self._generation and self.cache_ttl_s > 0:
-            self._remember(cache_key, answer, now)
+            expires, capacity = now + self.cache_ttl_s, self._cache_entries
+            if known_group is not None and known_group[0] > now:
+                expires = known_group[0]  # an answer is never older than the TTL
+            else:
+                _remember(self._groups, (format, key.group), group_doc, now, expires, capacity)
+            _remember(self._cache, cache_key, answer, now, expires, capacity)
         return answer
+
+    async def _device_doc(self, format: Format, key: DeviceKey) -> Document | None:
+        async with _translated(f"device {key.device!r}"):
+            return await self.devices.find_one(
+                {"format": format, "group": key.group, "device_id": key.device}, {"_id": 0}
+            )
 
     async def _lookup(
         self, format: Format, key: DeviceKey
@@ -368,6 +387,7 @@ class DeviceRegistry:
         """Forget every cached answer (e.g. after a bulk load made elsewhere)."""
         self._generation += 1
         self._cache.clear()
+        self._groups.clear()
 
     def _forget(self, format: str, group: str, device_id: str | None = None) -> None:
         """Drop the cached answers a write may have changed: one device, or a whole group."""
@@ -375,16 +395,20 @@ class DeviceRegistry:
         if device_id is not None:
             self._cache.pop((format, group, device_id), None)
             return
+        self._groups.pop((format, group), None)
         for cached in [k for k in self._cache if k[0] == format and k[1] == group]:
             del self._cache[cached]
 
-    def _remember(self, key: CacheKey, answer: Binding | Rejection, now: float) -> None:
-        """Cache an answer; the oldest entries go first (expired ones, or past capacity)."""
-        cache = self._cache
-        cache.pop(key, None)  # re-inserted at the end: the dict stays in expiry order
-        while cache and (len(cache) >= self._cache_entries or next(iter(cache.values()))[0] <= now):
-            del cache[next(iter(cache))]
-        cache[key] = (now + self.cache_ttl_s, answer)
+
+def _remember(
+    cache: dict[K, tuple[float, V]], key: K, value: V, now: float, expires: float, capacity: int
+) -> None:
+    """Cache a value until `expires`; the first entries go first (expired ones, or past
+    `capacity`)."""
+    cache.pop(key, None)  # re-inserted at the end: the dict stays about in expiry order
+    while cache and (len(cache) >= capacity or next(iter(cache.values()))[0] <= now):
+        del cache[next(iter(cache))]
+    cache[key] = (expires, value)
 
 
 def _resolved(

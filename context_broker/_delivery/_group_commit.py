@@ -1,21 +1,26 @@
 """Queue inserts of concurrent writes made together: while one insert is under way, the
 records of the writes that come meanwhile wait and go in the next one, so N writes in
 flight cost about one journaled commit of the queue, not N. Each write still returns only
-once its own records are durable."""
+once its own records are durable. The history's instances (`_temporal/_recorder.py`) are
+inserted the same way."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Any
-
-from context_broker._delivery._queue import NotificationQueue
+from typing import Any, Protocol
 
 Document = dict[str, Any]
 
 
+class RecordInserts(Protocol):
+    """Where the records go: the notification queue, or one tenant's history."""
+
+    async def add(self, records: Sequence[Document]) -> None: ...
+
+
 class GroupCommit:
-    def __init__(self, queue: NotificationQueue) -> None:
+    def __init__(self, queue: RecordInserts) -> None:
         self.queue = queue
         self._waiting: list[tuple[Sequence[Document], asyncio.Future[None]]] = []
         self._committer: asyncio.Task[None] | None = None

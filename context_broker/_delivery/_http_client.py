@@ -15,6 +15,7 @@ import ssl
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import unquote, urlsplit
 
 Origin = tuple[str, str, int]
@@ -74,6 +75,12 @@ class Target:
             )
         except UnicodeError:
             raise InvalidRequest(f"invalid endpoint: {url!r} is not ASCII") from None
+
+
+@lru_cache(maxsize=4096)
+def _target_of(url: str) -> Target:
+    """`Target.of`, parsed once per endpoint (a fan-out posts to one URL again and again)."""
+    return Target.of(url)
 
 
 def request_bytes(target: Target, headers: Mapping[str, str], body: bytes) -> bytes:
@@ -140,7 +147,7 @@ class HttpClient:
     async def post(self, url: str, headers: Mapping[str, str], body: bytes) -> int:
         """The status the endpoint answered; InvalidRequest, TimeoutError, OSError (the
         connection failed, ProtocolError among them)."""
-        target = Target.of(url)
+        target = _target_of(url)
         request = request_bytes(target, headers, body)
         if self._closed:
             raise ConnectionError("the client is closed")

@@ -3,10 +3,10 @@
 Woken at once by this process's sink, else every poll interval (records of other processes,
 retries due). Claimed records wait in a queue per endpoint, each with a bounded number in
 flight and a bounded backlog; an endpoint at its bound is left out of the next claims, so a
-slow or dead endpoint delays no other. A record is deleted once delivered or given up, or
-put back due later (exponential backoff with full jitter) while the endpoint may yet take
-it. Before it is sent, its subscription is read again (deleted, paused, expired: dropped;
-throttled: dropped).
+slow or dead endpoint delays no other. A record is deleted once each of its notifications
+was delivered or given up, or put back holding those the endpoint may yet take, due later
+(exponential backoff with full jitter). Before a notification is sent, its subscription is
+read again (deleted, paused, expired: dropped; throttled: dropped).
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
+
+from bson import ObjectId
 
 from context_broker._cancel import cancel_and_wait
 from context_broker._delivery._backoff import retry_delay
@@ -74,6 +76,17 @@ class _Endpoint:
         return len(self.backlog) + self.in_flight
 
 
+@dataclass(slots=True)
+class _Parcel:
+    """A claimed record: how many of its notifications are not settled yet, and those to
+    send again (with their due time); `attempted` if one of those failed an attempt, else
+    they are only given back unsent."""
+
+    unsettled: int = 0
+    again: list[tuple[Queued, datetime]] = field(default_factory=list)
+    attempted: bool = False
+
+
 class Notifier:
     """Sends the queue's notifications; `start()` and `stop()` from the app's lifespan."""
 
@@ -96,8 +109,10 @@ class Notifier:
         self._sending: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
         self._flush = asyncio.Event()
+        self._parcels: dict[tuple[ObjectId, str], _Parcel] = {}
         self._done: list[Queued] = []
         self._retries: list[tuple[Queued, datetime]] = []
+        self._returned: list[tuple[Queued, datetime]] = []
         self._status = DeliveryStatus()
         # Told each notification's outcome: delivered, retry or failed (for the metrics).
         self.on_settled: Callable[[str], None] | None = None
@@ -127,7 +142,9 @@ class Notifier:
         self._stopping = True
         await cancel_and_wait(self._tasks[:1])
         unsent = [record for endpoint in self._endpoints.values() for record, _ in endpoint.backlog]
-        unsent += [record for record, _ in self._handed]
+        for record, _ in self._handed:
+            self._open(record)
+            unsent.append(record)
         self._handed = []
         self._endpoints.clear()
         if self._sending:
@@ -135,9 +152,11 @@ class Notifier:
             await cancel_and_wait(pending)
         await cancel_and_wait(self._tasks[1:])
         self._tasks = []
+        now = utc_now()
+        for record in unsent:  # back in the queue, due at once, without those delivered
+            self._close(record, again=now)
         try:
             async with asyncio.timeout(timeout_s / 3):
-                await self.queue.release(unsent)
                 await self._write_outcomes()
                 await self._write_status()
         except Exception:
@@ -220,6 +239,7 @@ class Notifier:
         dropped: list[Queued] = []
         by_tenant: dict[str | None, list[Queued]] = {}
         for record in claimed:
+            self._open(record)
             by_tenant.setdefault(record.tenant, []).append(record)
         for tenant, records in by_tenant.items():
             try:
@@ -239,7 +259,8 @@ class Notifier:
                 endpoint = self._endpoints.setdefault(record.endpoint, _Endpoint())
                 endpoint.backlog.append((record, held_until))
                 self._pump(record.endpoint, endpoint)
-        await self.queue.done(dropped)
+        for record in dropped:
+            self._close(record)
 
     def _throttled(self, subscription: Document, now: datetime) -> bool:
         """Whether a notification now comes too soon after the last one (throttling); if
@@ -269,7 +290,9 @@ class Notifier:
         ):
             record, held_until = endpoint.backlog.popleft()
             if time.monotonic() > held_until - options.timeout_s - 1.0:
-                continue  # its lease runs out: left to be claimed again, not sent twice
+                # Its lease runs out: given back to be claimed again, not sent twice.
+                self._close(record, again=utc_now())
+                continue
             endpoint.in_flight += 1
             task = asyncio.create_task(self._send(uri, endpoint, record))
             self._sending.add(task)
@@ -299,12 +322,12 @@ class Notifier:
         now = utc_now()
         if outcome.verdict == "delivered":
             settled = "delivered"
-            self._done.append(record)
+            self._close(record)
             self._status.delivered(record.tenant, record.subscription_id, now)
         elif outcome.verdict == "retry" and record.attempts + 1 < self.options.max_attempts:
             settled = "retry"
             delay = retry_delay(record.attempts + 1, self.options.retry_base_s)
-            self._retries.append((record, now + timedelta(seconds=delay)))
+            self._close(record, again=now + timedelta(seconds=delay), attempted=True)
         else:
             settled = "failed"
             attempts = record.attempts + 1
@@ -316,10 +339,37 @@ class Notifier:
                 "" if attempts == 1 else "s",
                 outcome.why,
             )
-            self._done.append(record)
+            self._close(record)
             self._status.failed(record.tenant, record.subscription_id, now)
         if self.on_settled is not None:
             self.on_settled(settled)
+
+    # -- records: settled once all their notifications are ------------------------------
+
+    def _open(self, record: Queued) -> None:
+        """Count a claimed notification as unsettled in its record."""
+        self._parcels.setdefault((record.id, record.claim), _Parcel()).unsettled += 1
+
+    def _close(
+        self, record: Queued, again: datetime | None = None, *, attempted: bool = False
+    ) -> None:
+        """Settle a notification: done, or to send again at `again`. The last one of its
+        record decides the record's outcome: deleted, or put back with those to send again."""
+        key = (record.id, record.claim)
+        parcel = self._parcels[key]
+        parcel.unsettled -= 1
+        if again is not None:
+            parcel.again.append((record, again))
+            parcel.attempted = parcel.attempted or attempted
+        if parcel.unsettled > 0:
+            return
+        del self._parcels[key]
+        if not parcel.again:
+            self._done.append(record)
+        elif parcel.attempted:
+            self._retries += parcel.again
+        else:
+            self._returned += parcel.again
         self._flush.set()
 
     # -- outcomes ---------------------------------------------------------------------
@@ -343,12 +393,15 @@ class Notifier:
     async def _write_outcomes(self) -> None:
         done, self._done = self._done, []
         retries, self._retries = self._retries, []
+        returned, self._returned = self._returned, []
         try:
             await self.queue.done(done)
             await self.queue.retry(retries)
+            await self.queue.retry(returned, attempted=False)
         except BaseException:
             self._done[:0] = done
             self._retries[:0] = retries
+            self._returned[:0] = returned
             raise
 
     async def _recording(self) -> None:

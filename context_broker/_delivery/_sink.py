@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Protocol
+from typing import Any
 
-from context_broker._delivery._compose import notification_record
+from context_broker._delivery._compose import notification_notice
 from context_broker._delivery._group_commit import GroupCommit
-from context_broker._delivery._queue import Claim, NotificationQueue, Queued
+from context_broker._delivery._parcels import LocalNotifier, ParcelWriter
+from context_broker._delivery._queue import NotificationQueue
 from context_broker._errors import TooManyResults
 from context_broker._jsonld import ContextValue, TermMap
 from context_broker._subscriptions._changes import EntityChange
@@ -18,7 +19,11 @@ from context_broker._subscriptions._linked_match import LinkedReads, linked_q_ho
 from context_broker._subscriptions._live import LiveSubscriptions
 from context_broker._subscriptions._matching import Change, Match
 from context_broker._subscriptions._model import context_of
-from context_broker._subscriptions._notification import build_notification
+from context_broker._subscriptions._notification import (
+    build_notification,
+    data_shape,
+    notification_data,
+)
 from context_broker._time import utc_now
 
 Document = dict[str, Any]
@@ -28,16 +33,6 @@ TermsOf = Callable[[ContextValue | None, str | None], Awaitable[TermMap]]
 Shown = tuple[Document | None, Document]
 """An entity in a notification: before the change (None: unknown or new) and as shown."""
 _IDENTITY = ("_id", "type", "createdAt", "modifiedAt")
-
-
-class LocalNotifier(Protocol):
-    """The notifier of the process the sink runs in (`_notifier.py`)."""
-
-    def claim_for(self, endpoint: str) -> Claim | None: ...
-
-    def hand_over(self, records: Sequence[Queued]) -> None: ...
-
-    def wake(self) -> None: ...
 
 
 class QueueingSink:
@@ -56,12 +51,24 @@ class QueueingSink:
         # (levels, entities) a linked q may read per change: CONTESTO_JOIN_MAX_LEVEL and
         # CONTESTO_JOIN_MAX_ENTITIES, as for a query.
         self.join_bounds = join_bounds
-        self.commits = GroupCommit(queue)
-        # This process's notifier, handed what its writes queued (no claim round trip).
-        self.notifier = notifier
+        self.parcels = ParcelWriter(queue)
+        self.parcels.notifier = notifier
+        self.commits = GroupCommit(self.parcels)
+
+    @property
+    def notifier(self) -> LocalNotifier | None:
+        """This process's notifier, handed what its writes queued (no claim round trip)."""
+        return self.parcels.notifier
+
+    @notifier.setter
+    def notifier(self, notifier: LocalNotifier | None) -> None:
+        self.parcels.notifier = notifier
 
     async def listens(self, tenant: str | None) -> bool:
         return len(await self.live.index_of(tenant)) > 0
+
+    async def needs_documents(self, tenant: str | None) -> bool:
+        return True  # what changed, and the entities as notified
 
     async def entities_changed(self, changes: Sequence[EntityChange]) -> None:
         now = utc_now()
@@ -70,26 +77,27 @@ class QueueingSink:
             index = await self.live.index_of(told.tenant)
             change = Change.between(told.tenant, told.before, told.after)
             match = index.match(change, now)
+            shown = _shown(change)
             for subscription in [*match.subscriptions, *await self._linked(change, match)]:
                 key = (told.tenant, str(subscription["_id"]))
                 _, entities = notified.setdefault(key, (subscription, []))
-                entities.append((told.before, _shown(change)))
-        records = []
+                entities.append((told.before, shown))
+        notices = []
+        # Subscriptions of one shape told of the same entities share their rendering. Keyed
+        # by the ids of the entities and the term map, which `notified` and `rendered` keep
+        # alive until the end of this call (so no id is reused meanwhile).
+        rendered: dict[tuple[Any, ...], tuple[TermMap, Any]] = {}
         for (tenant, _), (subscription, entities) in notified.items():
             terms = await self.terms_of(context_of(subscription), tenant)
-            notification = build_notification(subscription, entities, terms, now)
-            endpoint = subscription["notification"]["endpoint"]["uri"]
-            claim = self.notifier.claim_for(endpoint) if self.notifier is not None else None
-            records.append(notification_record(tenant, subscription, notification, now, claim))
-        if not records:
-            return
-        await self.commits.add(records)
-        if self.notifier is not None:
-            handed = [Queued.of(record) for record in records if record["claim"] is not None]
-            if handed:
-                self.notifier.hand_over(handed)
-            if len(handed) < len(records):
-                self.notifier.wake()
+            seen = tuple(id(entity) for pair in entities for entity in pair)
+            shape = (id(terms), data_shape(subscription), seen)
+            if shape not in rendered:
+                rendered[shape] = (terms, notification_data(subscription, entities, terms))
+            data = rendered[shape][1]
+            notification = build_notification(subscription, entities, terms, now, data=data)
+            notices.append(notification_notice(tenant, subscription, notification))
+        if notices:
+            await self.commits.add(notices)
 
     async def _linked(self, change: Change, match: Match) -> list[Document]:
         """The pending subscriptions whose q's linked terms hold for the changed entity."""

@@ -43,12 +43,15 @@ def needed_role(method: str, path: str) -> Role:
 class ApiKeyGuard:
     """Admits a request only with a key that grants its tenant and operation."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, also_guarded: tuple[str, ...] = ()) -> None:
+        """`also_guarded`: path prefixes beside the API's whose requests are reads or
+        writes of a tenant like the API's (the control room's live stream)."""
         self.app = app
+        self._guarded = _GUARDED + also_guarded
         self._gate: KeyGate | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith(_GUARDED):
+        if scope["type"] != "http" or not scope["path"].startswith(self._guarded):
             await self.app(scope, receive, send)
             return
         try:

@@ -161,6 +161,32 @@ QUERY_PARAMETERS: dict[str, tuple[str, dict[str, Any]]] = {
     "deleteAll": ("Deletes every instance of the attribute.", _BOOLEAN),
     "details": ("Answer the detailed form.", _BOOLEAN),
     "kind": ("Only the @contexts of this kind.", _string(enum=["Hosted", "Cached"])),
+    "timerel": (
+        "Temporal query (clause 4.11): instances whose timeproperty is before timeAt, after "
+        "it, or between timeAt (included) and endTimeAt (excluded).",
+        _string(enum=["before", "after", "between"]),
+    ),
+    "timeAt": ("Temporal query: the time timerel compares to.", _string("2026-01-31T00:00:00Z")),
+    "endTimeAt": ("Temporal query: the end of timerel=between.", _string("2026-02-01T00:00:00Z")),
+    "timeproperty": (
+        "The time of an instance a temporal query compares.",
+        _string(enum=["observedAt", "createdAt", "modifiedAt"], default="observedAt"),
+    ),
+    "lastN": (
+        "Only the N most recent instances of each attribute (with aggregatedValues: the N "
+        "most recent periods).",
+        {"type": "integer", "minimum": 1},
+    ),
+    "aggrMethods": (
+        "With options=aggregatedValues: comma-separated totalCount, distinctCount, sum, avg, "
+        "min, max, stddev, sumsq.",
+        _string("avg,max"),
+    ),
+    "aggrPeriodDuration": (
+        "With options=aggregatedValues: the length of each period, an ISO 8601 duration in "
+        "weeks, days, hours, minutes or seconds; PT0S (default) is one period.",
+        _string("PT1H", default="PT0S"),
+    ),
     "reload": ("Fetch a Cached @context again instead of deleting it.", _BOOLEAN),
 }
 

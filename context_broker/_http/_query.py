@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -96,7 +97,7 @@ async def query_entities_get(request: Request) -> Response:
     call = await get_call(request, deps_of(request).resolver, geo=True)
     params = request.query_params
     expand = call.terms.expand
-    selection = _selection(
+    selection = query_selection(
         call.terms,
         ids=params.get("id"),
         id_pattern=params.get("idPattern"),
@@ -155,7 +156,7 @@ async def query_entities_post(request: Request) -> Response:
     if geo_q is not None and not isinstance(geo_q, dict):
         raise BadRequestData("geoQ must be an object with geometry, coordinates and georel")
     geo_members = geo_q or {}
-    selection = _selection(
+    selection = query_selection(
         terms,
         ids=ids,
         id_pattern=id_patterns,
@@ -184,7 +185,7 @@ async def query_entities_post(request: Request) -> Response:
     return await _answer(request, call, selection)
 
 
-def _selection(
+def query_selection(
     terms: TermMap,
     *,
     ids: str | None,
@@ -297,19 +298,23 @@ async def _answer(request: Request, call: Call, selection: Selection) -> Respons
     datasets = dataset_ids_of(request)
     docs = page.docs if datasets is None else [select_datasets(d, datasets) for d in page.docs]
     if call.media_type == GEO_JSON:
-        features = [
-            feature(doc, call.terms, render, projection.shown(doc), geo_property, projection)
-            for doc in docs
-        ]
+        features = await _rendered(
+            docs,
+            lambda doc: feature(
+                doc, call.terms, render, projection.shown(doc), geo_property, projection
+            ),
+        )
         features = await joined(
             request, call, selection.join, docs, features, render, selection.linked, geo_property
         )
         body: Any = {"type": "FeatureCollection", "features": features}
     else:
-        body = [
-            projection.apply(render_entity(doc, call.terms, render, projection.shown(doc)))
-            for doc in docs
-        ]
+        body = await _rendered(
+            docs,
+            lambda doc: projection.apply(
+                render_entity(doc, call.terms, render, projection.shown(doc))
+            ),
+        )
         body = await joined(
             request, call, selection.join, page.docs, body, render, selection.linked
         )
@@ -317,6 +322,22 @@ async def _answer(request: Request, call: Call, selection: Selection) -> Respons
     for link in page_links(request, page.more, limit, offset):
         response.headers.append("Link", link)
     return response
+
+
+_RENDER_CHUNK = 25
+"""Entities rendered between two turns of the event loop, so that rendering a long page
+never holds up other tenants' requests for long."""
+
+
+async def _rendered(
+    docs: list[dict[str, Any]], render_one: Callable[[dict[str, Any]], Any]
+) -> list[Any]:
+    rendered: list[Any] = []
+    for start in range(0, len(docs), _RENDER_CHUNK):
+        if start:
+            await asyncio.sleep(0)
+        rendered.extend(render_one(doc) for doc in docs[start : start + _RENDER_CHUNK])
+    return rendered
 
 
 def page_links(request: Request, more: bool, limit: int, offset: int) -> list[str]:

@@ -39,15 +39,19 @@ class LiveSubscriptions:
         return SubscriptionRepository(entities.database, entities.budget.time_ms)
 
     async def index_of(self, tenant: str | None) -> SubscriptionIndex:
-        """The tenant's subscriptions, as they were at most `refresh_s` ago."""
+        """The tenant's subscriptions, as they were at most `refresh_s` before the call."""
+        called = time.monotonic()
         loaded = self._loaded.get(tenant)
-        if loaded is not None and time.monotonic() - loaded.checked < self.refresh_s:
+        if loaded is not None and called - loaded.checked < self.refresh_s:
             return loaded.index
         async with self._locks.setdefault(tenant, asyncio.Lock()):
+            # A read that another caller started while this one waited will do: measured
+            # from the call, not from the lock, or callers queued behind a slow read would
+            # each read again.
             loaded = self._loaded.get(tenant)
-            started = time.monotonic()  # before the read: the index is as fresh as this
-            if loaded is not None and started - loaded.checked < self.refresh_s:
+            if loaded is not None and called - loaded.checked < self.refresh_s:
                 return loaded.index
+            started = time.monotonic()  # before the read: the index is as fresh as this
             repo = await self.repository(tenant)
             version = await repo.version()
             if loaded is not None and loaded.version == version:

@@ -31,16 +31,59 @@ class Notification:
     headers: dict[str, str]
 
 
+def data_shape(subscription: Document) -> tuple[Any, ...]:
+    """What a notification's `data` depends on besides the entities and the @context:
+    subscriptions of one shape notified of the same entities share it (`notification_data`)."""
+    params = subscription["notification"]
+    attributes = params.get("attributes")
+    return (
+        params["format"],
+        params["sysAttrs"],
+        params["showChanges"],
+        params["endpoint"].get("accept", "application/json"),
+        subscription.get("lang"),
+        None if attributes is None else tuple(attributes),
+    )
+
+
 def build_notification(
     subscription: Document,
     entities: Sequence[tuple[Document | None, Document]],
     terms: TermMap,
     now: datetime,
     notification_id: str | None = None,
+    data: Any = None,
 ) -> Notification:
     """The Notification of `subscription` for entities given as (before, after) stored
     documents (`before` None when unknown or new), in the subscription's format, with its
-    attributes filter, sysAttrs, showChanges and lang."""
+    attributes filter, sysAttrs, showChanges and lang; `data` when already rendered for a
+    subscription of the same shape (`data_shape`), else rendered here."""
+    accept = subscription["notification"]["endpoint"].get("accept", "application/json")
+    if data is None:
+        data = notification_data(subscription, entities, terms)
+    body: dict[str, Any] = {
+        "id": notification_id or f"urn:ngsi-ld:Notification:{uuid.uuid4().hex}",
+        "type": "Notification",
+        "subscriptionId": subscription["_id"],
+        "notifiedAt": format_datetime(now),
+        "data": data,
+    }
+    context = terms.response_context
+    if accept == "application/ld+json":
+        body["@context"] = context
+        return Notification(body, accept, {"Content-Type": accept})
+    url = context if isinstance(context, str) else NGSI_LD_CORE_CONTEXT_URL
+    link = f'<{url}>; rel="{CONTEXT_REL}"; type="application/ld+json"'
+    return Notification(body, accept, {"Content-Type": accept, "Link": link})
+
+
+def notification_data(
+    subscription: Document,
+    entities: Sequence[tuple[Document | None, Document]],
+    terms: TermMap,
+) -> Any:
+    """A Notification's `data`: the entities as the subscription shows them (an array, or
+    a FeatureCollection for GeoJSON)."""
     params = subscription["notification"]
     accept = params["endpoint"].get("accept", "application/json")
     lang = subscription.get("lang")
@@ -68,20 +111,7 @@ def build_notification(
                 for body, (_, after) in zip(rendered, entities, strict=True)
             ],
         }
-    body: dict[str, Any] = {
-        "id": notification_id or f"urn:ngsi-ld:Notification:{uuid.uuid4().hex}",
-        "type": "Notification",
-        "subscriptionId": subscription["_id"],
-        "notifiedAt": format_datetime(now),
-        "data": data,
-    }
-    context = terms.response_context
-    if accept == "application/ld+json":
-        body["@context"] = context
-        return Notification(body, accept, {"Content-Type": accept})
-    url = context if isinstance(context, str) else NGSI_LD_CORE_CONTEXT_URL
-    link = f'<{url}>; rel="{CONTEXT_REL}"; type="application/ld+json"'
-    return Notification(body, accept, {"Content-Type": accept, "Link": link})
+    return data
 
 
 def _entity(

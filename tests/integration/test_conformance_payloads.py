@@ -42,7 +42,7 @@ def _when_subscribed(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
 
         return real_listen(*args, on_ready=ready, **kwargs)
 
-    monkeypatch.setattr(cli, "listen", listen)
+    monkeypatch.setattr(conformance_tests, "listen", listen)  # the command imports it when run
     return subscribed
 
 

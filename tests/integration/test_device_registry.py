@@ -10,6 +10,12 @@ from uuid import uuid4
 import pytest
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.monitoring import (
+    CommandFailedEvent,
+    CommandListener,
+    CommandStartedEvent,
+    CommandSucceededEvent,
+)
 
 from sensor_ingest._devices import (
     AttributeMapping,
@@ -330,6 +336,51 @@ async def test_writes_made_elsewhere_show_after_the_ttl(
     assert isinstance(await registry.resolve("iotagent-json", device_key), Rejection)
     await elsewhere.put_group(_group(tenant, key))
     assert isinstance(await registry.resolve("iotagent-json", device_key), Binding)
+
+
+async def test_the_devices_of_a_group_read_the_group_once_per_ttl(
+    store_url: str, database: Database, clock: Clock
+) -> None:
+    """Many autoprovisioned devices of one group (a city's sensors) cost one read of the
+    group per TTL, not one each; an answer made from the group as read then is as old as
+    that read, so a change made elsewhere still shows within the TTL."""
+    reads: list[str] = []
+
+    class GroupReads(CommandListener):
+        def started(self, event: CommandStartedEvent) -> None:
+            if event.command_name == "find":
+                reads.append(str(event.command["find"]))
+
+        def succeeded(self, event: CommandSucceededEvent) -> None:
+            pass
+
+        def failed(self, event: CommandFailedEvent) -> None:
+            pass
+
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        store_url, tz_aware=True, event_listeners=[GroupReads()]
+    )
+    try:
+        registry = DeviceRegistry(client[database.name], clock=clock)
+        tenant, key = _name("t"), _name("k")
+        await registry.put_group(_group(tenant, key))
+        reads.clear()
+        for n in range(20):
+            clock.now += 0.1
+            binding = await registry.resolve("iotagent-json", DeviceKey(key, f"aq-{n}"))
+            assert isinstance(binding, Binding) and binding.profile is None
+        assert (reads.count("service_groups"), reads.count("devices")) == (1, 20)
+        await DeviceRegistry(database).put_group(
+            _group(tenant, key, profile="toscana/AirQualityObserved")
+        )
+        clock.now += 2.9  # 4.9 s after the group was read: the last answer is still cached
+        late = await registry.resolve("iotagent-json", DeviceKey(key, "aq-19"))
+        assert isinstance(late, Binding) and late.profile is None
+        clock.now += 0.2  # past the TTL of the group's read, not of the last answer's
+        fresh = await registry.resolve("iotagent-json", DeviceKey(key, "aq-19"))
+        assert isinstance(fresh, Binding) and fresh.profile == "toscana/AirQualityObserved"
+    finally:
+        await client.close()
 
 
 async def test_the_cache_holds_at_most_its_capacity(database: Database, clock: Clock) -> None:

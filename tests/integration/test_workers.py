@@ -328,6 +328,36 @@ def test_mqtt_messages_of_several_devices_are_each_ingested_once_by_one_of_two_w
     assert all(share > 0 for share in shares), shares
 
 
+def _readiness(up: Up) -> tuple[int, dict[str, Any]]:
+    answer = httpx.get(f"{up.url.removesuffix(NGSI_LD)}/health/ready", timeout=10)
+    return answer.status_code, answer.json()["checks"]
+
+
+def test_readiness_reports_a_killed_ingest_worker_until_it_is_back(up: Up) -> None:
+    """/health/ready covers every ingest worker, not only the first: after kill -9 of
+    worker 1 the API is not ready, naming `ingest-1`, until the supervisor has it back."""
+    deadline = time.monotonic() + 15
+    while (ready := _readiness(up))[0] != 200 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert ready[0] == 200, ready
+    assert ready[1]["ingest-1"] == {"ok": True} and ready[1]["mqtt-1"] == {"ok": True}
+    (victim,) = _children_running(up, b"--no-provisioning")
+    os.kill(victim, signal.SIGKILL)
+    deadline = time.monotonic() + 15
+    while (ready := _readiness(up))[0] == 200 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    status, checks = ready
+    assert status == 503, checks
+    assert checks["ingest-1"]["ok"] is False, checks
+    assert checks["ingest"] == {"ok": True}
+    deadline = time.monotonic() + 30
+    while (ready := _readiness(up))[0] != 200 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert ready[0] == 200, (ready, up.output())
+    (restarted,) = _children_running(up, b"--no-provisioning")
+    assert restarted != victim
+
+
 def test_sigterm_stops_every_worker_within_10_s(up: Up) -> None:
     """Ctrl-C or SIGTERM stops the stack within 10 s with exit status 0, every API process
     and ingest worker included."""

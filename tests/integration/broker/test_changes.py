@@ -33,6 +33,9 @@ class RecordingSink:
     async def listens(self, tenant: str | None) -> bool:
         return True
 
+    async def needs_documents(self, tenant: str | None) -> bool:
+        return True
+
     async def entities_changed(self, changes: Sequence[EntityChange]) -> None:
         self.changes.extend(changes)
 

@@ -305,6 +305,9 @@ class _Recorder:
     async def listens(self, tenant: str | None) -> bool:
         return True
 
+    async def needs_documents(self, tenant: str | None) -> bool:
+        return True
+
     async def entities_changed(self, changes: Sequence[EntityChange]) -> None:
         self.changes.extend(changes)
 

@@ -11,6 +11,7 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from context_broker._delivery import NotificationQueue, queue_record
+from context_broker._delivery._queue import notification_entry, parcel_record
 from context_broker._time import utc_now
 
 pytestmark = pytest.mark.integration
@@ -71,3 +72,48 @@ async def test_retries_are_due_later_and_busy_endpoints_wait(queue: Notification
     assert [(each.endpoint, each.attempts) for each in retried] == [("http://fast.example/n", 1)]
     assert retried[0].headers == {"Content-Type": "application/json"}
     assert retried[0].tenant == "firenze"
+
+
+async def test_a_record_holds_several_notifications_and_keeps_only_those_sent_again(
+    queue: NotificationQueue,
+) -> None:
+    """Writes made together queue one record per endpoint (docs/architecture.md,
+    "Notifications"); a notification delivered is not sent again when others of its
+    record are retried."""
+    entries = [
+        notification_entry(f"urn:ngsi-ld:Subscription:{n}", {"X-N": str(n)}, b"{}", {})
+        for n in range(3)
+    ]
+    await queue.add([parcel_record("firenze", "http://a.example/n", entries, utc_now())])
+    now = utc_now()
+    claimed = await queue.claim(now, 10, lease_s=30)
+    assert [(each.subscription_id, each.index) for each in claimed] == [
+        ("urn:ngsi-ld:Subscription:0", 0),
+        ("urn:ngsi-ld:Subscription:1", 1),
+        ("urn:ngsi-ld:Subscription:2", 2),
+    ]
+    assert len({each.id for each in claimed}) == 1
+    await queue.retry([(claimed[2], now + timedelta(seconds=5)), (claimed[0], now)])
+    assert await queue.claim(now + timedelta(seconds=4), 10, lease_s=30) == []
+    again = await queue.claim(now + timedelta(seconds=6), 10, lease_s=30)
+    assert [(each.subscription_id, each.headers, each.attempts) for each in again] == [
+        ("urn:ngsi-ld:Subscription:0", {"X-N": "0"}, 1),
+        ("urn:ngsi-ld:Subscription:2", {"X-N": "2"}, 1),
+    ]
+    await queue.retry([(again[1], now)], attempted=False)
+    last = await queue.claim(now + timedelta(seconds=6), 10, lease_s=30)
+    assert [(each.subscription_id, each.attempts) for each in last] == [
+        ("urn:ngsi-ld:Subscription:2", 1)
+    ]
+    await queue.done(last)
+    assert await queue.pending() == 0
+
+
+async def test_preparing_drops_the_claim_index_of_an_older_queue(
+    queue: NotificationQueue,
+) -> None:
+    """The queue's records are read back by `_id` when claimed; the `claim` index an older
+    version created only made inserts and deletes dearer (docs/architecture.md)."""
+    await queue.records.create_index("claim", name="claim")
+    await queue.prepare()
+    assert sorted(await queue.records.index_information()) == ["_id_", "due"]

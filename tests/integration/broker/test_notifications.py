@@ -232,6 +232,56 @@ async def test_server_error_is_retried_until_delivered(
         assert status["status"] == "ok"
 
 
+async def test_a_retry_resends_only_what_was_not_delivered(
+    broker_settings: BrokerSettings, tenant: str, receiver: Receiver
+) -> None:
+    """One write notifies two subscriptions of one endpoint (queued together, as one record,
+    docs/architecture.md "Notifications"); the endpoint fails the first POST: only that
+    notification is sent again, the other one arrives once (clause 5.11)."""
+    receiver.statuses["/shared"] = [503, 204]
+    async with own_broker(broker_settings, tenant, notification_retry_base_s=0.05) as api:
+        first = await subscribe(api, subscription(receiver.url + "/shared"))
+        second = await subscribe(api, subscription(receiver.url + "/shared"))
+        await create(api, room(6))
+        arrivals = await receiver.wait_for("/shared", 3)
+        for each in (first, second):
+            status = await wait_status(api, each, lambda s: s["timesSent"] == 1)
+            assert status["timesFailed"] == 0
+        await asyncio.sleep(0.5)
+        posted = [arrival.body["subscriptionId"] for arrival in receiver.at("/shared")]
+        assert sorted(posted.count(each) for each in (first, second)) == [1, 2]
+        assert len(posted) == 3
+        assert len({arrival.body["id"] for arrival in arrivals}) == 2
+
+
+async def test_a_stopping_broker_gives_back_only_what_it_did_not_send(
+    broker_settings: BrokerSettings, tenant: str, receiver: Receiver
+) -> None:
+    """A broker stops while one of a write's two notifications to one endpoint is being
+    sent and the other waits: the one sent is not sent again by the next broker, the other
+    is sent by it (clause 5.11; docs/broker.md, nothing acknowledged is lost)."""
+    receiver.delays["/one-at-a-time"] = 1.0
+    changed = broker_settings.model_copy(
+        update={"database_prefix": f"n{secrets.token_hex(4)}", "notification_endpoint_in_flight": 1}
+    )
+    with ThreadedServer(create_app(changed)) as server:
+        async with httpx.AsyncClient(
+            base_url=server.url + API, headers={"NGSILD-Tenant": tenant}, timeout=30.0
+        ) as api:
+            subscribed = [
+                await subscribe(api, subscription(receiver.url + "/one-at-a-time"))
+                for _ in range(2)
+            ]
+            await create(api, room(8))
+            await receiver.wait_for("/one-at-a-time", 1)
+    assert len(receiver.at("/one-at-a-time")) == 1
+    with ThreadedServer(create_app(changed)):
+        await receiver.wait_for("/one-at-a-time", 2)
+        await asyncio.sleep(1.5)
+    posted = [arrival.body["subscriptionId"] for arrival in receiver.at("/one-at-a-time")]
+    assert sorted(posted) == sorted(subscribed)
+
+
 async def test_gives_up_after_max_attempts(
     broker_settings: BrokerSettings, tenant: str, receiver: Receiver
 ) -> None:

@@ -45,7 +45,7 @@ async def test_every_ngsi_ld_route_describes_its_parameters_body_and_answers(
     openapi: dict[str, Any],
 ) -> None:
     operations = list(_operations(openapi))
-    assert len(operations) == 33
+    assert len(operations) == 36
     for path, method, operation in operations:
         where = (method, path)
         declared = {(p["in"], p["name"]): p for p in operation["parameters"]}
@@ -126,6 +126,9 @@ async def test_the_described_query_parameters_are_the_ones_the_broker_reads(
         ("patch", "/entities/{entity_id}/attrs/{attr}", f"{one}/attrs/temperature", prop(1)),
         ("put", "/entities/{entity_id}/attrs/{attr}", f"{one}/attrs/temperature", prop(2)),
         ("get", "/entities/{entity_id}", one, None),
+        ("get", "/temporal/entities", "/temporal/entities?type=Room", None),
+        ("get", "/temporal/entities/{entity_id}", f"/temporal{one}", None),
+        ("delete", "/temporal/entities/{entity_id}", f"/temporal{one}", None),
         ("patch", "/entities/{entity_id}", one, fragment),
         ("put", "/entities/{entity_id}", one, {"temperature": prop(3)}),
         ("delete", "/entities/{entity_id}/attrs/{attr}", f"{one}/attrs/temperature", None),

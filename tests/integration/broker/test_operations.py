@@ -5,20 +5,28 @@ a request id on every answer."""
 from __future__ import annotations
 
 import re
+import secrets
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import orjson
 import pytest
 from _servers import ThreadedServer
+from fastapi import FastAPI
 
 from contesto import EmbeddedStore
 from contesto._embedded import free_port
-from context_broker import BrokerSettings, create_app
+from contesto._ingest_metrics import IngestMetrics
+from contesto._ingest_operations import operations_router
+from context_broker import BrokerSettings, ReadinessSettings, create_app
 from context_broker._http._telemetry import RequestTelemetry
 from context_broker._metrics import BrokerMetrics
+from regional_tenants import REGION_TENANT, TenantRegistry, issue_key, onboard, platform_database
+from regional_tenants._tenants import Tenant
+from store_edge import connect
 
 pytestmark = pytest.mark.integration
 
@@ -67,7 +75,95 @@ def test_liveness_and_readiness_answer_without_a_key_in_the_regional_profile(
     assert ready.status_code == 200, ready.text
     assert ready.headers["content-type"] == "application/json"
     assert ready.json() == {"status": "ready", "checks": {"store": {"ok": True}}}
-    assert httpx.get(f"{guarded_url}/metrics").status_code == 200
+    # /metrics names the tenants: in the regional profile it asks for a key.
+    scrape = httpx.get(f"{guarded_url}/metrics")
+    assert scrape.status_code == 401
+    assert scrape.headers["www-authenticate"] == "Bearer"
+
+
+METRICS_KEY = "scrape-" + secrets.token_hex(8)
+
+
+@pytest.fixture(scope="module")
+def scraped_url(broker_settings: BrokerSettings) -> Iterator[str]:
+    """The regional profile with a metrics key set."""
+    settings = broker_settings.model_copy(
+        update={"auth_required": True, "metrics_key": METRICS_KEY}
+    )
+    with ThreadedServer(create_app(settings)) as server:
+        yield server.url
+
+
+async def _keys(settings: BrokerSettings) -> tuple[str, str]:
+    """A region-admin key and a reader key of another tenant."""
+    client = connect(settings.mongo_url)
+    try:
+        registry = TenantRegistry(client[platform_database(settings.database_prefix)])
+        now = datetime.now(UTC)
+        await onboard(registry, Tenant(REGION_TENANT, "region", "Toscana", now), actor="test")
+        region = await issue_key(registry, REGION_TENANT, "region-admin", actor="test")
+        tenant = f"m{secrets.token_hex(4)}"
+        await onboard(registry, Tenant(tenant, "utility", "M", now), actor="test")
+        return region, await issue_key(registry, tenant, "reader", actor="test")
+    finally:
+        await client.close()
+
+
+def _scrape(url: str, token: str | None) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+    return httpx.get(f"{url}/metrics", headers=headers)
+
+
+async def test_metrics_take_the_metrics_key_or_a_region_admin_key_in_the_regional_profile(
+    scraped_url: str, broker_settings: BrokerSettings
+) -> None:
+    """CONTESTO_METRICS_KEY as a bearer token, or a region-admin key, reads /metrics; a
+    tenant's key is refused (403), no key or a wrong one asks for one (401)."""
+    region_key, reader_key = await _keys(broker_settings)
+    for token in (METRICS_KEY, region_key):
+        answer = _scrape(scraped_url, token)
+        assert answer.status_code == 200, answer.text
+        assert "contesto_http_requests_total" in answer.text
+    assert _scrape(scraped_url, reader_key).status_code == 403
+    for token in (None, "not-the-key"):
+        refused = _scrape(scraped_url, token)
+        assert refused.status_code == 401
+        assert "CONTESTO_METRICS_KEY" in refused.json()["detail"]
+
+
+def test_a_metrics_key_guards_metrics_in_the_dev_profile_too(
+    broker_settings: BrokerSettings,
+) -> None:
+    """Set, the metrics key is asked for even where the NGSI-LD API asks for no key."""
+    settings = broker_settings.model_copy(update={"metrics_key": METRICS_KEY})
+    with ThreadedServer(create_app(settings)) as server:
+        assert _scrape(server.url, None).status_code == 401
+        assert _scrape(server.url, "wrong").status_code == 401
+        assert _scrape(server.url, METRICS_KEY).status_code == 200
+        assert httpx.get(f"{server.url}/ngsi-ld/v1/types").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("key_required", "metrics_key", "token", "status"),
+    [
+        (False, None, None, 200),
+        (False, METRICS_KEY, None, 401),
+        (False, METRICS_KEY, METRICS_KEY, 200),
+        (True, None, "anything", 401),
+        (True, METRICS_KEY, "wrong", 401),
+        (True, METRICS_KEY, METRICS_KEY, 200),
+    ],
+)
+def test_ingest_metrics_follow_the_metrics_key(
+    key_required: bool, metrics_key: str | None, token: str | None, status: int
+) -> None:
+    """Ingest's /metrics (on its provisioning port) takes the same key; in the regional
+    profile it is closed until the key is set."""
+    app = FastAPI()
+    settings = ReadinessSettings(metrics_key=metrics_key)
+    app.include_router(operations_router(IngestMetrics(), settings, key_required=key_required))
+    with ThreadedServer(app) as server:
+        assert _scrape(server.url, token).status_code == status
 
 
 def test_the_probes_answer_in_milliseconds(broker_url: str) -> None:
@@ -121,7 +217,7 @@ def with_ingest_url(broker_settings: BrokerSettings, status_file: Path) -> Itera
     """The broker reading an ingest status file, with small limits."""
     settings = broker_settings.model_copy(
         update={
-            "ingest_status_file": status_file,
+            "ingest_status_file": str(status_file),
             "ready_max_ingest_lag_s": 30.0,
             "ready_max_outbox_depth": 100,
             "ready_max_ingest_status_age_s": 5.0,

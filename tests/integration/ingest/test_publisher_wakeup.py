@@ -76,6 +76,12 @@ async def test_an_idle_publisher_delivers_each_append_without_polling(
                 await outbox.append({tenant: [_fragment(tenant, n)]})
                 body = await _entity(http, tenant, _fragment(tenant, n)["id"])
                 assert body["sequence"]["value"] == n
+            # The record leaves the outbox once the broker answered, just after the entity
+            # can be read.
+            for _ in range(100):
+                if await outbox.size() == 0:
+                    break
+                await asyncio.sleep(0.05)
             assert await outbox.size() == 0
         finally:
             stop.set()
